@@ -1,0 +1,99 @@
+import NIOCore
+
+/// What a HEAD request reports about an object.
+public struct HeadObjectResult: Sendable, Equatable {
+    public var size: Int64
+    public var etag: String?
+    public var contentType: String?
+    public var lastModified: String?
+    /// User metadata (`x-amz-meta-*` without the prefix, names lower-cased).
+    public var metadata: [String: String]
+
+    public init(
+        size: Int64,
+        etag: String? = nil,
+        contentType: String? = nil,
+        lastModified: String? = nil,
+        metadata: [String: String] = [:]
+    ) {
+        self.size = size
+        self.etag = etag
+        self.contentType = contentType
+        self.lastModified = lastModified
+        self.metadata = metadata
+    }
+}
+
+/// The answer to a PUT.
+public struct PutObjectResult: Sendable, Equatable {
+    public var etag: String?
+
+    public init(etag: String?) {
+        self.etag = etag
+    }
+}
+
+/// The answer to a server-side copy.
+public struct CopyObjectResult: Sendable, Equatable {
+    public var etag: String?
+
+    public init(etag: String?) {
+        self.etag = etag
+    }
+}
+
+/// An object's body and what the server said about it.
+public struct GetObjectResult: Sendable, Equatable {
+    public var body: ByteBuffer
+    /// Size of the returned body (for a ranged read, the range's length, not the object's).
+    public var size: Int64
+    public var etag: String?
+    public var contentType: String?
+    public var metadata: [String: String]
+    /// The `Content-Range` header of a 206 answer, such as `bytes 0-99/1024`.
+    public var contentRange: String?
+
+    public init(
+        body: ByteBuffer,
+        size: Int64,
+        etag: String? = nil,
+        contentType: String? = nil,
+        metadata: [String: String] = [:],
+        contentRange: String? = nil
+    ) {
+        self.body = body
+        self.size = size
+        self.etag = etag
+        self.contentType = contentType
+        self.metadata = metadata
+        self.contentRange = contentRange
+    }
+}
+
+/// One entry of a listing.
+public struct ListedObject: Sendable, Equatable {
+    public var key: String
+    public var size: Int64
+    public var etag: String?
+    /// As the server wrote it (ISO 8601 for S3).
+    public var lastModified: String?
+
+    public init(key: String, size: Int64, etag: String? = nil, lastModified: String? = nil) {
+        self.key = key
+        self.size = size
+        self.etag = etag
+        self.lastModified = lastModified
+    }
+}
+
+/// One page of a listing.
+public struct ListObjectsPage: Sendable, Equatable {
+    public var objects: [ListedObject]
+    /// Whether more pages follow.
+    public var isTruncated: Bool
+
+    public init(objects: [ListedObject], isTruncated: Bool) {
+        self.objects = objects
+        self.isTruncated = isTruncated
+    }
+}

@@ -1,0 +1,225 @@
+import Foundation
+
+extension S3Backend {
+    /// How to reach one bucket. Defaults suit a canary: short timeouts, a small pool.
+    public struct Configuration: Sendable {
+        /// Whether the bucket goes in the path (`host/bucket/key`, what Ceph RGW and MinIO use by default) or
+        /// the host name (`bucket.host/key`, what AWS prefers).
+        public enum Addressing: String, Sendable, CaseIterable {
+            case path
+            case virtualHost = "virtual_host"
+        }
+
+        /// Whether the body's SHA-256 is signed. `unsigned` saves hashing the body and is allowed over HTTPS
+        /// only, where TLS already protects it.
+        public enum PayloadSigning: String, Sendable, CaseIterable {
+            case signed
+            case unsigned
+        }
+
+        public struct Timeouts: Sendable, Equatable {
+            /// Time to establish a connection (TCP and TLS).
+            public var connect: Duration
+            /// Whole-request deadline when the caller gives none.
+            public var request: Duration
+
+            public init(connect: Duration = .seconds(5), request: Duration = .seconds(30)) {
+                self.connect = connect
+                self.request = request
+            }
+        }
+
+        public struct Pool: Sendable, Equatable {
+            /// Connections kept per backend; a canary needs few.
+            public var maxConnections: Int
+            /// How long an idle connection is kept for reuse.
+            public var idleTimeout: Duration
+
+            public init(maxConnections: Int = 4, idleTimeout: Duration = .seconds(60)) {
+                self.maxConnections = maxConnections
+                self.idleTimeout = idleTimeout
+            }
+        }
+
+        public struct TLS: Sendable, Equatable {
+            /// PEM file of the CAs to trust instead of the system's.
+            public var caBundlePath: String?
+            /// Turning this off accepts any certificate: for tests and broken labs only.
+            public var verifyCertificates: Bool
+
+            public init(caBundlePath: String? = nil, verifyCertificates: Bool = true) {
+                self.caBundlePath = caBundlePath
+                self.verifyCertificates = verifyCertificates
+            }
+        }
+
+        /// `http(s)://host[:port]`, without a path.
+        public var endpoint: String
+        public var region: String
+        public var bucket: String
+        public var addressing: Addressing
+        public var payloadSigning: PayloadSigning
+        public var timeouts: Timeouts
+        public var pool: Pool
+        public var tls: TLS
+        /// Largest response body read into memory; a canary's objects are small.
+        public var maxResponseBytes: Int
+
+        public init(
+            endpoint: String,
+            region: String = "us-east-1",
+            bucket: String,
+            addressing: Addressing = .path,
+            payloadSigning: PayloadSigning = .signed,
+            timeouts: Timeouts = Timeouts(),
+            pool: Pool = Pool(),
+            tls: TLS = TLS(),
+            maxResponseBytes: Int = 64 << 20
+        ) {
+            self.endpoint = endpoint
+            self.region = region
+            self.bucket = bucket
+            self.addressing = addressing
+            self.payloadSigning = payloadSigning
+            self.timeouts = timeouts
+            self.pool = pool
+            self.tls = tls
+            self.maxResponseBytes = maxResponseBytes
+        }
+
+        /// The parsed endpoint.
+        struct Endpoint: Sendable, Equatable {
+            var scheme: String
+            var host: String
+            var port: Int?
+
+            var isTLS: Bool { self.scheme == "https" }
+
+            /// `host[:port]` as the `Host` header carries it (the port only when not the scheme's default).
+            func authority(prefix: String? = nil) -> String {
+                var host = self.host
+                if host.contains(":") { host = "[\(host)]" }
+                if let prefix { host = "\(prefix).\(host)" }
+                if let port, port != (self.isTLS ? 443 : 80) { return "\(host):\(port)" }
+                return host
+            }
+        }
+
+        /// Every problem with this configuration, each naming its field and the fix. Empty when usable.
+        public func validate() -> [ConfigurationProblem] {
+            var problems: [ConfigurationProblem] = []
+            switch Self.parseEndpoint(self.endpoint) {
+            case .success(let endpoint):
+                if self.payloadSigning == .unsigned && !endpoint.isTLS {
+                    problems.append(
+                        .init(
+                            field: "payload_signing",
+                            message: "unsigned payloads are only allowed over https; use signed or an https endpoint"
+                        )
+                    )
+                }
+                if !endpoint.isTLS && (self.tls.caBundlePath != nil || !self.tls.verifyCertificates) {
+                    problems.append(
+                        .init(field: "tls", message: "TLS settings need an https endpoint; remove them or use https")
+                    )
+                }
+            case .failure(let problem):
+                problems.append(problem)
+            }
+            problems += Self.validateBucket(self.bucket, addressing: self.addressing)
+            if self.region.isEmpty {
+                problems.append(.init(field: "region", message: "is empty; give the region, such as us-east-1"))
+            } else if !self.region.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") })
+            {
+                problems.append(
+                    .init(
+                        field: "region",
+                        message: "\"\(self.region)\" may hold only letters, digits, - and _ (no spaces), such as us-east-1"
+                    )
+                )
+            }
+            if self.timeouts.connect <= .zero {
+                problems.append(.init(field: "timeouts.connect", message: "must be positive, such as 5s"))
+            }
+            if self.timeouts.request <= .zero {
+                problems.append(.init(field: "timeouts.request", message: "must be positive, such as 30s"))
+            }
+            if self.pool.maxConnections < 1 || self.pool.maxConnections > 1024 {
+                problems.append(.init(field: "pool.max_connections", message: "must be between 1 and 1024"))
+            }
+            if self.pool.idleTimeout <= .zero {
+                problems.append(.init(field: "pool.idle_timeout", message: "must be positive, such as 60s"))
+            }
+            if let path = self.tls.caBundlePath, !FileManager.default.isReadableFile(atPath: path) {
+                problems.append(
+                    .init(field: "tls.ca_bundle", message: "cannot read \(path); give a readable PEM file")
+                )
+            }
+            if self.maxResponseBytes < 1 {
+                problems.append(.init(field: "max_response_bytes", message: "must be positive"))
+            }
+            return problems
+        }
+
+        static func parseEndpoint(_ text: String) -> Result<Endpoint, ConfigurationProblem> {
+            let example = "write it as http(s)://host[:port], such as http://127.0.0.1:7480"
+            guard !text.isEmpty else {
+                return .failure(.init(field: "endpoint", message: "is empty; \(example)"))
+            }
+            guard let url = URL(string: text), let scheme = url.scheme?.lowercased(),
+                let host = url.host, !host.isEmpty
+            else {
+                return .failure(.init(field: "endpoint", message: "\"\(text)\" is not a URL; \(example)"))
+            }
+            guard scheme == "http" || scheme == "https" else {
+                return .failure(.init(field: "endpoint", message: "scheme \(scheme) is not http or https; \(example)"))
+            }
+            guard url.path.isEmpty || url.path == "/", url.query == nil, url.fragment == nil else {
+                return .failure(
+                    .init(field: "endpoint", message: "must not have a path or query; \(example), and put the bucket in `bucket`")
+                )
+            }
+            guard url.user == nil, url.password == nil else {
+                return .failure(
+                    .init(field: "endpoint", message: "must not carry credentials; \(example), and use the credentials section")
+                )
+            }
+            if let port = url.port, !(1...65535).contains(port) {
+                return .failure(.init(field: "endpoint", message: "port \(port) is out of range 1-65535"))
+            }
+            let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+            return .success(Endpoint(scheme: scheme, host: bare, port: url.port))
+        }
+
+        static func validateBucket(_ bucket: String, addressing: Addressing) -> [ConfigurationProblem] {
+            if bucket.isEmpty {
+                return [.init(field: "bucket", message: "is empty; name the bucket the canary writes to")]
+            }
+            if bucket.contains("/") || bucket.contains(where: { $0.isWhitespace || !$0.isASCII }) {
+                return [
+                    .init(field: "bucket", message: "\"\(bucket)\" must not contain /, spaces or non-ASCII characters")
+                ]
+            }
+            if bucket.count > 255 {
+                return [.init(field: "bucket", message: "is longer than 255 characters")]
+            }
+            if addressing == .virtualHost {
+                let dnsSafe =
+                    (3...63).contains(bucket.count)
+                    && bucket.allSatisfy { $0.isLowercase || $0.isNumber || $0 == "-" || $0 == "." }
+                    && !bucket.hasPrefix("-") && !bucket.hasPrefix(".") && !bucket.hasSuffix("-")
+                    && !bucket.hasSuffix(".") && !bucket.contains("..")
+                if !dnsSafe {
+                    return [
+                        .init(
+                            field: "bucket",
+                            message: "\"\(bucket)\" is not a DNS-safe name (3-63 lower-case letters, digits, - and .), "
+                                + "which virtual-host addressing needs; rename it or use path-style addressing"
+                        )
+                    ]
+                }
+            }
+            return []
+        }
+    }
+}

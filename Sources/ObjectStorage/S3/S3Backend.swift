@@ -1,0 +1,384 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import NIOSSL
+
+/// An ``ObjectBackend`` that speaks the S3 REST API to one bucket, signing every request with SigV4.
+///
+/// Each backend owns its HTTP client, so one slow or broken store never exhausts connections another needs,
+/// and pool size and timeouts can be tuned per store. Call ``shutdown()`` before dropping it.
+public final class S3Backend: ObjectBackend, BackendCopier {
+    public let configuration: Configuration
+    private let endpoint: Configuration.Endpoint
+    private let credentialsProvider: any CredentialsProvider
+    private let signer: SigV4Signer
+    private let httpClient: HTTPClient
+    private let logger: Logger
+    private let now: @Sendable () -> Date
+
+    /// Creates the backend and its connection pool.
+    ///
+    /// - Throws: ``ConfigurationError`` listing every problem of `configuration`.
+    public init(
+        configuration: Configuration,
+        credentials: any CredentialsProvider,
+        logger: Logger = Logger(label: "s3-canary.s3", factory: { _ in SwiftLogNoOpLogHandler() }),
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) throws {
+        let problems = configuration.validate()
+        guard problems.isEmpty, case .success(let endpoint) = Configuration.parseEndpoint(configuration.endpoint) else {
+            throw ConfigurationError(problems: problems)
+        }
+        self.configuration = configuration
+        self.endpoint = endpoint
+        self.credentialsProvider = credentials
+        self.signer = SigV4Signer(region: configuration.region)
+        self.logger = logger
+        self.now = now
+
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let caBundle = configuration.tls.caBundlePath {
+            tls.trustRoots = .file(caBundle)
+        }
+        if !configuration.tls.verifyCertificates {
+            tls.certificateVerification = .none
+        }
+        var clientConfiguration = HTTPClient.Configuration(
+            tlsConfiguration: tls,
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: Self.timeAmount(configuration.timeouts.connect)),
+            connectionPool: .init(idleTimeout: Self.timeAmount(configuration.pool.idleTimeout)),
+            decompression: .disabled
+        )
+        clientConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit =
+            configuration.pool.maxConnections
+        // A canary must see a refused connection at once, not after the pool's reconnect backoff.
+        clientConfiguration.connectionPool.retryConnectionEstablishment = false
+        clientConfiguration.httpVersion = .http1Only
+        self.httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+    }
+
+    /// Closes every pooled connection. Requests still running fail with ``ObjectStorageError/Code/cancelled``.
+    public func shutdown() async throws {
+        try await self.httpClient.shutdown()
+    }
+
+    // MARK: - ObjectBackend
+
+    public func headObject(key: String) async throws -> HeadObjectResult {
+        let response = try await self.send(operation: "HeadObject", method: .HEAD, key: key)
+        return HeadObjectResult(
+            size: response.contentLength ?? 0,
+            etag: response.etag,
+            contentType: response.headers.first(name: "content-type"),
+            lastModified: response.headers.first(name: "last-modified"),
+            metadata: response.metadata
+        )
+    }
+
+    public func putObject(key: String, body: ByteBuffer, contentType: String?, metadata: [String: String])
+        async throws -> PutObjectResult
+    {
+        var headers: [(String, String)] = []
+        headers.append(("Content-MD5", Data(Insecure.MD5.hash(data: body.readableBytesView)).base64EncodedString()))
+        if let contentType { headers.append(("Content-Type", contentType)) }
+        headers += try Self.metadataHeaders(metadata, operation: "PutObject")
+        let response = try await self.send(operation: "PutObject", method: .PUT, key: key, headers: headers, body: body)
+        return PutObjectResult(etag: response.etag)
+    }
+
+    public func getObject(key: String, range: String?) async throws -> GetObjectResult {
+        var headers: [(String, String)] = []
+        if let range { headers.append(("Range", range)) }
+        let response = try await self.send(operation: "GetObject", method: .GET, key: key, headers: headers)
+        return GetObjectResult(
+            body: response.body,
+            size: Int64(response.body.readableBytes),
+            etag: response.etag,
+            contentType: response.headers.first(name: "content-type"),
+            metadata: response.metadata,
+            contentRange: response.status == .partialContent ? response.headers.first(name: "content-range") : nil
+        )
+    }
+
+    public func deleteObject(key: String) async throws {
+        do {
+            _ = try await self.send(operation: "DeleteObject", method: .DELETE, key: key)
+        } catch let error as ObjectStorageError where error.isNotFound && error.s3Code != "NoSuchBucket" {
+            // Already absent: the state the caller asked for.
+        }
+    }
+
+    public func listObjects(
+        prefix: String,
+        pageSize: Int,
+        page: (ListObjectsPage) async throws -> Bool
+    ) async throws {
+        var token: String?
+        repeat {
+            var query: [(String, String)] = [
+                ("list-type", "2"), ("prefix", prefix), ("max-keys", String(max(1, min(pageSize, 1000)))),
+            ]
+            if let token { query.append(("continuation-token", token)) }
+            let response = try await self.send(operation: "ListObjectsV2", method: .GET, key: nil, query: query)
+            let root: XMLElement
+            do {
+                root = try XMLElement.parse(response.body.readableBytesView)
+            } catch {
+                throw ObjectStorageError(
+                    code: .invalidResponse,
+                    operation: "ListObjectsV2",
+                    httpStatus: Int(response.status.code),
+                    message: "cannot parse the listing: \(error)",
+                    requestID: response.requestID,
+                    underlying: error
+                )
+            }
+            let objects = root.children("Contents").compactMap { entry -> ListedObject? in
+                guard let key = entry.text(of: "Key") else { return nil }
+                return ListedObject(
+                    key: key,
+                    size: Int64(entry.text(of: "Size") ?? "") ?? 0,
+                    etag: entry.text(of: "ETag").map(Self.unquote),
+                    lastModified: entry.text(of: "LastModified")
+                )
+            }
+            let truncated = root.text(of: "IsTruncated") == "true"
+            token = truncated ? root.text(of: "NextContinuationToken") : nil
+            if truncated && token == nil {
+                throw ObjectStorageError(
+                    code: .invalidResponse,
+                    operation: "ListObjectsV2",
+                    httpStatus: Int(response.status.code),
+                    message: "a truncated listing came without NextContinuationToken",
+                    requestID: response.requestID
+                )
+            }
+            let keepGoing = try await page(ListObjectsPage(objects: objects, isTruncated: truncated))
+            if !keepGoing { return }
+        } while token != nil
+    }
+
+    // MARK: - BackendCopier
+
+    public func copyObject(source: String, destination: String, contentType: String?, metadata: [String: String]?)
+        async throws -> CopyObjectResult
+    {
+        var headers: [(String, String)] = [
+            ("x-amz-copy-source", "/\(S3URIEncoding.encode(self.configuration.bucket, keepSlash: false))/"
+                + S3URIEncoding.encode(source, keepSlash: true)),
+        ]
+        if contentType != nil || metadata != nil {
+            headers.append(("x-amz-metadata-directive", "REPLACE"))
+            if let contentType { headers.append(("Content-Type", contentType)) }
+            do {
+                headers += try Self.metadataHeaders(metadata ?? [:], operation: "CopyObject")
+            } catch let error as ObjectStorageError {
+                throw CopyError(phase: .write, underlying: error)
+            }
+        } else {
+            headers.append(("x-amz-metadata-directive", "COPY"))
+        }
+        do {
+            let response = try await self.send(operation: "CopyObject", method: .PUT, key: destination, headers: headers)
+            // S3 may answer 200 and still fail the copy, with an <Error> body.
+            let root = try? XMLElement.parse(response.body.readableBytesView)
+            if let root, root.name == "Error" {
+                throw Self.error(from: root, operation: "CopyObject", response: response)
+            }
+            return CopyObjectResult(etag: root?.text(of: "ETag").map(Self.unquote) ?? response.etag)
+        } catch let error as ObjectStorageError {
+            throw CopyError(phase: Self.copyPhase(of: error), underlying: error)
+        }
+    }
+
+    /// A missing or unreadable source is a read failure, which another source may fix; everything else is a
+    /// write failure.
+    static func copyPhase(of error: ObjectStorageError) -> CopyError.Phase {
+        switch error.s3Code {
+        case "NoSuchKey", "InvalidObjectState", "PreconditionFailed":
+            return .read
+        case nil where error.httpStatus == 404:
+            return .read
+        default:
+            return .write
+        }
+    }
+
+    // MARK: - Requests
+
+    struct Response {
+        var status: HTTPResponseStatus
+        var headers: HTTPHeaders
+        var body: ByteBuffer
+
+        var requestID: String? { self.headers.first(name: "x-amz-request-id") }
+        var etag: String? { self.headers.first(name: "etag").map(S3Backend.unquote) }
+        var contentLength: Int64? { self.headers.first(name: "content-length").flatMap { Int64($0) } }
+        var metadata: [String: String] {
+            var out: [String: String] = [:]
+            for (name, value) in self.headers where name.lowercased().hasPrefix("x-amz-meta-") {
+                out[String(name.lowercased().dropFirst("x-amz-meta-".count))] = value
+            }
+            return out
+        }
+    }
+
+    /// The path and `Host` of a request for `key` (or the bucket itself when `key` is nil).
+    func target(key: String?) -> (path: String, host: String) {
+        let encodedKey = key.map { S3URIEncoding.encode($0, keepSlash: true) }
+        switch self.configuration.addressing {
+        case .path:
+            let bucket = "/" + S3URIEncoding.encode(self.configuration.bucket, keepSlash: false)
+            return (encodedKey.map { "\(bucket)/\($0)" } ?? bucket, self.endpoint.authority())
+        case .virtualHost:
+            return ("/" + (encodedKey ?? ""), self.endpoint.authority(prefix: self.configuration.bucket))
+        }
+    }
+
+    private func send(
+        operation: String,
+        method: HTTPMethod,
+        key: String?,
+        query: [(String, String)] = [],
+        headers extraHeaders: [(String, String)] = [],
+        body: ByteBuffer? = nil
+    ) async throws -> Response {
+        let (path, host) = self.target(key: key)
+        let payloadHash: String
+        if self.configuration.payloadSigning == .unsigned && self.endpoint.isTLS {
+            payloadHash = SigV4Signer.unsignedPayload
+        } else if let body {
+            payloadHash = SigV4Signer.payloadHash(body.readableBytesView)
+        } else {
+            payloadHash = SigV4Signer.emptyPayloadHash
+        }
+        let credentials: Credentials
+        do {
+            credentials = try await self.credentialsProvider.credentials()
+        } catch {
+            throw ObjectStorageError(
+                code: .credentials,
+                operation: operation,
+                message: "no credentials: \(error)",
+                underlying: error
+            )
+        }
+        let signature = self.signer.sign(
+            method: method.rawValue,
+            canonicalURI: path,
+            query: query,
+            host: host,
+            headers: extraHeaders,
+            payloadHash: payloadHash,
+            credentials: credentials,
+            date: self.now()
+        )
+
+        // Connect to the endpoint's address; the Host header names the bucket for virtual-host addressing.
+        var url = "\(self.endpoint.scheme)://\(self.endpoint.authority(prefix: self.configuration.addressing == .virtualHost ? self.configuration.bucket : nil))\(path)"
+        if !query.isEmpty {
+            url += "?" + query.map {
+                "\(S3URIEncoding.encode($0.0, keepSlash: false))=\(S3URIEncoding.encode($0.1, keepSlash: false))"
+            }.joined(separator: "&")
+        }
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in extraHeaders { request.headers.add(name: name, value: value) }
+        for (name, value) in signature.headers { request.headers.add(name: name, value: value) }
+        if let body {
+            request.body = .bytes(body)
+        } else if method == .PUT {
+            request.headers.add(name: "Content-Length", value: "0")
+        }
+
+        let start = ContinuousClock.now
+        let response: HTTPClientResponse
+        let responseBody: ByteBuffer
+        do {
+            response = try await self.httpClient.execute(request, timeout: Self.timeAmount(self.configuration.timeouts.request))
+            if method == .HEAD {
+                responseBody = ByteBuffer()
+            } else {
+                responseBody = try await response.body.collect(upTo: self.configuration.maxResponseBytes)
+            }
+        } catch {
+            let classified = Self.classify(error, operation: operation, endpoint: self.endpoint)
+            self.logger.debug(
+                "s3 request failed",
+                metadata: [
+                    "s3.operation": "\(operation)", "s3.error": "\(classified)",
+                    "s3.elapsed": "\(ContinuousClock.now - start)",
+                ]
+            )
+            throw classified
+        }
+        let result = Response(status: response.status, headers: response.headers, body: responseBody)
+        self.logger.trace(
+            "s3 request",
+            metadata: [
+                "s3.operation": "\(operation)", "s3.status": "\(response.status.code)",
+                "s3.elapsed": "\(ContinuousClock.now - start)",
+            ]
+        )
+        guard (200..<300).contains(response.status.code) else {
+            let root = try? XMLElement.parse(responseBody.readableBytesView)
+            throw Self.error(from: root, operation: operation, response: result)
+        }
+        return result
+    }
+
+    /// Builds the error for a non-2xx answer from its XML body, when it has one.
+    static func error(from root: XMLElement?, operation: String, response: Response) -> ObjectStorageError {
+        let status = Int(response.status.code)
+        let s3Code = root.flatMap { $0.name == "Error" ? $0.text(of: "Code") : nil }.flatMap { $0.isEmpty ? nil : $0 }
+        var message = root.flatMap { $0.name == "Error" ? $0.text(of: "Message") : nil } ?? ""
+        if message.isEmpty {
+            // RGW sends an empty <Message>, and HEAD has no body at all: say what the status means.
+            message = s3Code ?? response.status.reasonPhrase
+        }
+        let requestID = response.requestID ?? root?.text(of: "RequestId")
+        return ObjectStorageError(
+            code: status == 404 ? .notFound : .httpError,
+            operation: operation,
+            httpStatus: status,
+            s3Code: s3Code,
+            message: message,
+            requestID: requestID
+        )
+    }
+
+    static func metadataHeaders(_ metadata: [String: String], operation: String) throws -> [(String, String)] {
+        try metadata.sorted { $0.key < $1.key }.map { name, value in
+            let printable: (Character) -> Bool = { $0.isASCII && ($0 == " " || !$0.isWhitespace) }
+            guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }),
+                value.allSatisfy(printable)
+            else {
+                throw ObjectStorageError(
+                    code: .invalidRequest,
+                    operation: operation,
+                    message: "metadata \(name) must have an ASCII token name and a printable ASCII value"
+                )
+            }
+            return ("x-amz-meta-\(name.lowercased())", value)
+        }
+    }
+
+    static func unquote(_ etag: String) -> String {
+        var value = etag
+        if value.hasPrefix("W/") { value.removeFirst(2) }
+        if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") {
+            value = String(value.dropFirst().dropLast())
+        }
+        return value
+    }
+
+    static func timeAmount(_ duration: Duration) -> TimeAmount {
+        let (seconds, attoseconds) = duration.components
+        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

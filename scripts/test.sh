@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: installs what the tests need, starts a throwaway Ceph RGW on
+# loopback, runs `swift test` against it, stops every server it started, and exits with the tests' status.
+# A server that cannot start fails the run with its reason: integration tests never pass by skipping.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+log() { printf '\n==> %s\n' "$*"; }
+
+log "installing what is missing"
+apt_packages=()
+command -v radosgw >/dev/null || apt_packages+=(radosgw ceph-mon ceph-osd)
+command -v curl >/dev/null || apt_packages+=(curl)
+if [ ${#apt_packages[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+fi
+python3 -c 'import botocore' 2>/dev/null || python3 -m pip install -q boto3
+
+work=$(mktemp -d /tmp/s3canary-test.XXXXXX)
+cleanup() {
+    local status=$?
+    log "stopping servers"
+    scripts/rgw.sh stop "$work/rgw" || true
+    if [ $status -ne 0 ] && [ -d "$work/rgw/log" ]; then
+        echo "RGW logs kept in $work/rgw/log"
+    else
+        rm -rf "$work"
+    fi
+    exit $status
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+log "starting Ceph RGW"
+RGW_PORT=$(free_port) MON_PORT=$(free_port) scripts/rgw.sh start "$work/rgw"
+# shellcheck disable=SC1091
+source "$work/rgw/env"
+
+mkdir -p "$root/test-output"
+log "swift test"
+swift build --build-tests
+swift test --skip-build 2>&1 | tee "$root/test-output/swift-test.log"
+status=${PIPESTATUS[0]}
+exit "$status"
