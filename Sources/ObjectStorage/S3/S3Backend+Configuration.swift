@@ -2,7 +2,7 @@ import Foundation
 
 extension S3Backend {
     /// How to reach one bucket. Defaults suit a canary: short timeouts, a small pool.
-    public struct Configuration: Sendable {
+    public struct Configuration: Sendable, Equatable {
         /// Whether the bucket goes in the path (`host/bucket/key`, what Ceph RGW and MinIO use by default) or
         /// the host name (`bucket.host/key`, what AWS prefers).
         public enum Addressing: String, Sendable, CaseIterable {

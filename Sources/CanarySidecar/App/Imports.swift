@@ -1,0 +1,4 @@
+import CompressNIO
+import Hummingbird
+import ServiceLifecycle
+import Yams

@@ -1,0 +1,68 @@
+import Foundation
+import ObjectStorage
+
+/// The whole configuration of the service (DESIGN §9), after parsing, expansion and validation.
+public struct CanaryConfiguration: Sendable, Equatable {
+    /// The canary operations, in the order a cycle runs them.
+    public enum Operation: String, Sendable, CaseIterable, Codable {
+        case put, head, get
+        case getRange = "get_range"
+        case copy, list, delete
+    }
+
+    public struct Probe: Sendable, Equatable {
+        public var interval: Duration = .seconds(15)
+        /// Per-operation timeout.
+        public var timeout: Duration = .seconds(5)
+        /// Fraction of the interval each cycle's start may move, either way.
+        public var jitter: Double = 0.10
+        public var objectSize: Int = 1024
+        public var keyPrefix: String = ".s3-canary/"
+        public var operations: [Operation] = [.put, .head, .get, .getRange, .delete]
+        public init() {}
+    }
+
+    public struct Breaker: Sendable, Equatable {
+        public var failureThreshold: Int = 3
+        public var openTimeout: Duration = .seconds(30)
+        public var probeTimeout: Duration?
+        public init() {}
+    }
+
+    public enum Credentials: Sendable, Equatable {
+        case keys(accessKeyID: SecretSource, secretAccessKey: SecretSource, sessionToken: SecretSource?)
+        case environment
+        case profile(String?)
+        case defaultChain(profile: String?)
+    }
+
+    public struct Backend: Sendable, Equatable {
+        public var name: String
+        public var s3: S3Backend.Configuration
+        public var credentials: Credentials
+        public var probe: Probe
+        public var breaker: Breaker
+    }
+
+    public struct Listen: Sendable, Equatable {
+        public var host: String = "0.0.0.0"
+        public var port: Int = 9340
+        public init() {}
+        public var description: String { self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)" }
+    }
+
+    public var listen = Listen()
+    public var instance: String
+    public var probe = Probe()
+    public var breaker = Breaker()
+    public var backends: [Backend] = []
+
+    public init(instance: String) {
+        self.instance = instance
+    }
+}
+
+extension CanaryConfiguration.Operation {
+    /// The `operation` label value.
+    public var label: String { self.rawValue }
+}

@@ -1,0 +1,281 @@
+import Foundation
+import ObjectStorage
+import Yams
+
+extension Reader {
+    static let topLevelKeys = ["listen", "instance", "probe", "breaker", "backends", "webhooks"]
+    static let probeKeys = ["interval", "timeout", "jitter", "object_size", "key_prefix", "operations"]
+    static let breakerKeys = ["failure_threshold", "open_timeout", "probe_timeout"]
+    static let backendKeys = [
+        "name", "endpoint", "region", "bucket", "path_style", "credentials", "probe", "breaker", "connect_timeout",
+        "max_connections", "payload_signing", "tls",
+    ]
+    static let credentialKeys = [
+        "source", "profile", "access_key_id", "access_key_id_env", "access_key_id_file", "secret_access_key",
+        "secret_access_key_env", "secret_access_key_file", "session_token", "session_token_env", "session_token_file",
+    ]
+
+    mutating func configuration(_ root: Node, hostName: String) -> CanaryConfiguration? {
+        guard let top = self.mapping(root, "", allowed: Self.topLevelKeys) else { return nil }
+        var configuration = CanaryConfiguration(instance: hostName.isEmpty ? "localhost" : hostName)
+        if let (node, path) = top["listen"], let text = self.string(node, path) {
+            if let listen = Self.parseListen(text) {
+                configuration.listen = listen
+            } else {
+                self.problem(path, "\"\(text)\" is not host:port; write it such as 0.0.0.0:9340 or 127.0.0.1:9340")
+            }
+        }
+        if let (node, path) = top["instance"], let text = self.string(node, path) {
+            if Self.isSafeName(text) {
+                configuration.instance = text
+            } else {
+                self.problem(path, "\"\(text)\" may hold only letters, digits, -, _ and . (it becomes part of object keys)")
+            }
+        }
+        if let (node, path) = top["probe"] {
+            configuration.probe = self.probe(node, path, base: configuration.probe)
+        }
+        if let (node, path) = top["breaker"] {
+            configuration.breaker = self.breaker(node, path, base: configuration.breaker)
+        }
+        self.checkProbe(configuration.probe, "probe")
+        if let (node, path) = top["webhooks"], let entries = self.list(node, path), !entries.isEmpty {
+            self.problem(path, "webhooks are not supported by this version yet; remove the section")
+        }
+        guard let (node, path) = top["backends"] else {
+            self.problem("backends", "is missing; list at least one backend to probe")
+            return nil
+        }
+        guard let entries = self.list(node, path) else { return nil }
+        if entries.isEmpty {
+            self.problem(path, "is empty; list at least one backend to probe")
+        }
+        var names: Set<String> = []
+        for (entry, entryPath) in entries {
+            guard let backend = self.backend(entry, entryPath, defaults: configuration) else { continue }
+            if !names.insert(backend.name).inserted {
+                self.problem("\(entryPath).name", "\"\(backend.name)\" is used by another backend; names must be unique")
+            }
+            configuration.backends.append(backend)
+        }
+        return configuration
+    }
+
+    static func isSafeName(_ text: String) -> Bool {
+        !text.isEmpty && text.count <= 128
+            && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") }
+    }
+
+    static func parseListen(_ text: String) -> CanaryConfiguration.Listen? {
+        guard let colon = text.lastIndex(of: ":") else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port), !host.isEmpty,
+            !host.contains(where: \.isWhitespace)
+        else { return nil }
+        var listen = CanaryConfiguration.Listen()
+        listen.host = host
+        listen.port = port
+        return listen
+    }
+
+    mutating func probe(_ node: Node, _ path: String, base: CanaryConfiguration.Probe) -> CanaryConfiguration.Probe {
+        var probe = base
+        guard let map = self.mapping(node, path, allowed: Self.probeKeys) else { return probe }
+        if let (n, p) = map["interval"], let v = self.duration(n, p, min: .milliseconds(100)) { probe.interval = v }
+        if let (n, p) = map["timeout"], let v = self.duration(n, p) { probe.timeout = v }
+        if let (n, p) = map["jitter"], let v = self.fraction(n, p) { probe.jitter = v }
+        if let (n, p) = map["object_size"], let v = self.size(n, p, range: 1...(64 << 20)) { probe.objectSize = v }
+        if let (n, p) = map["key_prefix"], let v = self.string(n, p) {
+            if v.hasPrefix("/") || v.contains("//") || v.count > 512 {
+                self.problem(p, "\"\(v)\" must not start with / or contain //; the default is .s3-canary/")
+            } else {
+                probe.keyPrefix = v.hasSuffix("/") ? v : v + "/"
+            }
+        }
+        if let (n, p) = map["operations"], let items = self.list(n, p) {
+            var operations: [CanaryConfiguration.Operation] = []
+            for (item, itemPath) in items {
+                guard let text = self.string(item, itemPath) else { continue }
+                guard let operation = CanaryConfiguration.Operation(rawValue: text) else {
+                    let names = CanaryConfiguration.Operation.allCases.map(\.rawValue).joined(separator: ", ")
+                    self.problem(itemPath, "\"\(text)\" is not an operation (one of \(names))")
+                    continue
+                }
+                if operations.contains(operation) {
+                    self.problem(itemPath, "\(text) is listed twice")
+                } else {
+                    operations.append(operation)
+                }
+            }
+            // A cycle runs in a fixed order whatever the list's order.
+            probe.operations = CanaryConfiguration.Operation.allCases.filter(operations.contains)
+            if !operations.contains(.put) || !operations.contains(.delete) {
+                self.problem(p, "must include put and delete: the canary writes its own object and removes it")
+            }
+        }
+        return probe
+    }
+
+    mutating func checkProbe(_ probe: CanaryConfiguration.Probe, _ path: String) {
+        if probe.timeout >= probe.interval {
+            self.problem(
+                "\(path).timeout",
+                "\(probe.timeout) must be shorter than the interval \(probe.interval): a cycle never outlives its interval"
+            )
+        }
+    }
+
+    mutating func breaker(_ node: Node, _ path: String, base: CanaryConfiguration.Breaker) -> CanaryConfiguration.Breaker {
+        var breaker = base
+        guard let map = self.mapping(node, path, allowed: Self.breakerKeys) else { return breaker }
+        if let (n, p) = map["failure_threshold"], let v = self.integer(n, p, range: 1...1000) { breaker.failureThreshold = v }
+        if let (n, p) = map["open_timeout"], let v = self.duration(n, p, min: .milliseconds(100)) { breaker.openTimeout = v }
+        if let (n, p) = map["probe_timeout"], let v = self.duration(n, p, min: .milliseconds(100)) { breaker.probeTimeout = v }
+        return breaker
+    }
+
+    mutating func backend(_ node: Node, _ path: String, defaults: CanaryConfiguration) -> CanaryConfiguration.Backend? {
+        guard let map = self.mapping(node, path, allowed: Self.backendKeys) else { return nil }
+        var name = ""
+        if let (n, p) = map["name"], let v = self.string(n, p) {
+            if Self.isSafeName(v) {
+                name = v
+            } else {
+                self.problem(p, "\"\(v)\" may hold only letters, digits, -, _ and . (it is a metric label and part of keys)")
+            }
+        } else if map["name"] == nil {
+            self.problem("\(path).name", "is missing; give the backend a short name such as ceph-a")
+        }
+        var s3 = S3Backend.Configuration(endpoint: "", bucket: "")
+        var required: [String: String] = [:]
+        for key in ["endpoint", "bucket"] {
+            if let (n, p) = map[key] {
+                if let v = self.string(n, p) { required[key] = v }
+            } else {
+                self.problem("\(path).\(key)", key == "endpoint"
+                    ? "is missing; give the S3 endpoint such as http://127.0.0.1:7480"
+                    : "is missing; name the bucket the canary writes to")
+            }
+        }
+        s3.endpoint = required["endpoint"] ?? ""
+        s3.bucket = required["bucket"] ?? ""
+        if let (n, p) = map["region"], let v = self.string(n, p) { s3.region = v }
+        if let (n, p) = map["path_style"], let v = self.bool(n, p) { s3.addressing = v ? .path : .virtualHost }
+        if let (n, p) = map["payload_signing"], let v = self.string(n, p) {
+            if let signing = S3Backend.Configuration.PayloadSigning(rawValue: v) {
+                s3.payloadSigning = signing
+            } else {
+                self.problem(p, "\"\(v)\" is not signed or unsigned")
+            }
+        }
+        if let (n, p) = map["connect_timeout"], let v = self.duration(n, p) { s3.timeouts.connect = v }
+        if let (n, p) = map["max_connections"], let v = self.integer(n, p, range: 1...1024) { s3.pool.maxConnections = v }
+        if let (n, p) = map["tls"], let tls = self.mapping(n, p, allowed: ["ca_bundle", "insecure_skip_verify"]) {
+            if let (n, p) = tls["ca_bundle"], let v = self.string(n, p) { s3.tls.caBundlePath = v }
+            if let (n, p) = tls["insecure_skip_verify"], let v = self.bool(n, p) { s3.tls.verifyCertificates = !v }
+        }
+        var probe = defaults.probe
+        if let (n, p) = map["probe"] {
+            probe = self.probe(n, p, base: defaults.probe)
+            self.checkProbe(probe, p)
+        }
+        var breaker = defaults.breaker
+        if let (n, p) = map["breaker"] { breaker = self.breaker(n, p, base: defaults.breaker) }
+        // The request deadline follows the per-operation timeout.
+        s3.timeouts.request = probe.timeout
+        if s3.timeouts.connect > probe.timeout { s3.timeouts.connect = probe.timeout }
+
+        if !s3.endpoint.isEmpty || !s3.bucket.isEmpty {
+            for problem in s3.validate() where !(problem.field == "endpoint" && s3.endpoint.isEmpty)
+                && !(problem.field == "bucket" && s3.bucket.isEmpty)
+            {
+                let field = Self.configKey(for: problem.field)
+                self.problem("\(path).\(field)", problem.message)
+            }
+        }
+        var credentials = CanaryConfiguration.Credentials.defaultChain(profile: nil)
+        if let (n, p) = map["credentials"] {
+            credentials = self.credentials(n, p) ?? credentials
+        } else {
+            self.problem("\(path).credentials", "is missing; give keys (access_key_id and secret_access_key or their _file/_env forms) or a source")
+        }
+        return CanaryConfiguration.Backend(name: name, s3: s3, credentials: credentials, probe: probe, breaker: breaker)
+    }
+
+    /// Maps a field of `S3Backend.Configuration.validate()` to the key a user wrote.
+    static func configKey(for field: String) -> String {
+        switch field {
+        case "timeouts.connect": "connect_timeout"
+        case "timeouts.request": "probe.timeout"
+        case "pool.max_connections": "max_connections"
+        case "tls.ca_bundle": "tls.ca_bundle"
+        default: field
+        }
+    }
+
+    mutating func credentials(_ node: Node, _ path: String) -> CanaryConfiguration.Credentials? {
+        guard let map = self.mapping(node, path, allowed: Self.credentialKeys) else { return nil }
+        func secret(_ base: String) -> SecretSource? {
+            let forms = [base, "\(base)_env", "\(base)_file"].filter { map[$0] != nil }
+            if forms.count > 1 {
+                self.problem("\(path).\(base)", "is given as \(forms.joined(separator: " and ")); keep one")
+                return nil
+            }
+            if let (n, p) = map[base], let v = self.string(n, p) { return .value(v) }
+            if let (n, p) = map["\(base)_env"], let v = self.string(n, p) {
+                return self.checkSecret(.environment(v), p)
+            }
+            if let (n, p) = map["\(base)_file"], let v = self.string(n, p) { return self.checkSecret(.file(v), p) }
+            return nil
+        }
+        let keyID = secret("access_key_id")
+        let secretKey = secret("secret_access_key")
+        let token = secret("session_token")
+        var source: String?
+        if let (n, p) = map["source"] { source = self.string(n, p) }
+        var profile: String?
+        if let (n, p) = map["profile"] { profile = self.string(n, p) }
+        let givenKeys = ["access_key_id", "secret_access_key"].contains { base in
+            [base, "\(base)_env", "\(base)_file"].contains { map[$0] != nil }
+        }
+        switch source ?? (givenKeys ? "static" : nil) {
+        case "static":
+            guard let keyID, let secretKey else {
+                if keyID == nil && !["access_key_id", "access_key_id_env", "access_key_id_file"].contains(where: { map[$0] != nil }) {
+                    self.problem("\(path).access_key_id", "is missing; give it (or access_key_id_env / access_key_id_file)")
+                }
+                if secretKey == nil && !["secret_access_key", "secret_access_key_env", "secret_access_key_file"].contains(where: { map[$0] != nil }) {
+                    self.problem("\(path).secret_access_key", "is missing; give secret_access_key_file (or _env, or the value)")
+                }
+                return nil
+            }
+            return .keys(accessKeyID: keyID, secretAccessKey: secretKey, sessionToken: token)
+        case "environment":
+            return .environment
+        case "profile":
+            return .profile(profile)
+        case "default_chain":
+            return .defaultChain(profile: profile)
+        case nil:
+            self.problem(path, "gives neither keys nor a source; add access_key_id and secret_access_key_file, or source: environment | profile | default_chain")
+            return nil
+        case let other?:
+            self.problem("\(path).source", "\"\(other)\" is not static, environment, profile or default_chain")
+            return nil
+        }
+    }
+
+    /// Reads a secret now, so a missing file or variable fails validation rather than the first probe.
+    mutating func checkSecret(_ source: SecretSource, _ path: String) -> SecretSource? {
+        do {
+            _ = try source.resolve(field: path, environment: self.environment)
+            return source
+        } catch let error as ConfigurationError {
+            for problem in error.problems { self.problem(problem.field, problem.message) }
+        } catch {
+            self.problem(path, "\(error)")
+        }
+        return nil
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+
+/// Every metric the exporter publishes, defined in this one file (DESIGN §5).
+///
+/// `backend` and `webhook` labels carry configured names, never URLs. Series for every backend × operation
+/// exist from the moment a backend is added, so rates and alerts work before the first failure.
+public final class CanaryMetrics: Sendable {
+    public let registry: MetricsRegistry
+
+    /// Latency buckets from 250 µs (a local RGW answers in under 1 ms) to 60 s.
+    public static let latencyBuckets: [Double] = [
+        0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1, 2, 4, 8, 16,
+        30, 60,
+    ]
+
+    public let probeSuccess: MetricFamily
+    public let probeDuration: MetricFamily
+    public let probes: MetricFamily
+    public let lastSuccess: MetricFamily
+    public let operationDuration: MetricFamily
+    public let operations: MetricFamily
+    public let operationErrors: MetricFamily
+    public let integrityFailures: MetricFamily
+    public let breakerState: MetricFamily
+    public let breakerTransitions: MetricFamily
+    public let breakerConsecutiveFailures: MetricFamily
+    public let breakerThreshold: MetricFamily
+    public let breakerOpenTimeout: MetricFamily
+    public let buildInfo: MetricFamily
+    public let reloadSuccessful: MetricFamily
+    public let reloadTimestamp: MetricFamily
+    let process: ProcessMetrics
+
+    public init(version: String) throws {
+        let registry = MetricsRegistry()
+        self.registry = registry
+        let backend = ["backend"]
+        self.probeSuccess = try registry.family(
+            "s3canary_probe_success", help: "Whether the last canary cycle of the backend succeeded (1) or not (0).",
+            kind: .gauge, labels: backend)
+        self.probeDuration = try registry.family(
+            "s3canary_probe_duration_seconds", help: "Duration of the last canary cycle of the backend.",
+            kind: .gauge, labels: backend)
+        self.probes = try registry.family(
+            "s3canary_probes_total", help: "Canary cycles by result (success, failure, skipped while the breaker was open).",
+            kind: .counter, labels: ["backend", "result"])
+        self.lastSuccess = try registry.family(
+            "s3canary_last_success_timestamp_seconds", help: "Unix time of the backend's last successful cycle.",
+            kind: .gauge, labels: backend)
+        self.operationDuration = try registry.family(
+            "s3canary_operation_duration_seconds", help: "Duration of each canary operation that reached the backend.",
+            kind: .histogram, labels: ["backend", "operation"], buckets: Self.latencyBuckets)
+        self.operations = try registry.family(
+            "s3canary_operations_total", help: "Canary operations by result (success, error, rejected by the breaker).",
+            kind: .counter, labels: ["backend", "operation", "result"])
+        self.operationErrors = try registry.family(
+            "s3canary_operation_errors_total", help: "Failed canary operations by reason.",
+            kind: .counter, labels: ["backend", "operation", "reason"])
+        self.integrityFailures = try registry.family(
+            "s3canary_integrity_failures_total", help: "Reads that returned other bytes or sizes than were written.",
+            kind: .counter, labels: backend)
+        self.breakerState = try registry.family(
+            "s3canary_circuit_breaker_state", help: "Circuit breaker state: 0 closed, 1 open, 2 half-open.",
+            kind: .gauge, labels: backend)
+        self.breakerTransitions = try registry.family(
+            "s3canary_circuit_breaker_transitions_total", help: "Circuit breaker transitions by from and to state.",
+            kind: .counter, labels: ["backend", "from", "to"])
+        self.breakerConsecutiveFailures = try registry.family(
+            "s3canary_circuit_breaker_consecutive_failures", help: "Consecutive failures the breaker has counted.",
+            kind: .gauge, labels: backend)
+        self.breakerThreshold = try registry.family(
+            "s3canary_circuit_breaker_failure_threshold", help: "Consecutive failures that open the breaker (config).",
+            kind: .gauge, labels: backend)
+        self.breakerOpenTimeout = try registry.family(
+            "s3canary_circuit_breaker_open_timeout_seconds", help: "Time an open breaker waits before probing (config).",
+            kind: .gauge, labels: backend)
+        self.buildInfo = try registry.family(
+            "s3canary_build_info", help: "Build information; always 1.", kind: .gauge,
+            labels: ["version", "swift_version"])
+        self.reloadSuccessful = try registry.family(
+            "s3canary_config_last_reload_successful", help: "Whether the last configuration load succeeded.",
+            kind: .gauge)
+        self.reloadTimestamp = try registry.family(
+            "s3canary_config_last_reload_success_timestamp_seconds",
+            help: "Unix time of the last successful configuration load.", kind: .gauge)
+        self.process = try ProcessMetrics(registry: registry)
+        self.buildInfo.set([version, Self.swiftVersion], 1)
+    }
+
+    static var swiftVersion: String {
+        #if swift(>=6.3)
+        "6.3"
+        #elseif swift(>=6.2)
+        "6.2"
+        #else
+        "6.x"
+        #endif
+    }
+
+    /// Creates every series of a backend with zeros and publishes its breaker configuration.
+    public func addBackend(_ name: String, operations: [String], threshold: Int, openTimeout: Duration) {
+        self.probeSuccess.touch([name])
+        self.probeDuration.touch([name])
+        self.lastSuccess.touch([name])
+        for result in ["success", "failure", "skipped"] { self.probes.touch([name, result]) }
+        for operation in operations {
+            self.operationDuration.touch([name, operation])
+            for result in ["success", "error", "rejected"] { self.operations.touch([name, operation, result]) }
+            for reason in FailureReason.allCases { self.operationErrors.touch([name, operation, reason.rawValue]) }
+        }
+        self.integrityFailures.touch([name])
+        self.breakerState.set([name], 0)
+        self.breakerConsecutiveFailures.set([name], 0)
+        for (from, to) in [("closed", "open"), ("open", "half_open"), ("half_open", "closed"), ("half_open", "open")] {
+            self.breakerTransitions.touch([name, from, to])
+        }
+        self.breakerThreshold.set([name], Double(threshold))
+        self.breakerOpenTimeout.set([name], openTimeout.seconds)
+    }
+
+    /// Drops every series of a backend a reload removed.
+    public func removeBackend(_ name: String) {
+        for family in [
+            self.probeSuccess, self.probeDuration, self.probes, self.lastSuccess, self.operationDuration,
+            self.operations, self.operationErrors, self.integrityFailures, self.breakerState,
+            self.breakerTransitions, self.breakerConsecutiveFailures, self.breakerThreshold,
+            self.breakerOpenTimeout,
+        ] {
+            family.removeSeries(where: "backend", equals: name)
+        }
+    }
+
+    /// Renders everything, refreshing process metrics first.
+    public func render(format: ExpositionFormat) -> String {
+        self.process.refresh()
+        return self.registry.render(format: format)
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as metrics and JSON carry it.
+    public var seconds: Double {
+        let (seconds, attoseconds) = self.components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}
