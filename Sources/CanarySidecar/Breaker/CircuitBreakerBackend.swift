@@ -51,7 +51,7 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
         now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now },
         wallClock: @escaping @Sendable () -> Date = { Date() },
         jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
-        onTransition: @escaping @Sendable (BreakerTransitionEvent) -> Void = { _ in }
+        onTransition: @escaping @Sendable (BreakerTransitionEvent) -> Void
     ) {
         self.name = name
         self.wrapped = backend

@@ -1,0 +1,90 @@
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// Wires the service into one `ServiceGroup`: the HTTP server, the scheduler, SIGHUP reloads and any extra
+/// services (the demo's fault driver). SIGTERM and SIGINT shut down gracefully: `/readyz` turns 503 at once,
+/// the scheduler starts no new cycle and waits for running ones (their canaries are deleted), then the server
+/// stops.
+public struct CanaryApplication: Sendable {
+    public var service: CanaryService
+    public var extraServices: [any Service]
+    public var gracePeriod: Duration
+
+    public init(service: CanaryService, extraServices: [any Service] = [], gracePeriod: Duration = .seconds(30)) {
+        self.service = service
+        self.extraServices = extraServices
+        self.gracePeriod = gracePeriod
+    }
+
+    public func run() async throws {
+        let service = self.service
+        let listen = service.configuration.listen
+        try await service.start()
+        let server = Application(
+            router: HTTPServer.router(service: service),
+            configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: nil),
+            onServerRunning: { channel in
+                service.logger.notice(
+                    "listening",
+                    metadata: ["http.address": "\(channel.localAddress?.description ?? listen.description)"]
+                )
+            },
+            logger: service.logger
+        )
+        let scheduler = SchedulerShutdownGate(service: service)
+        let reloader = ReloadOnHangup(service: service)
+        // Shut down in reverse order: the scheduler first (so metrics stay scrapeable while cycles drain),
+        // the HTTP server last.
+        var configuration = ServiceGroupConfiguration(
+            services: [.init(service: server)]
+                + self.extraServices.map { .init(service: $0) }
+                + [.init(service: reloader), .init(service: scheduler)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            cancellationSignals: [],
+            logger: service.logger
+        )
+        configuration.maximumGracefulShutdownDuration = self.gracePeriod
+        let group = ServiceGroup(configuration: configuration)
+        service.logger.notice(
+            "s3-canary started",
+            metadata: [
+                "config.backends": "\(service.configuration.backends.map(\.name).joined(separator: ","))",
+                "config.instance": "\(service.configuration.instance)",
+            ]
+        )
+        try await group.run()
+        service.logger.notice("s3-canary stopped")
+    }
+}
+
+/// Runs the scheduler; on graceful shutdown marks the service not ready before anything else happens.
+struct SchedulerShutdownGate: Service {
+    let service: CanaryService
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await self.service.scheduler.run()
+        } onGracefulShutdown: {
+            self.service.board.beginShutdown()
+            self.service.logger.notice("shutting down: no new cycles; waiting for running ones")
+        }
+    }
+}
+
+/// Reloads the configuration on SIGHUP, as Prometheus and most daemons do.
+struct ReloadOnHangup: Service {
+    let service: CanaryService
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in signals.cancelOnGracefulShutdown() {
+            _ = await self.service.reload()
+        }
+    }
+}
+
+/// Re-exported so the executable need not import ServiceLifecycle to pass extra services.
+public typealias LifecycleService = Service

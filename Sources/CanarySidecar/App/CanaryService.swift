@@ -1,0 +1,189 @@
+import Foundation
+import Logging
+import ObjectStorage
+import ServiceLifecycle
+import Synchronization
+
+/// The running service: owns the backends, their breakers, the scheduler, metrics and the status board, and
+/// applies configuration changes (start, reload) as a diff, so unchanged backends keep their breaker state.
+public final class CanaryService: Sendable {
+    public let metrics: CanaryMetrics
+    public let board: StatusBoard
+    public let scheduler: CanaryScheduler<ContinuousClock>
+    public let logger: Logger
+    let factory: BackendFactory
+    /// Where reloads read the configuration from; `nil` when it was built in code (the demo).
+    let configurationPath: String?
+    let loader: ConfigurationLoader
+
+    struct Active: Sendable {
+        var entry: CanaryConfiguration.Backend
+        var target: CanaryTarget
+        var owned: OwnedBackend
+    }
+
+    struct State: Sendable {
+        var configuration: CanaryConfiguration
+        var active: [String: Active] = [:]
+    }
+
+    private let state: Mutex<State>
+    private let transitionListeners = Mutex<[@Sendable (BreakerTransitionEvent) -> Void]>([])
+
+    public init(
+        configuration: CanaryConfiguration,
+        configurationPath: String?,
+        loader: ConfigurationLoader = ConfigurationLoader(),
+        factory: BackendFactory = .s3,
+        metrics: CanaryMetrics,
+        logger: Logger
+    ) {
+        self.metrics = metrics
+        self.board = StatusBoard()
+        self.logger = logger
+        self.factory = factory
+        self.configurationPath = configurationPath
+        self.loader = loader
+        self.state = Mutex(State(configuration: configuration))
+        let board = self.board
+        self.scheduler = CanaryScheduler(clock: ContinuousClock(), logger: logger) { report in
+            metrics.record(report.result)
+            board.record(report.result)
+        }
+    }
+
+    public var configuration: CanaryConfiguration { self.state.withLock { $0.configuration } }
+
+    /// Registers a listener for breaker transitions (the webhook dispatcher).
+    public func onTransition(_ listener: @escaping @Sendable (BreakerTransitionEvent) -> Void) {
+        self.transitionListeners.withLock { $0.append(listener) }
+    }
+
+    /// Builds every backend of the initial configuration and starts probing.
+    public func start() async throws {
+        try await self.apply(self.configuration, initial: true)
+        self.metrics.reloadSuccessful.set([], 1)
+        self.metrics.reloadTimestamp.set([], Date().timeIntervalSince1970)
+    }
+
+    /// Re-reads the configuration file and applies it. A bad file keeps the running configuration.
+    public func reload() async -> Result<Int, ConfigurationError> {
+        guard let path = self.configurationPath else {
+            return .failure(ConfigurationError(field: "config", message: "this instance was not started from a file; nothing to reload"))
+        }
+        do {
+            let configuration = try self.loader.load(path: path)
+            if configuration.listen != self.configuration.listen {
+                self.logger.warning("listen address changes need a restart; keeping \(self.configuration.listen.description)")
+            }
+            try await self.apply(configuration, initial: false)
+            self.metrics.reloadSuccessful.set([], 1)
+            self.metrics.reloadTimestamp.set([], Date().timeIntervalSince1970)
+            self.logger.notice("configuration reloaded", metadata: ["config.backends": "\(configuration.backends.count)"])
+            return .success(configuration.backends.count)
+        } catch let error as ConfigurationError {
+            self.metrics.reloadSuccessful.set([], 0)
+            self.logger.error(
+                "configuration reload failed; the running configuration stays",
+                metadata: ["config.problems": "\(error.problems.map(\.description).joined(separator: "; "))"]
+            )
+            return .failure(error)
+        } catch {
+            self.metrics.reloadSuccessful.set([], 0)
+            return .failure(ConfigurationError(field: "config", message: "\(error)"))
+        }
+    }
+
+    private func makeTarget(_ entry: CanaryConfiguration.Backend, instance: String) throws -> Active {
+        let owned = try self.factory.make(entry, self.logger)
+        let metrics = self.metrics
+        let board = self.board
+        let logger = self.logger
+        let breakerConfiguration = CircuitBreaker<ContinuousClock.Instant>.Configuration(
+            failureThreshold: entry.breaker.failureThreshold,
+            openTimeout: entry.breaker.openTimeout,
+            probeTimeout: entry.breaker.probeTimeout ?? max(entry.probe.timeout * 2, .seconds(1))
+        )
+        let breaker = CircuitBreakerBackend(
+            name: entry.name,
+            wrapping: owned.backend,
+            configuration: breakerConfiguration
+        ) { [weak self] (event: BreakerTransitionEvent) in
+            metrics.record(event)
+            board.record(event)
+            let transition = event.transition
+            logger.notice(
+                "circuit breaker \(transition.from.rawValue) -> \(transition.to.rawValue)",
+                metadata: [
+                    "canary.backend": "\(event.backend)",
+                    "breaker.from": "\(transition.from.rawValue)",
+                    "breaker.to": "\(transition.to.rawValue)",
+                    "breaker.consecutive_failures": "\(transition.consecutiveFailures)",
+                    "breaker.threshold": "\(transition.threshold)",
+                    "breaker.open_seconds": "\(transition.openDuration.map { String(format: "%.1f", $0.seconds) } ?? "-")",
+                    "breaker.last_error": "\(transition.lastFailure.map { "\($0.operation) \($0.reason.rawValue): \($0.message)" } ?? "-")",
+                ]
+            )
+            for listener in self?.transitionListeners.withLock({ $0 }) ?? [] { listener(event) }
+        }
+        let target = CanaryTarget(name: entry.name, instance: instance, probe: entry.probe, backend: breaker)
+        return Active(entry: entry, target: target, owned: owned)
+    }
+
+    private func apply(_ configuration: CanaryConfiguration, initial: Bool) async throws {
+        let current = self.state.withLock { $0 }
+        let keepUnchanged = !initial && current.configuration.instance == configuration.instance
+        var next: [String: Active] = [:]
+        var fresh: [Active] = []
+        // Build everything first: a backend that cannot be built fails the reload before anything changes.
+        do {
+            for entry in configuration.backends {
+                if keepUnchanged, let existing = current.active[entry.name], existing.entry == entry {
+                    next[entry.name] = existing
+                } else {
+                    let active = try self.makeTarget(entry, instance: configuration.instance)
+                    fresh.append(active)
+                    next[entry.name] = active
+                }
+            }
+        } catch {
+            for active in fresh { await active.owned.shutdown() }
+            throw error
+        }
+        let removed = current.active.keys.filter { next[$0] == nil }
+        self.state.withLock { state in
+            state.configuration = configuration
+            state.active = next
+        }
+        for name in removed { self.metrics.removeBackend(name) }
+        for active in fresh {
+            self.metrics.addBackend(
+                active.entry.name,
+                operations: active.entry.probe.operations.map(\.label),
+                threshold: active.entry.breaker.failureThreshold,
+                openTimeout: active.entry.breaker.openTimeout
+            )
+        }
+        self.board.setBackends(configuration.backends.map(\.name))
+        // Removed runners stop; replaced ones are stopped by `start`. Each runner releases its own backend's
+        // connections when its last cycle has ended.
+        self.scheduler.stop(removed)
+        let owners = Dictionary(uniqueKeysWithValues: fresh.map { ($0.entry.name, $0.owned) })
+        self.scheduler.start(fresh.map(\.target)) { name in
+            await owners[name]?.shutdown()
+        }
+    }
+
+    /// Runs one cycle of `backend` now (for `/probe`), with a step-by-step log.
+    public func probeNow(backend name: String) async -> (CycleResult, [String])? {
+        guard let target = self.scheduler.target(named: name) else { return nil }
+        let lines = Mutex<[String]>([])
+        let cycle = CanaryCycle(target: target, clock: ContinuousClock()) { line in
+            lines.withLock { $0.append(line) }
+        }
+        let result = await cycle.run()
+        self.metrics.record(result)
+        self.board.record(result)
+        return (result, lines.withLock { $0 })
+    }
+}

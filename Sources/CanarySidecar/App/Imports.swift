@@ -1,4 +1,0 @@
-import CompressNIO
-import Hummingbird
-import ServiceLifecycle
-import Yams

@@ -1,0 +1,38 @@
+import Foundation
+import ObjectStorage
+
+/// Deletes canaries a crash left behind: objects under this replica's prefix of a backend that are older than
+/// a few intervals. Works through the unwrapped backend, so it never counts against the breaker.
+struct Sweeper: Sendable {
+    var target: CanaryTarget
+    /// Objects at least this old are leftovers; a live cycle's object is younger than one interval.
+    var minimumAge: Duration
+
+    /// Returns how many leftovers were deleted.
+    func sweep(now: Date = Date(), log: (@Sendable (String) -> Void)? = nil) async throws -> Int {
+        let raw = self.target.backend.unwrap()
+        let cutoff = now.addingTimeInterval(-self.minimumAge.seconds)
+        var stale: [String] = []
+        try await raw.listObjects(prefix: self.target.keyPrefix, pageSize: 1000) { page in
+            for object in page.objects where Self.createdAt(key: object.key, prefix: self.target.keyPrefix).map({ $0 < cutoff }) ?? true {
+                stale.append(object.key)
+            }
+            return stale.count < 10_000
+        }
+        var deleted = 0
+        for key in stale {
+            try await raw.deleteObject(key: key)
+            deleted += 1
+        }
+        if deleted > 0 { log?("swept \(deleted) leftover canaries under \(self.target.keyPrefix)") }
+        return deleted
+    }
+
+    /// The creation time encoded in a canary key (`<prefix><millis>-<random>[.copy]`).
+    static func createdAt(key: String, prefix: String) -> Date? {
+        guard key.hasPrefix(prefix) else { return nil }
+        let name = key.dropFirst(prefix.count)
+        guard let dash = name.firstIndex(of: "-"), let millis = Int64(name[..<dash]) else { return nil }
+        return Date(timeIntervalSince1970: Double(millis) / 1000)
+    }
+}

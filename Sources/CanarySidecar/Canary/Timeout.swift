@@ -1,0 +1,26 @@
+import ObjectStorage
+
+/// Runs `body` with a deadline on `clock`: when time runs out the body's task is cancelled and an
+/// ``ObjectStorageError`` with code `timeout` is thrown. The body is awaited after cancellation, so it must
+/// honour cancellation (every backend here does).
+func withTimeout<C: Clock, T: Sendable>(
+    _ timeout: Duration,
+    clock: C,
+    operation: String,
+    _ body: @escaping @Sendable () async throws -> T
+) async throws -> T where C.Duration == Duration {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try? await clock.sleep(for: timeout)
+            return nil
+        }
+        defer { group.cancelAll() }
+        while let next = try await group.next() {
+            if let value = next { return value }
+            if Task.isCancelled { throw CancellationError() }
+            throw ObjectStorageError(code: .timeout, operation: operation, message: "no answer within \(timeout)")
+        }
+        throw CancellationError()
+    }
+}

@@ -1,0 +1,181 @@
+import ArgumentParser
+import CanarySidecar
+import Foundation
+import Logging
+import ObjectStorage
+
+@main
+struct S3Canary: AsyncParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "s3-canary",
+        abstract: "Probes S3-compatible backends through circuit breakers and exports Prometheus metrics.",
+        version: version,
+        subcommands: [Run.self, DemoCommand.self, CheckConfig.self, Probe.self]
+    )
+}
+
+struct LoggingOptions: ParsableArguments {
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    @Option(help: "text or json.")
+    var logFormat: String = "text"
+
+    func bootstrap() throws -> Logger {
+        guard let level = Logger.Level(rawValue: self.logLevel) else {
+            throw ValidationError("--log-level \(self.logLevel) is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        switch self.logFormat {
+        case "text":
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        case "json":
+            LoggingSystem.bootstrap { label in
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        default:
+            throw ValidationError("--log-format \(self.logFormat) is not text or json")
+        }
+        return Logger(label: "s3-canary")
+    }
+}
+
+struct ConfigOption: ParsableArguments {
+    @Option(name: .long, help: "Configuration file (YAML). Defaults to $S3CANARY_CONFIG.")
+    var config: String?
+
+    func path() throws -> String {
+        if let config { return config }
+        if let fromEnvironment = ProcessInfo.processInfo.environment["S3CANARY_CONFIG"], !fromEnvironment.isEmpty {
+            return fromEnvironment
+        }
+        throw ValidationError("no configuration: pass --config FILE or set S3CANARY_CONFIG")
+    }
+
+    /// Loads the configuration or prints every problem and exits 2.
+    func load() throws -> (CanaryConfiguration, String) {
+        let path = try self.path()
+        do {
+            return (try ConfigurationLoader().load(path: path), path)
+        } catch {
+            let lines = error.problems.map { "  \($0.field): \($0.message)" }.joined(separator: "\n")
+            FileHandle.standardError.write(Data("configuration \(path) is invalid (\(error.problems.count) problem\(error.problems.count == 1 ? "" : "s")):\n\(lines)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the service.")
+
+    @OptionGroup var configOption: ConfigOption
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        let (configuration, path) = try self.configOption.load()
+        let logger = try self.logging.bootstrap()
+        let service = CanaryService(
+            configuration: configuration,
+            configurationPath: path,
+            metrics: try CanaryMetrics(version: S3Canary.version),
+            logger: logger
+        )
+        try await CanaryApplication(service: service).run()
+    }
+}
+
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run on three in-memory backends, one failing in bursts; no account or network needed."
+    )
+
+    @Option(help: "Address to serve on.")
+    var listen: String = "127.0.0.1:9340"
+
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        let logger = try self.logging.bootstrap()
+        var listen = CanaryConfiguration.Listen()
+        let parts = self.listen.split(separator: ":")
+        guard parts.count == 2, let port = Int(parts[1]), (0...65535).contains(port) else {
+            throw ValidationError("--listen \(self.listen) is not host:port, such as 127.0.0.1:9340")
+        }
+        listen.host = String(parts[0])
+        listen.port = port
+        let configuration = Demo.configuration(listen: listen)
+        let stores = Demo.Stores(names: configuration.backends.map(\.name))
+        let service = CanaryService(
+            configuration: configuration,
+            configurationPath: nil,
+            factory: stores.factory,
+            metrics: try CanaryMetrics(version: S3Canary.version),
+            logger: logger
+        )
+        var extra: [any ServiceLifecycleService] = []
+        if let flaky = stores["demo-flaky"] {
+            extra.append(Demo.FaultDriver(store: flaky, logger: logger))
+        }
+        logger.notice("demo: open http://\(self.listen)/ for the status page, /metrics for Prometheus")
+        try await CanaryApplication(service: service, extraServices: extra).run()
+    }
+}
+
+struct CheckConfig: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Validate a configuration: exit 0 when valid, 2 with every problem listed when not."
+    )
+
+    @OptionGroup var configOption: ConfigOption
+
+    func run() async throws {
+        let (configuration, path) = try self.configOption.load()
+        print("configuration \(path) is valid: \(configuration.backends.count) backend\(configuration.backends.count == 1 ? "" : "s") (\(configuration.backends.map(\.name).joined(separator: ", ")))")
+    }
+}
+
+struct Probe: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one canary cycle per backend now: exit 0 when all pass, 1 when any fails."
+    )
+
+    @OptionGroup var configOption: ConfigOption
+
+    @Option(help: "Probe only this backend.")
+    var backend: String?
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        let (configuration, _) = try self.configOption.load()
+        let logger = try self.logging.bootstrap()
+        var entries = configuration.backends
+        if let name = self.backend {
+            entries = entries.filter { $0.name == name }
+            guard !entries.isEmpty else {
+                throw ValidationError("no backend named \(name); configured: \(configuration.backends.map(\.name).joined(separator: ", "))")
+            }
+        }
+        let results = try await OneShotProbe.run(entries, instance: configuration.instance, logger: logger)
+        if self.json {
+            print(OneShotProbe.json(results))
+        } else {
+            print(OneShotProbe.table(results))
+        }
+        if results.contains(where: { $0.status != .success }) { throw ExitCode(1) }
+    }
+}
+
+typealias ServiceLifecycleService = CanarySidecar.LifecycleService

@@ -1,0 +1,218 @@
+import ObjectStorage
+import Testing
+
+@testable import CanarySidecar
+
+/// The breaker's transition table, under a clock that only moves when the test says so.
+@Suite("Circuit breaker state machine")
+struct CircuitBreakerTests {
+    typealias Breaker = CircuitBreaker<ManualClock.Instant>
+    static let configuration = Breaker.Configuration(
+        failureThreshold: 3, openTimeout: .seconds(30), jitterFraction: 0.25, probeTimeout: .seconds(10)
+    )
+    static let failure = Breaker.Outcome.failure(FailureSummary(operation: "PutObject", reason: .http5xx, message: "503"))
+
+    static func at(_ seconds: Double) -> ManualClock.Instant { ManualClock.Instant(offset: .seconds(seconds)) }
+
+    /// Admits one call at `t` and records `outcome` at `t`.
+    static func call(_ breaker: inout Breaker, _ outcome: Breaker.Outcome, at t: Double, jitter: Double = 0)
+        -> (admitted: Bool, transitions: [Breaker.Transition])
+    {
+        let (admission, admitTransition) = breaker.admit(now: at(t), jitter: jitter)
+        guard case .allowed(let ticket) = admission else { return (false, admitTransition.map { [$0] } ?? []) }
+        let recorded = breaker.record(outcome, ticket: ticket, now: at(t), jitter: jitter)
+        return (true, [admitTransition, recorded].compactMap { $0 })
+    }
+
+    @Test func opensAfterThresholdConsecutiveFailures() {
+        var breaker = Breaker(configuration: Self.configuration)
+        #expect(Self.call(&breaker, Self.failure, at: 0).transitions.isEmpty)
+        #expect(Self.call(&breaker, Self.failure, at: 1).transitions.isEmpty)
+        #expect(breaker.consecutiveFailures == 2)
+        let third = Self.call(&breaker, Self.failure, at: 2)
+        #expect(third.transitions.map(\.to) == [.open])
+        #expect(third.transitions.first?.from == .closed)
+        // The counts that caused the trip travel with the transition and stay readable.
+        #expect(third.transitions.first?.consecutiveFailures == 3)
+        #expect(third.transitions.first?.threshold == 3)
+        #expect(third.transitions.first?.lastFailure?.reason == .http5xx)
+        #expect(breaker.state == .open && breaker.consecutiveFailures == 3)
+    }
+
+    @Test(arguments: [Breaker.Outcome.success, .neutral])
+    func anyNonFailureResetsTheCount(outcome: Breaker.Outcome) {
+        var breaker = Breaker(configuration: Self.configuration)
+        _ = Self.call(&breaker, Self.failure, at: 0)
+        _ = Self.call(&breaker, Self.failure, at: 1)
+        _ = Self.call(&breaker, outcome, at: 2)
+        #expect(breaker.consecutiveFailures == 0)
+        _ = Self.call(&breaker, Self.failure, at: 3)
+        _ = Self.call(&breaker, Self.failure, at: 4)
+        #expect(breaker.state == .closed)
+    }
+
+    @Test func openRejectsWithoutIOUntilTheTimeout() {
+        var breaker = Self.opened(at: 0)
+        #expect(!Self.call(&breaker, .success, at: 1).admitted)
+        #expect(!Self.call(&breaker, .success, at: 30.0).admitted)  // tripped at 0.002: not yet
+        let probe = Self.call(&breaker, .success, at: 30.01)
+        #expect(probe.admitted)
+        #expect(probe.transitions.map(\.to) == [.halfOpen, .closed])
+        #expect(breaker.state == .closed && breaker.consecutiveFailures == 0)
+    }
+
+    static func opened(at t: Double, jitter: Double = 0) -> Breaker {
+        var breaker = Breaker(configuration: Self.configuration)
+        for i in 0..<3 { _ = Self.call(&breaker, Self.failure, at: t + Double(i) * 0.001, jitter: jitter) }
+        return breaker
+    }
+
+    @Test(arguments: [0.0, 0.5, 0.999])
+    func jitterDelaysTheProbeByUpToAQuarter(jitter: Double) {
+        var breaker = Self.opened(at: 0, jitter: jitter)
+        let earliest = 0.002 + 30 + 30 * 0.25 * jitter
+        #expect(breaker.nextProbeAt != nil)
+        #expect(!Self.call(&breaker, .success, at: earliest - 0.01).admitted)
+        #expect(Self.call(&breaker, .success, at: earliest + 0.001).admitted)
+        #expect(earliest <= 0.002 + 37.5)
+    }
+
+    @Test func jitterOutOfRangeIsClamped() {
+        var breaker = Self.opened(at: 0, jitter: 7)
+        #expect(!Self.call(&breaker, .success, at: 37.0).admitted)
+        #expect(Self.call(&breaker, .success, at: 37.6).admitted)
+    }
+
+    @Test func exactlyOneCallIsAdmittedWhileHalfOpen() {
+        var breaker = Self.opened(at: 0)
+        let (first, transition) = breaker.admit(now: Self.at(31), jitter: 0)
+        #expect(transition?.to == .halfOpen)
+        guard case .allowed(let ticket) = first else {
+            Issue.record("the probe was not admitted")
+            return
+        }
+        #expect(ticket.isProbe)
+        for t in stride(from: 31.0, to: 40.0, by: 0.5) {
+            #expect(breaker.admit(now: Self.at(t), jitter: 0).0 == .rejected)
+        }
+        #expect(breaker.record(.success, ticket: ticket, now: Self.at(40), jitter: 0)?.to == .closed)
+    }
+
+    @Test func failedProbeReopensWithANewTimeout() {
+        var breaker = Self.opened(at: 0)
+        let probe = Self.call(&breaker, Self.failure, at: 31)
+        #expect(probe.transitions.map(\.to) == [.halfOpen, .open])
+        #expect(breaker.consecutiveFailures == 4)
+        #expect(!Self.call(&breaker, .success, at: 60).admitted)
+        #expect(Self.call(&breaker, .success, at: 61.1).admitted)
+    }
+
+    @Test func neutralProbeClosesTheBreaker() {
+        var breaker = Self.opened(at: 0)
+        #expect(Self.call(&breaker, .neutral, at: 31).transitions.map(\.to) == [.halfOpen, .closed])
+    }
+
+    @Test func staleProbeIsAbandonedAndItsLateResultIgnored() {
+        var breaker = Self.opened(at: 0)
+        guard case (.allowed(let staleTicket), _) = breaker.admit(now: Self.at(31), jitter: 0) else {
+            Issue.record("the probe was not admitted")
+            return
+        }
+        #expect(breaker.admit(now: Self.at(40.9), jitter: 0).0 == .rejected)
+        #expect(breaker.state == .halfOpen)
+        let (admission, transition) = breaker.admit(now: Self.at(41), jitter: 0)
+        #expect(admission == .rejected)
+        #expect(transition?.from == .halfOpen && transition?.to == .open)
+        #expect(breaker.state == .open)
+        #expect(transition?.lastFailure?.reason == .timeout)
+        // The abandoned probe answers at last: its success must not close the breaker.
+        #expect(breaker.record(.success, ticket: staleTicket, now: Self.at(42), jitter: 0) == nil)
+        #expect(breaker.state == .open)
+        // A new probe after another open timeout works as usual.
+        #expect(Self.call(&breaker, .success, at: 71.1).transitions.map(\.to) == [.halfOpen, .closed])
+    }
+
+    @Test func resultsOfCallsAdmittedBeforeATripAreIgnored() {
+        var breaker = Breaker(configuration: Self.configuration)
+        guard case (.allowed(let early), _) = breaker.admit(now: Self.at(0), jitter: 0) else { return }
+        for i in 1...3 { _ = Self.call(&breaker, Self.failure, at: Double(i)) }
+        #expect(breaker.state == .open)
+        #expect(breaker.record(.success, ticket: early, now: Self.at(4), jitter: 0) == nil)
+        #expect(breaker.state == .open && breaker.consecutiveFailures == 3)
+    }
+
+    @Test func closeReportsHowLongTheOutageLasted() {
+        var breaker = Self.opened(at: 100)
+        _ = Self.call(&breaker, Self.failure, at: 131)  // probe fails: still the same outage
+        let close = Self.call(&breaker, .success, at: 170)
+        let closed = close.transitions.last
+        #expect(closed?.to == .closed)
+        let seconds = closed?.openDuration?.seconds ?? 0
+        #expect(abs(seconds - 69.998) < 0.000_001)
+    }
+
+    @Test func lateFailureCountsLikeAnyOther() {
+        var breaker = Breaker(configuration: Self.configuration)
+        let integrity = FailureSummary(operation: "get", reason: .integrity, message: "bytes differ")
+        #expect(breaker.recordLateFailure(integrity, now: Self.at(0), jitter: 0) == nil)
+        #expect(breaker.recordLateFailure(integrity, now: Self.at(1), jitter: 0) == nil)
+        #expect(breaker.recordLateFailure(integrity, now: Self.at(2), jitter: 0)?.to == .open)
+        #expect(breaker.lastFailure?.reason == .integrity)
+    }
+
+    @Test func gaugeValues() {
+        #expect(Breaker.State.closed.gaugeValue == 0)
+        #expect(Breaker.State.open.gaugeValue == 1)
+        #expect(Breaker.State.halfOpen.gaugeValue == 2)
+    }
+}
+
+@Suite("Failure classification (DESIGN §3)")
+struct ErrorClassificationTests {
+    static func http(_ status: Int, _ code: String? = nil) -> ObjectStorageError {
+        ObjectStorageError(code: status == 404 ? .notFound : .httpError, httpStatus: status, s3Code: code, message: "")
+    }
+
+    @Test(arguments: [
+        (http(500), FailureReason.http5xx, true),
+        (http(503, "SlowDown"), .throttled, true),
+        (http(429), .throttled, true),
+        (http(401), .auth, true),
+        (http(403, "SignatureDoesNotMatch"), .auth, true),
+        (http(404, "NoSuchKey"), .notFound, false),
+        (http(412), .http4xx, false),
+        (http(416, "InvalidRange"), .http4xx, false),
+        (http(400), .http4xx, false),
+        (ObjectStorageError(code: .timeout, message: ""), .timeout, true),
+        (ObjectStorageError(code: .connection, message: ""), .connection, true),
+        (ObjectStorageError(code: .dns, message: ""), .dns, true),
+        (ObjectStorageError(code: .tls, message: ""), .tls, true),
+        (ObjectStorageError(code: .invalidResponse, message: ""), .other, true),
+        (ObjectStorageError(code: .credentials, message: ""), .other, true),
+    ])
+    func storageErrors(error: ObjectStorageError, reason: FailureReason, failure: Bool) {
+        let classification = ErrorClassification.classify(error)
+        #expect(classification.reason == reason)
+        #expect(classification.isBackendFailure == failure)
+        #expect(!classification.isRejection)
+        // Wrapped in a copy error, it counts the same.
+        #expect(ErrorClassification.classify(CopyError(phase: .write, underlying: error)) == classification)
+    }
+
+    @Test func integrityIsAFailure() {
+        let classification = ErrorClassification.classify(IntegrityError(operation: "get", message: "differs"))
+        #expect(classification.reason == .integrity && classification.isBackendFailure)
+    }
+
+    @Test func ourCancellationIsNobodysFailure() {
+        for error: any Error in [CancellationError(), ObjectStorageError(code: .cancelled, message: "")] {
+            let classification = ErrorClassification.classify(error)
+            #expect(classification.reason == nil && !classification.isBackendFailure)
+        }
+    }
+
+    @Test func rejectionIsNeitherAFailureNorAnError() {
+        let classification = ErrorClassification.classify(ObjectStorageError(code: .backendUnavailable, message: ""))
+        #expect(classification.isRejection && !classification.isBackendFailure && classification.reason == nil)
+    }
+}
