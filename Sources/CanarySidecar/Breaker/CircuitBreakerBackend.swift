@@ -109,6 +109,11 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
         } catch {
             result = .failure(error)
             let classification = ErrorClassification.classify(error)
+            if classification.reason == nil && !classification.isRejection {
+                // Cancelled by us (shutdown, or a deadline the caller reports itself): the backend said nothing,
+                // so the breaker learns nothing. A cancelled probe is cleared by the stale-probe rule.
+                throw error
+            }
             if classification.isBackendFailure {
                 outcome = .failure(
                     FailureSummary(

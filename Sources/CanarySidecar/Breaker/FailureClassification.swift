@@ -39,6 +39,9 @@ public struct ErrorClassification: Sendable, Equatable {
         if error is IntegrityError {
             return .init(reason: .integrity, isBackendFailure: true, isRejection: false)
         }
+        if error is DeadlineExceeded {
+            return .init(reason: .timeout, isBackendFailure: true, isRejection: false)
+        }
         if error is CancellationError {
             return .init(reason: nil, isBackendFailure: false, isRejection: false)
         }

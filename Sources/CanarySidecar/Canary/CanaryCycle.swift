@@ -106,11 +106,18 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
         let cycleDeadline = deadline ?? self.target.probe.interval * 0.9
         var failure: FailureSummary?
         do {
-            try await withTimeout(cycleDeadline, clock: self.clock, operation: "cycle") {
+            try await withTimeout(cycleDeadline, clock: self.clock, operation: "cycle") { () async throws -> Bool in
                 try await self.steps(written: written, steps: steps)
+                return true
             }
         } catch {
             let classification = ErrorClassification.classify(error)
+            if let deadline = error as? DeadlineExceeded, deadline.operation == "cycle" {
+                // The whole cycle ran out of time: the operation in flight was cancelled, count it once.
+                self.target.backend.reportLateFailure(
+                    FailureSummary(operation: deadline.operation, reason: .timeout, message: deadline.description)
+                )
+            }
             failure = FailureSummary(
                 operation: (error as? ObjectStorageError)?.operation ?? (error as? IntegrityError)?.operation ?? "cycle",
                 reason: classification.reason ?? .other,
@@ -172,6 +179,12 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
             let seconds = start.duration(to: self.clock.now).seconds
             let classification = ErrorClassification.classify(error)
             let message = CircuitBreakerBackend.message(of: error)
+            if error is DeadlineExceeded {
+                // Our timeout cancelled the call, so the breaker saw no result: report the timeout to it.
+                self.target.backend.reportLateFailure(
+                    FailureSummary(operation: operation.rawValue, reason: .timeout, message: message)
+                )
+            }
             if (error as? ObjectStorageError)?.code == .copyNotSupported {
                 // Recorded by the caller as skipped.
             } else if classification.isRejection {

@@ -14,6 +14,8 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
     /// What the scheduler reports after each cycle.
     public struct Report: Sendable {
         public var result: CycleResult
+        /// When the cycle started, on the scheduler's clock.
+        public var start: C.Instant
         /// Actual start minus planned start.
         public var drift: Duration
     }
@@ -154,6 +156,7 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
             }
             let jitter = interval * (target.probe.jitter * (self.random() * 2 - 1))
             var planned = origin.advanced(by: interval * Double(slot)).advanced(by: jitter)
+            if planned < origin { planned = origin }  // a negative jitter never moves the first cycle into the past
             let now = self.clock.now
             if planned < now, planned.duration(to: now) > interval / 2 {
                 // The previous cycle overran: start at the next slot that is still ahead instead of bursting.
@@ -163,10 +166,10 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
                 planned = planned.advanced(by: interval * Double(skip))
             }
             guard await self.sleep(until: planned, runner.stop) else { break }
-            let drift = planned.duration(to: self.clock.now)
+            let start = self.clock.now
             let cycle = CanaryCycle(target: target, clock: self.clock, log: log)
             let result = await cycle.run()
-            await self.observer(Report(result: result, drift: drift))
+            await self.observer(Report(result: result, start: start, drift: planned.duration(to: start)))
             slot += 1
             cycles += 1
         }

@@ -19,8 +19,17 @@ func withTimeout<C: Clock, T: Sendable>(
         while let next = try await group.next() {
             if let value = next { return value }
             if Task.isCancelled { throw CancellationError() }
-            throw ObjectStorageError(code: .timeout, operation: operation, message: "no answer within \(timeout)")
+            throw DeadlineExceeded(operation: operation, timeout: timeout)
         }
         throw CancellationError()
     }
+}
+
+/// Our own deadline ran out (as opposed to a timeout the HTTP client reported): the call was cancelled, so the
+/// breaker never saw its end, and the caller reports it to the breaker as a timeout failure.
+public struct DeadlineExceeded: Error, Sendable, CustomStringConvertible {
+    public var operation: String
+    public var timeout: Duration
+
+    public var description: String { "\(self.operation): no answer within \(self.timeout)" }
 }
