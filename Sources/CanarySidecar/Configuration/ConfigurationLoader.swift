@@ -83,7 +83,7 @@ struct Reader {
             return nil
         }
         guard case .mapping(let mapping) = node else {
-            self.problem(path, "must be a mapping (key: value lines), not \(Self.kind(node))")
+            self.problem(path.isEmpty ? "config" : path, "must be a mapping (key: value lines), not \(Self.kind(node))")
             return nil
         }
         var out: [String: (Node, String)] = [:]
@@ -141,7 +141,7 @@ struct Reader {
             self.problem(path, "must be a single value, not \(Self.kind(node))")
             return nil
         }
-        if scalar.tag.description == "tag:yaml.org,2002:null" || (scalar.style == .plain && ["~", "null", ""].contains(scalar.string)) {
+        if scalar.string.isEmpty || (scalar.style == .plain && ["~", "null", "Null", "NULL"].contains(scalar.string)) {
             self.problem(path, "is empty; give a value or remove the key")
             return nil
         }

@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+
+@testable import CanarySidecar
+
+@Suite("Metrics registry and exposition")
+struct MetricsTests {
+    @Test func rendersText004() throws {
+        let registry = MetricsRegistry()
+        let counter = try registry.family("x_events_total", help: "Events.", kind: .counter, labels: ["backend"])
+        let gauge = try registry.family("x_up", help: "Up.", kind: .gauge)
+        let histogram = try registry.family("x_seconds", help: "Latency.", kind: .histogram, labels: ["op"], buckets: [0.001, 0.01])
+        counter.add(["a\"b\\c\nd"], 2)
+        gauge.set([], 1)
+        histogram.observe(["get"], 0.0005)
+        histogram.observe(["get"], 0.005)
+        histogram.observe(["get"], 5)
+        let text = registry.render(format: .text004)
+        #expect(text == """
+            # HELP x_events_total Events.
+            # TYPE x_events_total counter
+            x_events_total{backend="a\\"b\\\\c\\nd"} 2
+            # HELP x_seconds Latency.
+            # TYPE x_seconds histogram
+            x_seconds_bucket{op="get",le="0.001"} 1
+            x_seconds_bucket{op="get",le="0.01"} 2
+            x_seconds_bucket{op="get",le="+Inf"} 3
+            x_seconds_sum{op="get"} 5.0055
+            x_seconds_count{op="get"} 3
+            # HELP x_up Up.
+            # TYPE x_up gauge
+            x_up 1
+
+            """)
+    }
+
+    @Test func rendersOpenMetricsWithEOFAndCounterFamilyNames() throws {
+        let registry = MetricsRegistry()
+        let counter = try registry.family("x_events_total", help: "Events.", kind: .counter)
+        counter.add([], 1)
+        let text = registry.render(format: .openMetrics)
+        #expect(text == "# HELP x_events Events.\n# TYPE x_events counter\nx_events_total 1\n# EOF\n")
+    }
+
+    @Test func negotiatesLikePrometheus() {
+        #expect(ExpositionFormat.negotiate(accept: nil) == .text004)
+        #expect(ExpositionFormat.negotiate(accept: "text/plain;version=0.0.4") == .text004)
+        #expect(
+            ExpositionFormat.negotiate(accept: "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+                == .openMetrics
+        )
+    }
+
+    @Test func redefinitionWithAnotherShapeThrowsInsteadOfCrashing() throws {
+        let registry = MetricsRegistry()
+        _ = try registry.family("x_total", help: "a", kind: .counter)
+        #expect(throws: MetricsRegistry.DefinitionError.self) { try registry.family("x_total", help: "a", kind: .gauge) }
+        #expect(try registry.family("x_total", help: "a", kind: .counter).name == "x_total")
+    }
+
+    @Test func everyBackendSeriesExistsFromTheStartAndGoesAwayOnRemoval() throws {
+        let metrics = try CanaryMetrics(version: "test")
+        metrics.addBackend("ceph-a", operations: ["put", "get"], threshold: 3, openTimeout: .seconds(30))
+        metrics.addBackend("ceph-b", operations: ["put", "get"], threshold: 5, openTimeout: .seconds(10))
+        let text = metrics.render(format: .text004)
+        #expect(text.contains("s3canary_operation_errors_total{backend=\"ceph-a\",operation=\"get\",reason=\"timeout\"} 0"))
+        #expect(text.contains("s3canary_circuit_breaker_transitions_total{backend=\"ceph-b\",from=\"closed\",to=\"open\"} 0"))
+        #expect(text.contains("s3canary_operation_duration_seconds_bucket{backend=\"ceph-a\",operation=\"put\",le=\"0.00025\"} 0"))
+        #expect(text.contains("s3canary_circuit_breaker_failure_threshold{backend=\"ceph-b\"} 5"))
+        #expect(text.contains("s3canary_build_info{version=\"test\""))
+        metrics.removeBackend("ceph-a")
+        let after = metrics.render(format: .text004)
+        #expect(!after.contains("\"ceph-a\""))
+        #expect(after.contains("\"ceph-b\""))
+    }
+
+    @Test func aCycleResultIsRecorded() throws {
+        let metrics = try CanaryMetrics(version: "test")
+        metrics.addBackend("m", operations: ["put", "get"], threshold: 3, openTimeout: .seconds(30))
+        let result = CycleResult(
+            backend: "m", startedAt: Date(timeIntervalSince1970: 1000), duration: .milliseconds(20), status: .failure,
+            steps: [
+                StepResult(operation: .put, result: .success, seconds: 0.002),
+                StepResult(operation: .get, result: .error, seconds: 0.003, reason: .integrity, message: "differs"),
+            ],
+            failure: FailureSummary(operation: "get", reason: .integrity, message: "differs"), integrityFailure: true
+        )
+        metrics.record(result)
+        #expect(metrics.probes.value(["m", "failure"]) == 1)
+        #expect(metrics.probeSuccess.value(["m"]) == 0)
+        #expect(metrics.operations.value(["m", "put", "success"]) == 1)
+        #expect(metrics.operationErrors.value(["m", "get", "integrity"]) == 1)
+        #expect(metrics.integrityFailures.value(["m"]) == 1)
+        #expect(metrics.operationDuration.count(["m", "get"]) == 1)
+        #expect(metrics.lastSuccess.value(["m"]) == 0)
+    }
+}
