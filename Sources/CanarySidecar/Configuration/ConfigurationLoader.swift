@@ -37,7 +37,12 @@ public struct ConfigurationLoader: Sendable {
         do {
             node = try Yams.compose(yaml: text)
         } catch {
-            throw ConfigurationError(field: "config", message: "is not valid YAML: \(Self.describe(error))")
+            var message = "is not valid YAML: \(Self.describe(error))"
+            if text.contains("${") {
+                // `{` and `}` are YAML flow indicators: `{key: ${VAR}}` does not parse, `{key: "${VAR}"}` does.
+                message += #"; inside { } mappings, quote values that use ${VAR}, such as "${CEPH_KEY}""#
+            }
+            throw ConfigurationError(field: "config", message: message)
         }
         guard let root = node else {
             throw ConfigurationError(field: "config", message: "is empty; at least one backend is needed")

@@ -1,0 +1,169 @@
+import Foundation
+import Testing
+
+/// Paths and small process helpers for tests that drive the real binary and real servers.
+enum Harness {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    /// The `s3-canary` binary: `$S3CANARY_BINARY`, else the debug build next to the tests.
+    static var binary: String {
+        if let path = ProcessInfo.processInfo.environment["S3CANARY_BINARY"], !path.isEmpty { return path }
+        return root.appendingPathComponent(".build/debug/s3-canary").path
+    }
+
+    static var outputDirectory: URL {
+        let url = root.appendingPathComponent("test-output")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    static func temporaryDirectory(_ name: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("s3canary-\(name)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// A free loopback port (bound and released; good enough for tests).
+    static func freePort() throws -> Int {
+        let result = try run("/usr/bin/env", ["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
+        guard let port = Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw HarnessError("no free port: \(result.stderr)")
+        }
+        return port
+    }
+
+    struct Output {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs a command to completion.
+    @discardableResult
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, stdin: Data? = nil) throws -> Output {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let out = Pipe()
+        let err = Pipe()
+        let input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(stdin) }
+        try? input.fileHandleForWriting.close()
+        // Read both pipes concurrently so neither fills up and blocks the child.
+        let errData = Mutexed(Data())
+        let reader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
+        reader.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        while !errData.isSet { Thread.sleep(forTimeInterval: 0.001) }
+        return Output(
+            status: process.terminationStatus,
+            stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData.value, as: UTF8.self)
+        )
+    }
+
+    /// `curl` a URL: status code and body. `nil` status when nothing answered.
+    static func http(_ url: String, method: String = "GET", headers: [String] = [], timeout: Double = 5) throws -> (status: Int?, body: String) {
+        var arguments = ["-s", "-m", String(timeout), "-X", method, "-w", "\n%{http_code}"]
+        for header in headers { arguments += ["-H", header] }
+        arguments.append(url)
+        let output = try run("/usr/bin/env", ["curl"] + arguments)
+        var lines = output.stdout.components(separatedBy: "\n")
+        let code = Int(lines.popLast() ?? "") ?? 0
+        return (code == 0 ? nil : code, lines.joined(separator: "\n"))
+    }
+
+    /// Polls `condition` every 100 ms until it holds or `timeout` passes.
+    static func waitUntil(_ timeout: Duration, _ what: String, _ condition: () throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if (try? condition()) == true { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        if try condition() { return }
+        throw HarnessError("timed out after \(timeout) waiting for \(what)")
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A tiny lock-protected box for values shared with a reader thread.
+final class Mutexed<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+    private var wasSet = false
+    init(_ value: Value) { self.stored = value }
+    func set(_ value: Value) {
+        self.lock.lock()
+        self.stored = value
+        self.wasSet = true
+        self.lock.unlock()
+    }
+    var value: Value {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.stored
+    }
+    var isSet: Bool {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.wasSet
+    }
+}
+
+/// A long-running child process whose output goes to a log file; stopped by signal.
+final class Daemon: @unchecked Sendable {
+    let process = Process()
+    let logPath: URL
+
+    init(_ executable: String, _ arguments: [String], log: URL, environment: [String: String]? = nil) throws {
+        self.logPath = log
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        self.process.executableURL = URL(fileURLWithPath: executable)
+        self.process.arguments = arguments
+        if let environment { self.process.environment = environment }
+        self.process.standardOutput = handle
+        self.process.standardError = handle
+        self.process.standardInput = FileHandle.nullDevice
+        try self.process.run()
+    }
+
+    var pid: Int32 { self.process.processIdentifier }
+    var isRunning: Bool { self.process.isRunning }
+    var log: String { (try? String(contentsOf: self.logPath, encoding: .utf8)) ?? "" }
+
+    func signal(_ signal: Int32) {
+        if self.process.isRunning { kill(self.process.processIdentifier, signal) }
+    }
+
+    /// Sends `signal` and waits up to `timeout` for the exit; kills it after that. Returns the exit status.
+    @discardableResult
+    func stop(_ signal: Int32 = SIGTERM, timeout: Duration = .seconds(20)) async -> Int32 {
+        self.signal(signal)
+        let deadline = ContinuousClock.now + timeout
+        while self.process.isRunning && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        if self.process.isRunning {
+            kill(self.process.processIdentifier, SIGKILL)
+            self.process.waitUntilExit()
+            return -9
+        }
+        return self.process.terminationStatus
+    }
+
+    deinit {
+        if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
+    }
+}
