@@ -12,12 +12,18 @@ log "installing what is missing"
 apt_packages=()
 command -v radosgw >/dev/null || apt_packages+=(radosgw ceph-mon ceph-osd)
 command -v curl >/dev/null || apt_packages+=(curl)
+command -v prometheus >/dev/null || apt_packages+=(prometheus)
+command -v amtool >/dev/null || apt_packages+=(prometheus-alertmanager)
+[ -f /usr/include/zlib.h ] || apt_packages+=(zlib1g-dev)
 if [ ${#apt_packages[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
 fi
-python3 -c 'import botocore' 2>/dev/null || python3 -m pip install -q boto3
+python3 -c 'import boto3' 2>/dev/null || python3 -m pip install -q boto3
+for tool in radosgw prometheus promtool curl; do
+    command -v "$tool" >/dev/null || { echo "FAILED: $tool is still missing after the install step" >&2; exit 1; }
+done
 
 work=$(mktemp -d /tmp/s3canary-test.XXXXXX)
 cleanup() {
@@ -41,8 +47,10 @@ RGW_PORT=$(free_port) MON_PORT=$(free_port) scripts/rgw.sh start "$work/rgw"
 source "$work/rgw/env"
 
 mkdir -p "$root/test-output"
-log "swift test"
+log "swift build"
 swift build --build-tests
+export S3CANARY_BINARY="$root/.build/debug/s3-canary"
+log "swift test"
 swift test --skip-build 2>&1 | tee "$root/test-output/swift-test.log"
 status=${PIPESTATUS[0]}
 exit "$status"
