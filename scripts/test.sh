@@ -51,6 +51,13 @@ log "swift build"
 swift build --build-tests
 export S3CANARY_BINARY="$root/.build/debug/s3-canary"
 log "swift test"
-swift test --skip-build 2>&1 | tee "$root/test-output/swift-test.log"
-status=${PIPESTATUS[0]}
+status=0
+swift test --skip-build 2>&1 | tee "$root/test-output/swift-test.log" || status=$?
+# A plain closing line for CI: Swift Testing's own summary, as counts.
+total=$(grep -oE 'Test run with [0-9]+ tests?' "$root/test-output/swift-test.log" | grep -oE '[0-9]+' | tail -1)
+failed_tests=$(grep -oE '^✘ Test [^ ]+' "$root/test-output/swift-test.log" | sort -u | wc -l)
+if [ -n "$total" ]; then
+    echo "$((total - failed_tests)) passed, $failed_tests failed"
+fi
+[ "$status" -eq 0 ] || echo "swift test failed with status $status"
 exit "$status"
