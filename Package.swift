@@ -40,6 +40,7 @@ let package = Package(
             name: "CanarySidecar",
             dependencies: [
                 "ObjectStorage",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),

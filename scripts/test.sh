@@ -20,7 +20,8 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
 fi
-python3 -c 'import boto3' 2>/dev/null || python3 -m pip install -q boto3
+python3 -c 'import boto3, standardwebhooks, cloudevents, jsonschema' 2>/dev/null \
+    || python3 -m pip install -q boto3 standardwebhooks cloudevents jsonschema
 for tool in radosgw prometheus promtool curl; do
     command -v "$tool" >/dev/null || { echo "FAILED: $tool is still missing after the install step" >&2; exit 1; }
 done
@@ -52,7 +53,8 @@ swift build --build-tests
 export S3CANARY_BINARY="$root/.build/debug/s3-canary"
 log "swift test"
 status=0
-swift test --skip-build 2>&1 | tee "$root/test-output/swift-test.log" || status=$?
+# Bounded: a hung test fails the run loudly instead of eating CI's time.
+timeout --kill-after=30 2400 swift test --skip-build 2>&1 | tee "$root/test-output/swift-test.log" || status=$?
 # A plain closing line for CI: Swift Testing's own summary, as counts.
 total=$(grep -oE 'Test run with [0-9]+ tests?' "$root/test-output/swift-test.log" | grep -oE '[0-9]+' | tail -1)
 failed_tests=$(grep -oE '^✘ Test [^ ]+' "$root/test-output/swift-test.log" | sort -u | wc -l)

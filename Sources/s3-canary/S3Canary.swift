@@ -87,7 +87,7 @@ struct Run: AsyncParsableCommand {
             metrics: try CanaryMetrics(version: S3Canary.version),
             logger: logger
         )
-        try await CanaryApplication(service: service).run()
+        try await CanaryApplication(service: service, version: S3Canary.version).run()
     }
 }
 
@@ -125,7 +125,7 @@ struct DemoCommand: AsyncParsableCommand {
             extra.append(Demo.FaultDriver(store: flaky, logger: logger))
         }
         logger.notice("demo: open http://\(self.listen)/ for the status page, /metrics for Prometheus")
-        try await CanaryApplication(service: service, extraServices: extra).run()
+        try await CanaryApplication(service: service, extraServices: extra, version: S3Canary.version).run()
     }
 }
 

@@ -36,7 +36,8 @@ final class ManualClock: Clock, Sendable {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let resumeNow = self.state.withLock { state -> Bool in
-                    if deadline <= state.now { return true }
+                    // Cancelled before registering: onCancel already ran and found nothing to resume.
+                    if deadline <= state.now || Task.isCancelled { return true }
                     state.sleepers[id] = Sleeper(deadline: deadline, continuation: continuation)
                     return false
                 }

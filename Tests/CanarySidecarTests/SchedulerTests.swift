@@ -5,7 +5,7 @@ import Testing
 
 @testable import CanarySidecar
 
-@Suite("Scheduler under a test clock")
+@Suite("Scheduler under a test clock", .timeLimit(.minutes(1)))
 struct SchedulerTests {
     final class Recorder: Sendable {
         let reports = Mutex<[(name: String, startedAt: ManualClock.Instant, drift: Duration, status: CycleResult.Status)]>([])

@@ -12,11 +12,21 @@ public struct CanaryApplication: Sendable {
     public var service: CanaryService
     public var extraServices: [any Service]
     public var gracePeriod: Duration
+    public var webhookDrainTimeout: Duration
+    public var version: String
 
-    public init(service: CanaryService, extraServices: [any Service] = [], gracePeriod: Duration = .seconds(30)) {
+    public init(
+        service: CanaryService,
+        extraServices: [any Service] = [],
+        gracePeriod: Duration = .seconds(30),
+        webhookDrainTimeout: Duration = .seconds(10),
+        version: String = "dev"
+    ) {
         self.service = service
         self.extraServices = extraServices
         self.gracePeriod = gracePeriod
+        self.webhookDrainTimeout = webhookDrainTimeout
+        self.version = version
     }
 
     public func run() async throws {
@@ -36,10 +46,18 @@ public struct CanaryApplication: Sendable {
         )
         let scheduler = SchedulerShutdownGate(service: service)
         let reloader = ReloadOnHangup(service: service)
+        let dispatcher = WebhookDispatcher(
+            webhooks: service.configuration.webhooks,
+            metrics: service.metrics,
+            logger: service.logger,
+            drainTimeout: self.webhookDrainTimeout,
+            userAgent: "s3-canary/\(self.version)"
+        )
+        service.onEvent { dispatcher.publish($0) }
         // Shut down in reverse order: the scheduler first (so metrics stay scrapeable while cycles drain),
         // the HTTP server last.
         var configuration = ServiceGroupConfiguration(
-            services: [.init(service: server)]
+            services: [.init(service: server), .init(service: dispatcher)]
                 + self.extraServices.map { .init(service: $0) }
                 + [.init(service: reloader), .init(service: scheduler)],
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -55,6 +73,7 @@ public struct CanaryApplication: Sendable {
                 "config.instance": "\(service.configuration.instance)",
             ]
         )
+        service.emit(.serviceStarted)
         try await group.run()
         service.logger.notice("s3-canary stopped")
     }
@@ -69,6 +88,7 @@ struct SchedulerShutdownGate: Service {
             try await self.service.scheduler.run()
         } onGracefulShutdown: {
             self.service.board.beginShutdown()
+            self.service.emit(.serviceStopping)
             self.service.logger.notice("shutting down: no new cycles; waiting for running ones")
         }
     }

@@ -28,7 +28,7 @@ public final class CanaryService: Sendable {
     }
 
     private let state: Mutex<State>
-    private let transitionListeners = Mutex<[@Sendable (BreakerTransitionEvent) -> Void]>([])
+    private let eventListeners = Mutex<[@Sendable (WebhookEvent) -> Void]>([])
 
     public init(
         configuration: CanaryConfiguration,
@@ -46,17 +46,31 @@ public final class CanaryService: Sendable {
         self.loader = loader
         self.state = Mutex(State(configuration: configuration))
         let board = self.board
+        let integrity = Mutex<(@Sendable (CycleResult) -> Void)?>(nil)
         self.scheduler = CanaryScheduler(clock: ContinuousClock(), logger: logger) { report in
             metrics.record(report.result)
             board.record(report.result)
+            if report.result.integrityFailure { integrity.withLock { $0 }?(report.result) }
         }
+        integrity.withLock { $0 = { [weak self] result in self?.emitCorruption(result) } }
     }
 
     public var configuration: CanaryConfiguration { self.state.withLock { $0.configuration } }
 
-    /// Registers a listener for breaker transitions (the webhook dispatcher).
-    public func onTransition(_ listener: @escaping @Sendable (BreakerTransitionEvent) -> Void) {
-        self.transitionListeners.withLock { $0.append(listener) }
+    /// Registers a listener for events: breaker transitions, corruption, reload failures (the webhook dispatcher).
+    public func onEvent(_ listener: @escaping @Sendable (WebhookEvent) -> Void) {
+        self.eventListeners.withLock { $0.append(listener) }
+    }
+
+    /// Sends an event to every listener.
+    public func emit(_ event: WebhookEvent) {
+        for listener in self.eventListeners.withLock({ $0 }) { listener(event) }
+    }
+
+    /// Sends a service-level event (`service.started`, `service.stopping`, `config.reload_failed`).
+    public func emit(_ type: WebhookEventType, message: String? = nil) {
+        let configuration = self.configuration
+        self.emit(WebhookEvent(type: type, instance: configuration.instance, message: message, statusURL: configuration.statusURL))
     }
 
     /// Builds every backend of the initial configuration and starts probing.
@@ -73,6 +87,9 @@ public final class CanaryService: Sendable {
         }
         do {
             let configuration = try self.loader.load(path: path)
+            if configuration.webhooks != self.configuration.webhooks {
+                self.logger.warning("webhook changes need a restart; the running webhooks stay")
+            }
             if configuration.listen != self.configuration.listen {
                 self.logger.warning("listen address changes need a restart; keeping \(self.configuration.listen.description)")
             }
@@ -83,6 +100,7 @@ public final class CanaryService: Sendable {
             return .success(configuration.backends.count)
         } catch let error as ConfigurationError {
             self.metrics.reloadSuccessful.set([], 0)
+            self.emit(.reloadFailed, message: error.problems.map(\.description).joined(separator: "; "))
             self.logger.error(
                 "configuration reload failed; the running configuration stays",
                 metadata: ["config.problems": "\(error.problems.map(\.description).joined(separator: "; "))"]
@@ -124,7 +142,9 @@ public final class CanaryService: Sendable {
                     "breaker.last_error": "\(transition.lastFailure.map { "\($0.operation) \($0.reason.rawValue): \($0.message)" } ?? "-")",
                 ]
             )
-            for listener in self?.transitionListeners.withLock({ $0 }) ?? [] { listener(event) }
+            guard let self else { return }
+            let configuration = self.configuration
+            self.emit(WebhookEvent(transition: event, instance: configuration.instance, statusURL: configuration.statusURL))
         }
         let target = CanaryTarget(name: entry.name, instance: instance, probe: entry.probe, backend: breaker)
         return Active(entry: entry, target: target, owned: owned)
@@ -174,6 +194,21 @@ public final class CanaryService: Sendable {
         }
     }
 
+    private func emitCorruption(_ result: CycleResult) {
+        let configuration = self.configuration
+        let step = result.steps.last { $0.reason == .integrity }
+        self.emit(
+            WebhookEvent(
+                type: .corruptionDetected,
+                instance: configuration.instance,
+                backend: result.backend,
+                lastError: step.map { .init(operation: $0.operation.rawValue, reason: "integrity", message: $0.message ?? "") },
+                message: step?.message,
+                statusURL: configuration.statusURL
+            )
+        )
+    }
+
     /// Runs one cycle of `backend` now (for `/probe`), with a step-by-step log.
     public func probeNow(backend name: String) async -> (CycleResult, [String])? {
         guard let target = self.scheduler.target(named: name) else { return nil }
@@ -184,6 +219,7 @@ public final class CanaryService: Sendable {
         let result = await cycle.run()
         self.metrics.record(result)
         self.board.record(result)
+        if result.integrityFailure { self.emitCorruption(result) }
         return (result, lines.withLock { $0 })
     }
 }

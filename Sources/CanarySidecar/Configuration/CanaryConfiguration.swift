@@ -56,6 +56,15 @@ public struct CanaryConfiguration: Sendable, Equatable {
     public var probe = Probe()
     public var breaker = Breaker()
     public var backends: [Backend] = []
+    public var webhooks: [WebhookConfiguration] = []
+    /// How receivers reach this instance's `/status` (links in events); default `http://<instance>:<port>`.
+    public var externalURL: String?
+
+    /// The `/status` link events carry.
+    public var statusURL: String {
+        let base = self.externalURL ?? "http://\(self.instance):\(self.listen.port)"
+        return (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/status"
+    }
 
     public init(instance: String) {
         self.instance = instance

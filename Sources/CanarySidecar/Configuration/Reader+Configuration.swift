@@ -3,7 +3,11 @@ import ObjectStorage
 import Yams
 
 extension Reader {
-    static let topLevelKeys = ["listen", "instance", "probe", "breaker", "backends", "webhooks"]
+    static let topLevelKeys = ["listen", "instance", "external_url", "probe", "breaker", "backends", "webhooks"]
+    static let webhookKeys = [
+        "name", "url", "url_file", "url_env", "format", "events", "secret", "secret_file", "secret_env", "routing_key",
+        "routing_key_file", "routing_key_env", "timeout", "max_retries", "max_age", "queue_size", "headers",
+    ]
     static let probeKeys = ["interval", "timeout", "jitter", "object_size", "key_prefix", "operations"]
     static let breakerKeys = ["failure_threshold", "open_timeout", "probe_timeout"]
     static let backendKeys = [
@@ -39,8 +43,22 @@ extension Reader {
             configuration.breaker = self.breaker(node, path, base: configuration.breaker)
         }
         self.checkProbe(configuration.probe, "probe")
-        if let (node, path) = top["webhooks"], let entries = self.list(node, path), !entries.isEmpty {
-            self.problem(path, "webhooks are not supported by this version yet; remove the section")
+        if let (node, path) = top["external_url"], let text = self.string(node, path) {
+            if let url = URL(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host != nil {
+                configuration.externalURL = text
+            } else {
+                self.problem(path, "\"\(text)\" is not an http(s) URL, such as https://canary.example.com")
+            }
+        }
+        if let (node, path) = top["webhooks"], let entries = self.list(node, path) {
+            var names: Set<String> = []
+            for (entry, entryPath) in entries {
+                guard let webhook = self.webhook(entry, entryPath) else { continue }
+                if !names.insert(webhook.name).inserted {
+                    self.problem("\(entryPath).name", "\"\(webhook.name)\" is used by another webhook; names must be unique")
+                }
+                configuration.webhooks.append(webhook)
+            }
         }
         guard let (node, path) = top["backends"] else {
             self.problem("backends", "is missing; list at least one backend to probe")
@@ -59,6 +77,102 @@ extension Reader {
             configuration.backends.append(backend)
         }
         return configuration
+    }
+
+    mutating func webhook(_ node: Node, _ path: String) -> WebhookConfiguration? {
+        guard let map = self.mapping(node, path, allowed: Self.webhookKeys) else { return nil }
+        var name: String?
+        if let (n, p) = map["name"], let v = self.string(n, p) {
+            if Self.isSafeName(v) { name = v } else { self.problem(p, "\"\(v)\" may hold only letters, digits, -, _ and .") }
+        } else if map["name"] == nil {
+            self.problem("\(path).name", "is missing; give the webhook a short name such as oncall")
+        }
+        /// A secret-like value given as itself, NAME_env or NAME_file; read now so a missing one fails validation.
+        func secretValue(_ base: String, required: Bool, hint: String) -> String? {
+            let forms = [base, "\(base)_env", "\(base)_file"].filter { map[$0] != nil }
+            if forms.count > 1 {
+                self.problem("\(path).\(base)", "is given as \(forms.joined(separator: " and ")); keep one")
+                return nil
+            }
+            var source: SecretSource?
+            var sourcePath = "\(path).\(base)"
+            if let (n, p) = map[base], let v = self.string(n, p) { source = .value(v); sourcePath = p }
+            if let (n, p) = map["\(base)_env"], let v = self.string(n, p) { source = .environment(v); sourcePath = p }
+            if let (n, p) = map["\(base)_file"], let v = self.string(n, p) { source = .file(v); sourcePath = p }
+            guard let source else {
+                if required && forms.isEmpty { self.problem("\(path).\(base)", "is missing; \(hint)") }
+                return nil
+            }
+            do {
+                return try source.resolve(field: sourcePath, environment: self.environment)
+            } catch let error as ConfigurationError {
+                for problem in error.problems { self.problem(problem.field, problem.message) }
+            } catch {
+                self.problem(sourcePath, "cannot be read")
+            }
+            return nil
+        }
+        let url = secretValue("url", required: true, hint: "give the receiver's URL (or url_file / url_env)")
+        if let url {
+            let parsed = URL(string: url)
+            if parsed == nil || !["http", "https"].contains(parsed?.scheme?.lowercased() ?? "") || parsed?.host == nil {
+                // Never echo the URL: it may carry a token.
+                self.problem("\(path).url", "is not an http(s) URL (the value is not shown: URLs may carry tokens)")
+            }
+        }
+        var webhook = WebhookConfiguration(name: name ?? "", url: url ?? "")
+        if let (n, p) = map["format"], let v = self.string(n, p) {
+            if let format = WebhookConfiguration.Format(rawValue: v) {
+                webhook.format = format
+            } else {
+                self.problem(p, "\"\(v)\" is not one of \(WebhookConfiguration.Format.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+        if let (n, p) = map["events"], let items = self.list(n, p) {
+            var events: [String] = []
+            for (item, itemPath) in items {
+                guard let text = self.string(item, itemPath) else { continue }
+                if WebhookEventType.isValidFilter(text) {
+                    events.append(text)
+                } else {
+                    let names = WebhookEventType.allCases.map(\.rawValue).joined(separator: ", ")
+                    self.problem(itemPath, "\"\(text)\" matches no event (events: \(names); or *, or a prefix ending in *)")
+                }
+            }
+            if items.isEmpty { self.problem(p, "is empty; list the events to deliver, or * for all") }
+            webhook.events = events
+        }
+        webhook.secret = secretValue("secret", required: false, hint: "")
+        webhook.routingKey = secretValue(
+            "routing_key", required: webhook.format == .pagerduty,
+            hint: "PagerDuty needs the integration's routing key (routing_key_file or routing_key_env)"
+        )
+        if let (n, p) = map["timeout"], let v = self.duration(n, p, min: .milliseconds(100), max: .seconds(120)) { webhook.timeout = v }
+        if let (n, p) = map["max_retries"], let v = self.integer(n, p, range: 0...100) { webhook.maxRetries = v }
+        if let (n, p) = map["max_age"], let v = self.duration(n, p, min: .seconds(1), max: .seconds(86_400 * 7)) { webhook.maxAge = v }
+        if let (n, p) = map["queue_size"], let v = self.integer(n, p, range: 1...100_000) { webhook.queueSize = v }
+        if let (n, p) = map["headers"], !n.isMapping {
+            self.problem(p, "must be a mapping of header names to values")
+        }
+        if let (n, p) = map["headers"], case .mapping(let pairs) = n {
+            for (keyNode, valueNode) in pairs {
+                guard case .scalar(let key) = keyNode else { continue }
+                let headerPath = "\(p).\(key.string)"
+                let reserved = ["content-type", "content-length", "host", "webhook-id", "webhook-timestamp", "webhook-signature", "x-webhook-signature"]
+                if key.string.isEmpty || !key.string.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
+                    self.problem(headerPath, "is not a valid header name")
+                } else if reserved.contains(key.string.lowercased()) {
+                    self.problem(headerPath, "is set by s3-canary itself; remove it")
+                } else if let value = self.string(valueNode, headerPath) {
+                    if value.contains(where: { $0 == "\r" || $0 == "\n" }) {
+                        self.problem(headerPath, "must be a single line")
+                    } else {
+                        webhook.headers[key.string] = value
+                    }
+                }
+            }
+        }
+        return name == nil ? nil : webhook
     }
 
     static func isSafeName(_ text: String) -> Bool {
@@ -277,5 +391,12 @@ extension Reader {
             self.problem(path, "\(error)")
         }
         return nil
+    }
+}
+
+extension Node {
+    var isMapping: Bool {
+        if case .mapping = self { return true }
+        return false
     }
 }

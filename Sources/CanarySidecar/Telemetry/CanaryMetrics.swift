@@ -26,6 +26,10 @@ public final class CanaryMetrics: Sendable {
     public let breakerConsecutiveFailures: MetricFamily
     public let breakerThreshold: MetricFamily
     public let breakerOpenTimeout: MetricFamily
+    public let webhookDeliveries: MetricFamily
+    public let webhookDropped: MetricFamily
+    public let webhookQueueDepth: MetricFamily
+    public let webhookRequestDuration: MetricFamily
     public let buildInfo: MetricFamily
     public let reloadSuccessful: MetricFamily
     public let reloadTimestamp: MetricFamily
@@ -74,6 +78,19 @@ public final class CanaryMetrics: Sendable {
         self.breakerOpenTimeout = try registry.family(
             "s3canary_circuit_breaker_open_timeout_seconds", help: "Time an open breaker waits before probing (config).",
             kind: .gauge, labels: backend)
+        self.webhookDeliveries = try registry.family(
+            "s3canary_webhook_deliveries_total", help: "Webhook delivery attempts by event and result (success, failure).",
+            kind: .counter, labels: ["webhook", "event", "result"])
+        self.webhookDropped = try registry.family(
+            "s3canary_webhook_dropped_total",
+            help: "Webhook events given up on, by reason (queue_full, retries_exhausted, gone, rejected, shutdown).",
+            kind: .counter, labels: ["webhook", "reason"])
+        self.webhookQueueDepth = try registry.family(
+            "s3canary_webhook_queue_depth", help: "Events waiting for delivery, per webhook.", kind: .gauge,
+            labels: ["webhook"])
+        self.webhookRequestDuration = try registry.family(
+            "s3canary_webhook_request_duration_seconds", help: "Duration of webhook HTTP requests.", kind: .histogram,
+            labels: ["webhook"], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30])
         self.buildInfo = try registry.family(
             "s3canary_build_info", help: "Build information; always 1.", kind: .gauge,
             labels: ["version", "swift_version"])
@@ -116,6 +133,26 @@ public final class CanaryMetrics: Sendable {
         }
         self.breakerThreshold.set([name], Double(threshold))
         self.breakerOpenTimeout.set([name], openTimeout.seconds)
+    }
+
+    /// The reasons an event can be dropped for (`s3canary_webhook_dropped_total`).
+    public static let dropReasons = ["queue_full", "retries_exhausted", "gone", "rejected", "shutdown"]
+
+    /// Creates every series of a webhook with zeros.
+    public func addWebhook(_ name: String, events: [WebhookEventType]) {
+        for event in events {
+            for result in ["success", "failure"] { self.webhookDeliveries.touch([name, event.rawValue, result]) }
+        }
+        for reason in Self.dropReasons { self.webhookDropped.touch([name, reason]) }
+        self.webhookQueueDepth.set([name], 0)
+        self.webhookRequestDuration.touch([name])
+    }
+
+    /// Drops every series of a webhook a reload removed.
+    public func removeWebhook(_ name: String) {
+        for family in [self.webhookDeliveries, self.webhookDropped, self.webhookQueueDepth, self.webhookRequestDuration] {
+            family.removeSeries(where: "webhook", equals: name)
+        }
     }
 
     /// Drops every series of a backend a reload removed.
