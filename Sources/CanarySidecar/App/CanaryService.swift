@@ -142,7 +142,9 @@ public final class CanaryService: Sendable {
                     "breaker.last_error": "\(transition.lastFailure.map { "\($0.operation) \($0.reason.rawValue): \($0.message)" } ?? "-")",
                 ]
             )
-            guard let self else { return }
+            // One outage is one `opened` event: a failed half-open probe re-opening the breaker is not news to
+            // on-call (it stays in metrics and logs).
+            guard let self, !(transition.from == .halfOpen && transition.to == .open) else { return }
             let configuration = self.configuration
             self.emit(WebhookEvent(transition: event, instance: configuration.instance, statusURL: configuration.statusURL))
         }
