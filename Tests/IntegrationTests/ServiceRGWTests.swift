@@ -113,7 +113,15 @@ struct ServiceRGWTests {
             let closes = try prometheus.query(#"s3canary_circuit_breaker_transitions_total{backend="rgw-path",from="half_open",to="closed"}"#).first?.value
             return state == 0 && closes == 1
         }
-        _ = firstCycle
+        // Every dashboard expression parses and, after a minute of scraping this run, returns data for the
+        // overview, latency, error and breaker panels.
+        try await Task.sleep(until: firstCycle + .seconds(60))
+        for query in try Dashboard.queries() {
+            let result = try prometheus.query(query.expr)
+            if ["Overview", "Latency", "Errors", "Circuit breaker"].contains(query.row) {
+                #expect(!result.isEmpty, "dashboard panel \(query.panel) returned no data: \(query.expr)")
+            }
+        }
 
         // SIGTERM: a clean exit, and nothing left under the canary prefix (checked with boto3).
         let exit = await canary.daemon.stop(SIGTERM, timeout: .seconds(30))
