@@ -101,10 +101,12 @@ struct CanaryCycleTests {
         for _ in 0..<2 { _ = await CanaryCycle(target: target, clock: ContinuousClock()).run() }
         #expect(target.backend.snapshot.state == .open)
         let callsBefore = store.callCount(.put)
+        let deletesBefore = store.callCount(.delete)
         let skipped = await CanaryCycle(target: target, clock: ContinuousClock()).run()
         #expect(skipped.status == .skipped)
         #expect(skipped.steps.map(\.result) == [.rejected])
         #expect(store.callCount(.put) == callsBefore)
+        #expect(store.callCount(.delete) == deletesBefore, "an open breaker means no I/O, cleanup included")
     }
 
     @Test func notFoundDuringACycleIsAnErrorButNotABreakerFailure() async {

@@ -223,13 +223,19 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
         self.log?("key \(key), \(size) bytes")
 
         written.add(key)
-        _ = try await self.step(.put, steps) {
-            try await backend.putObject(
-                key: key,
-                body: payload,
-                contentType: "application/octet-stream",
-                metadata: ["s3-canary": "1"]
-            )
+        do {
+            _ = try await self.step(.put, steps) {
+                try await backend.putObject(
+                    key: key,
+                    body: payload,
+                    contentType: "application/octet-stream",
+                    metadata: ["s3-canary": "1"]
+                )
+            }
+        } catch let error as ObjectStorageError where error.code == .backendUnavailable {
+            // Rejected by the open breaker: nothing was sent, so there is nothing to clean up (and no I/O to do).
+            written.remove(key)
+            throw error
         }
 
         if operations.contains(.head) {

@@ -41,7 +41,9 @@ struct StatusDocument: Codable, Sendable {
     var shuttingDown: Bool
     var backends: [Backend]
     var transitions: [StatusBoard.TransitionRecord]
+}
 
+extension StatusDocument {
     init(service: CanaryService, now: Date = Date()) {
         let board = service.board
         let targets = Dictionary(uniqueKeysWithValues: service.scheduler.targets.map { ($0.name, $0) })
