@@ -15,6 +15,7 @@ command -v curl >/dev/null || apt_packages+=(curl)
 command -v prometheus >/dev/null || apt_packages+=(prometheus)
 command -v amtool >/dev/null || apt_packages+=(prometheus-alertmanager)
 [ -f /usr/include/zlib.h ] || apt_packages+=(zlib1g-dev)
+command -v chromium >/dev/null || apt_packages+=(chromium)
 if [ ${#apt_packages[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
@@ -22,7 +23,7 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
 fi
 python3 -c 'import boto3, standardwebhooks, cloudevents, jsonschema' 2>/dev/null \
     || python3 -m pip install -q boto3 standardwebhooks cloudevents jsonschema
-for tool in radosgw prometheus promtool curl; do
+for tool in radosgw prometheus promtool amtool chromium curl; do
     command -v "$tool" >/dev/null || { echo "FAILED: $tool is still missing after the install step" >&2; exit 1; }
 done
 
