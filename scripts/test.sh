@@ -58,7 +58,7 @@ status=0
 timeout --kill-after=30 2400 swift test --skip-build 2>&1 | tee "$root/test-output/swift-test.log" || status=$?
 # A plain closing line for CI: Swift Testing's own summary, as counts.
 total=$(grep -oE 'Test run with [0-9]+ tests?' "$root/test-output/swift-test.log" | grep -oE '[0-9]+' | tail -1 || true)
-failed_tests=$( (grep -oE '^✘ Test [^ ]+' "$root/test-output/swift-test.log" || true) | sort -u | wc -l)
+failed_tests=$( (grep -oE '^✘ Test [A-Za-z0-9_]+\(' "$root/test-output/swift-test.log" || true) | sort -u | wc -l)
 if [ -n "$total" ]; then
     echo "$((total - failed_tests)) passed, $failed_tests failed"
 fi
