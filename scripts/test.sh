@@ -16,14 +16,18 @@ command -v prometheus >/dev/null || apt_packages+=(prometheus)
 command -v amtool >/dev/null || apt_packages+=(prometheus-alertmanager)
 [ -f /usr/include/zlib.h ] || apt_packages+=(zlib1g-dev)
 command -v chromium >/dev/null || apt_packages+=(chromium)
+command -v nginx >/dev/null || apt_packages+=(nginx-light)
+command -v openssl >/dev/null || apt_packages+=(openssl)
 if [ ${#apt_packages[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
 fi
-python3 -c 'import boto3, standardwebhooks, cloudevents, jsonschema' 2>/dev/null \
-    || python3 -m pip install -q boto3 standardwebhooks cloudevents jsonschema
-for tool in radosgw prometheus promtool amtool chromium curl; do
+python3 -c 'import boto3, standardwebhooks, cloudevents, jsonschema, flask' 2>/dev/null \
+    && command -v moto_server >/dev/null \
+    || python3 -m pip install -q boto3 standardwebhooks cloudevents jsonschema 'moto[server]'
+
+for tool in radosgw prometheus promtool amtool chromium nginx openssl moto_server curl; do
     command -v "$tool" >/dev/null || { echo "FAILED: $tool is still missing after the install step" >&2; exit 1; }
 done
 

@@ -1,12 +1,16 @@
 """A fake S3 endpoint that answers every request with one fixed error, for fault and escaping tests.
 
-    python3 fault_s3.py PORT STATUS CODE MESSAGE
+    python3 fault_s3.py PORT STATUS CODE MESSAGE [HEADER_LOG]
+
+With HEADER_LOG, each request's method, path and headers are appended to it as one JSON line.
 """
+import json
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape
 
 PORT, STATUS, CODE, MESSAGE = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+HEADER_LOG = sys.argv[5] if len(sys.argv) > 5 else None
 BODY = f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{escape(CODE)}</Code><Message>{escape(MESSAGE)}</Message><RequestId>fault-1</RequestId></Error>'.encode()
 
 
@@ -17,6 +21,9 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def answer(self):
+        if HEADER_LOG:
+            with open(HEADER_LOG, "a") as handle:
+                handle.write(json.dumps({"method": self.command, "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}}) + "\n")
         length = int(self.headers.get("Content-Length", "0") or 0)
         if length:
             self.rfile.read(length)

@@ -13,17 +13,35 @@ public struct OwnedBackend: Sendable {
     }
 }
 
+/// What a factory may report back to the service about a backend it made.
+public struct BackendContext: Sendable {
+    public var logger: Logger
+    /// Called when refreshing temporary credentials failed (the old ones stay in use until they expire).
+    public var onCredentialsRefreshFailure: @Sendable (any Error) -> Void
+
+    public init(logger: Logger, onCredentialsRefreshFailure: @escaping @Sendable (any Error) -> Void = { _ in }) {
+        self.logger = logger
+        self.onCredentialsRefreshFailure = onCredentialsRefreshFailure
+    }
+}
+
 /// Makes the real backend of a configuration entry. The demo and tests swap in in-memory backends.
 public struct BackendFactory: Sendable {
-    public var make: @Sendable (CanaryConfiguration.Backend, Logger) throws -> OwnedBackend
+    public var make: @Sendable (CanaryConfiguration.Backend, BackendContext) throws -> OwnedBackend
 
-    public init(make: @escaping @Sendable (CanaryConfiguration.Backend, Logger) throws -> OwnedBackend) {
+    public init(make: @escaping @Sendable (CanaryConfiguration.Backend, BackendContext) throws -> OwnedBackend) {
         self.make = make
     }
 
     /// S3 over HTTP, with the credentials the entry names.
-    public static let s3 = BackendFactory { entry, logger in
-        let provider = try Self.credentialsProvider(entry.credentials, field: "backends.\(entry.name).credentials")
+    public static let s3 = BackendFactory { entry, context in
+        let logger = context.logger
+        let provider = try Self.credentialsProvider(
+            entry.credentials,
+            field: "backends.\(entry.name).credentials",
+            region: entry.s3.region,
+            onRefreshFailure: context.onCredentialsRefreshFailure
+        )
         var backendLogger = logger
         backendLogger[metadataKey: "canary.backend"] = "\(entry.name)"
         let backend = try S3Backend(configuration: entry.s3, credentials: provider, logger: backendLogger)
@@ -36,9 +54,16 @@ public struct BackendFactory: Sendable {
         return OwnedBackend(backend: backend, shutdown: { try? await backend.shutdown() })
     }
 
-    static func credentialsProvider(_ credentials: CanaryConfiguration.Credentials, field: String) throws
-        -> any CredentialsProvider
-    {
+    static func credentialsProvider(
+        _ credentials: CanaryConfiguration.Credentials,
+        field: String,
+        region: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        onRefreshFailure: @escaping @Sendable (any Error) -> Void
+    ) throws -> any CredentialsProvider {
+        func refreshing(_ fetcher: any CredentialsFetcher) -> RefreshingCredentialsProvider {
+            RefreshingCredentialsProvider(fetcher, onRefreshFailure: onRefreshFailure)
+        }
         switch credentials {
         case .keys(let keyID, let secret, let token):
             return StaticCredentialsProvider(
@@ -52,8 +77,28 @@ public struct BackendFactory: Sendable {
             return EnvironmentCredentialsProvider()
         case .profile(let profile):
             return ProfileCredentialsProvider(profile: profile)
+        case .webIdentity:
+            guard let fetcher = WebIdentityCredentialsFetcher(environment: environment, region: region) else {
+                throw ConfigurationError(field: "\(field).source", message: "web_identity needs AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN")
+            }
+            return refreshing(fetcher)
+        case .container:
+            guard let fetcher = ContainerCredentialsFetcher(environment: environment) else {
+                throw ConfigurationError(field: "\(field).source", message: "container needs AWS_CONTAINER_CREDENTIALS_FULL_URI or _RELATIVE_URI")
+            }
+            return refreshing(fetcher)
+        case .instanceMetadata:
+            return refreshing(InstanceMetadataCredentialsFetcher(environment: environment) ?? InstanceMetadataCredentialsFetcher())
         case .defaultChain(let profile):
-            return ChainCredentialsProvider([EnvironmentCredentialsProvider(), ProfileCredentialsProvider(profile: profile)])
+            // The AWS SDKs' order: environment, shared files, web identity, container endpoint, instance metadata.
+            var chain: [any CredentialsProvider] = [
+                EnvironmentCredentialsProvider(environment: environment),
+                ProfileCredentialsProvider(profile: profile, environment: environment),
+            ]
+            if let fetcher = WebIdentityCredentialsFetcher(environment: environment, region: region) { chain.append(refreshing(fetcher)) }
+            if let fetcher = ContainerCredentialsFetcher(environment: environment) { chain.append(refreshing(fetcher)) }
+            if let fetcher = InstanceMetadataCredentialsFetcher(environment: environment) { chain.append(refreshing(fetcher)) }
+            return ChainCredentialsProvider(chain)
         }
     }
 }

@@ -113,10 +113,19 @@ public final class CanaryService: Sendable {
     }
 
     private func makeTarget(_ entry: CanaryConfiguration.Backend, instance: String) throws -> Active {
-        let owned = try self.factory.make(entry, self.logger)
         let metrics = self.metrics
-        let board = self.board
         let logger = self.logger
+        let owned = try self.factory.make(
+            entry,
+            BackendContext(logger: self.logger) { error in
+                metrics.credentialsRefreshFailures.add([entry.name])
+                logger.warning(
+                    "refreshing credentials failed; the current ones stay in use until they expire",
+                    metadata: ["canary.backend": "\(entry.name)", "credentials.error": "\(error)"]
+                )
+            }
+        )
+        let board = self.board
         let breakerConfiguration = CircuitBreaker<ContinuousClock.Instant>.Configuration(
             failureThreshold: entry.breaker.failureThreshold,
             openTimeout: entry.breaker.openTimeout,

@@ -14,7 +14,7 @@ public enum OneShotProbe {
         var targets: [CanaryTarget] = []
         do {
             for entry in entries {
-                let backend = try factory.make(entry, logger)
+                let backend = try factory.make(entry, BackendContext(logger: logger))
                 owned.append(backend)
                 let breaker = CircuitBreakerBackend(
                     name: entry.name,

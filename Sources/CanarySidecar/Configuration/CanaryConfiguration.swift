@@ -33,6 +33,9 @@ public struct CanaryConfiguration: Sendable, Equatable {
         case keys(accessKeyID: SecretSource, secretAccessKey: SecretSource, sessionToken: SecretSource?)
         case environment
         case profile(String?)
+        case webIdentity
+        case container
+        case instanceMetadata
         case defaultChain(profile: String?)
     }
 

@@ -369,13 +369,19 @@ extension Reader {
             return .environment
         case "profile":
             return .profile(profile)
+        case "web_identity":
+            return .webIdentity
+        case "container":
+            return .container
+        case "imds":
+            return .instanceMetadata
         case "default_chain":
             return .defaultChain(profile: profile)
         case nil:
             self.problem(path, "gives neither keys nor a source; add access_key_id and secret_access_key_file, or source: environment | profile | default_chain")
             return nil
         case let other?:
-            self.problem("\(path).source", "\"\(other)\" is not static, environment, profile or default_chain")
+            self.problem("\(path).source", "\"\(other)\" is not static, environment, profile, web_identity, container, imds or default_chain")
             return nil
         }
     }

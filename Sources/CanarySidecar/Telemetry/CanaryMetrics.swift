@@ -26,6 +26,8 @@ public final class CanaryMetrics: Sendable {
     public let breakerConsecutiveFailures: MetricFamily
     public let breakerThreshold: MetricFamily
     public let breakerOpenTimeout: MetricFamily
+    public let credentialsRefreshFailures: MetricFamily
+    public let tlsCertificateExpiry: MetricFamily
     public let webhookDeliveries: MetricFamily
     public let webhookDropped: MetricFamily
     public let webhookQueueDepth: MetricFamily
@@ -78,6 +80,14 @@ public final class CanaryMetrics: Sendable {
         self.breakerOpenTimeout = try registry.family(
             "s3canary_circuit_breaker_open_timeout_seconds", help: "Time an open breaker waits before probing (config).",
             kind: .gauge, labels: backend)
+        self.credentialsRefreshFailures = try registry.family(
+            "s3canary_credentials_refresh_failures_total",
+            help: "Failed refreshes of temporary credentials (the previous ones stay in use until they expire).",
+            kind: .counter, labels: backend)
+        self.tlsCertificateExpiry = try registry.family(
+            "s3canary_tls_certificate_expiry_timestamp_seconds",
+            help: "Unix time when the earliest certificate of the backend's served chain expires (https backends).",
+            kind: .gauge, labels: backend)
         self.webhookDeliveries = try registry.family(
             "s3canary_webhook_deliveries_total", help: "Webhook delivery attempts by event and result (success, failure).",
             kind: .counter, labels: ["webhook", "event", "result"])
@@ -126,6 +136,7 @@ public final class CanaryMetrics: Sendable {
             for reason in FailureReason.allCases { self.operationErrors.touch([name, operation, reason.rawValue]) }
         }
         self.integrityFailures.touch([name])
+        self.credentialsRefreshFailures.touch([name])
         self.breakerState.set([name], 0)
         self.breakerConsecutiveFailures.set([name], 0)
         for (from, to) in [("closed", "open"), ("open", "half_open"), ("half_open", "closed"), ("half_open", "open")] {
@@ -161,7 +172,7 @@ public final class CanaryMetrics: Sendable {
             self.probeSuccess, self.probeDuration, self.probes, self.lastSuccess, self.operationDuration,
             self.operations, self.operationErrors, self.integrityFailures, self.breakerState,
             self.breakerTransitions, self.breakerConsecutiveFailures, self.breakerThreshold,
-            self.breakerOpenTimeout,
+            self.breakerOpenTimeout, self.credentialsRefreshFailures, self.tlsCertificateExpiry,
         ] {
             family.removeSeries(where: "backend", equals: name)
         }
