@@ -57,7 +57,7 @@ public struct CanaryApplication: Sendable {
         // Shut down in reverse order: the scheduler first (so metrics stay scrapeable while cycles drain),
         // the HTTP server last.
         var configuration = ServiceGroupConfiguration(
-            services: [.init(service: server), .init(service: dispatcher)]
+            services: [.init(service: server), .init(service: dispatcher), .init(service: TLSExpiryWatcher(service: service))]
                 + self.extraServices.map { .init(service: $0) }
                 + [.init(service: reloader), .init(service: scheduler)],
             gracefulShutdownSignals: [.sigterm, .sigint],
