@@ -91,6 +91,13 @@ struct TLSBackendTests {
         let samples = try canary.metrics()
         #expect(samples[#"s3canary_probe_success{backend="tls-trusted"}"#] == 1)
         #expect(samples[#"s3canary_probe_success{backend="tls-untrusted"}"#] == 0)
+        // Time to first byte is measured per operation, and never above the whole operation's duration.
+        let ttfbCount = samples[#"s3canary_operation_ttfb_seconds_count{backend="tls-trusted",operation="get"}"#] ?? 0
+        #expect(ttfbCount >= 1)
+        let ttfbSum = samples[#"s3canary_operation_ttfb_seconds_sum{backend="tls-trusted",operation="get"}"#] ?? 0
+        let getSum = samples[#"s3canary_operation_duration_seconds_sum{backend="tls-trusted",operation="get"}"#] ?? 0
+        let getCount = samples[#"s3canary_operation_duration_seconds_count{backend="tls-trusted",operation="get"}"#] ?? 0
+        #expect(ttfbSum / ttfbCount <= getSum / max(getCount, 1) + 0.001)
         let status = try Harness.http("\(canary.base)/status").body
         #expect(status.contains("\"reason\" : \"tls\""))
         // The expiry metric is the certificate's notAfter, for both (it reads the chain whatever its trust).

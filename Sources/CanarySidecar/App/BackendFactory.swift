@@ -18,10 +18,17 @@ public struct BackendContext: Sendable {
     public var logger: Logger
     /// Called when refreshing temporary credentials failed (the old ones stay in use until they expire).
     public var onCredentialsRefreshFailure: @Sendable (any Error) -> Void
+    /// Called with each request's time to first byte, during the canary operation that sent it.
+    public var onTimeToFirstByte: @Sendable (CanaryConfiguration.Operation, Duration) -> Void
 
-    public init(logger: Logger, onCredentialsRefreshFailure: @escaping @Sendable (any Error) -> Void = { _ in }) {
+    public init(
+        logger: Logger,
+        onCredentialsRefreshFailure: @escaping @Sendable (any Error) -> Void = { _ in },
+        onTimeToFirstByte: @escaping @Sendable (CanaryConfiguration.Operation, Duration) -> Void = { _, _ in }
+    ) {
         self.logger = logger
         self.onCredentialsRefreshFailure = onCredentialsRefreshFailure
+        self.onTimeToFirstByte = onTimeToFirstByte
     }
 }
 
@@ -44,7 +51,15 @@ public struct BackendFactory: Sendable {
         )
         var backendLogger = logger
         backendLogger[metadataKey: "canary.backend"] = "\(entry.name)"
-        let backend = try S3Backend(configuration: entry.s3, credentials: provider, logger: backendLogger)
+        let backend = try S3Backend(
+            configuration: entry.s3,
+            credentials: provider,
+            logger: backendLogger,
+            onResponseHead: { _, elapsed in
+                // Only requests a canary operation sent (not the sweeper's) are measured.
+                if let operation = CanaryOperationContext.current { context.onTimeToFirstByte(operation, elapsed) }
+            }
+        )
         if !entry.s3.tls.verifyCertificates {
             logger.warning(
                 "TLS certificate verification is off for this backend",
@@ -101,4 +116,10 @@ public struct BackendFactory: Sendable {
             return ChainCredentialsProvider(chain)
         }
     }
+}
+
+/// The canary operation the current task is running, so layers below (the S3 client's timing hook) can label
+/// what they measure without knowing about canaries.
+public enum CanaryOperationContext {
+    @TaskLocal public static var current: CanaryConfiguration.Operation?
 }

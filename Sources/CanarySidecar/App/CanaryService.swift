@@ -117,13 +117,19 @@ public final class CanaryService: Sendable {
         let logger = self.logger
         let owned = try self.factory.make(
             entry,
-            BackendContext(logger: self.logger) { error in
-                metrics.credentialsRefreshFailures.add([entry.name])
-                logger.warning(
-                    "refreshing credentials failed; the current ones stay in use until they expire",
-                    metadata: ["canary.backend": "\(entry.name)", "credentials.error": "\(error)"]
-                )
-            }
+            BackendContext(
+                logger: self.logger,
+                onCredentialsRefreshFailure: { error in
+                    metrics.credentialsRefreshFailures.add([entry.name])
+                    logger.warning(
+                        "refreshing credentials failed; the current ones stay in use until they expire",
+                        metadata: ["canary.backend": "\(entry.name)", "credentials.error": "\(error)"]
+                    )
+                },
+                onTimeToFirstByte: { operation, elapsed in
+                    metrics.operationTimeToFirstByte.observe([entry.name, operation.label], elapsed.seconds)
+                }
+            )
         )
         let board = self.board
         let breakerConfiguration = CircuitBreaker<ContinuousClock.Instant>.Configuration(

@@ -170,7 +170,9 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
     ) async throws -> T {
         let start = self.clock.now
         do {
-            let value = try await withTimeout(self.target.probe.timeout, clock: self.clock, operation: operation.rawValue, body)
+            let value = try await CanaryOperationContext.$current.withValue(operation) {
+                try await withTimeout(self.target.probe.timeout, clock: self.clock, operation: operation.rawValue, body)
+            }
             let seconds = start.duration(to: self.clock.now).seconds
             steps.append(StepResult(operation: operation, result: .success, seconds: seconds))
             self.log?("\(operation.rawValue): ok in \(String(format: "%.3f", seconds * 1000)) ms")

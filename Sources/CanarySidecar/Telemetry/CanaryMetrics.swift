@@ -18,6 +18,7 @@ public final class CanaryMetrics: Sendable {
     public let probes: MetricFamily
     public let lastSuccess: MetricFamily
     public let operationDuration: MetricFamily
+    public let operationTimeToFirstByte: MetricFamily
     public let operations: MetricFamily
     public let operationErrors: MetricFamily
     public let integrityFailures: MetricFamily
@@ -55,6 +56,10 @@ public final class CanaryMetrics: Sendable {
             kind: .gauge, labels: backend)
         self.operationDuration = try registry.family(
             "s3canary_operation_duration_seconds", help: "Duration of each canary operation that reached the backend.",
+            kind: .histogram, labels: ["backend", "operation"], buckets: Self.latencyBuckets)
+        self.operationTimeToFirstByte = try registry.family(
+            "s3canary_operation_ttfb_seconds",
+            help: "Time from sending each S3 request of a canary operation to receiving its response head.",
             kind: .histogram, labels: ["backend", "operation"], buckets: Self.latencyBuckets)
         self.operations = try registry.family(
             "s3canary_operations_total", help: "Canary operations by result (success, error, rejected by the breaker).",
@@ -132,6 +137,7 @@ public final class CanaryMetrics: Sendable {
         for result in ["success", "failure", "skipped"] { self.probes.touch([name, result]) }
         for operation in operations {
             self.operationDuration.touch([name, operation])
+            self.operationTimeToFirstByte.touch([name, operation])
             for result in ["success", "error", "rejected"] { self.operations.touch([name, operation, result]) }
             for reason in FailureReason.allCases { self.operationErrors.touch([name, operation, reason.rawValue]) }
         }
@@ -170,6 +176,7 @@ public final class CanaryMetrics: Sendable {
     public func removeBackend(_ name: String) {
         for family in [
             self.probeSuccess, self.probeDuration, self.probes, self.lastSuccess, self.operationDuration,
+            self.operationTimeToFirstByte,
             self.operations, self.operationErrors, self.integrityFailures, self.breakerState,
             self.breakerTransitions, self.breakerConsecutiveFailures, self.breakerThreshold,
             self.breakerOpenTimeout, self.credentialsRefreshFailures, self.tlsCertificateExpiry,
