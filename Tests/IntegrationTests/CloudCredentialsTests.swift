@@ -33,6 +33,13 @@ final class SwitchableFetcher: CredentialsFetcher {
     }
 }
 
+/// A wall clock the test moves by hand.
+final class TestDate: Sendable {
+    let offset = Mutex<TimeInterval>(0)
+    var now: Date { Date().addingTimeInterval(self.offset.withLock { $0 }) }
+    func advance(_ seconds: TimeInterval) { self.offset.withLock { $0 += seconds } }
+}
+
 final class Failures: Sendable {
     let list = Mutex<[String]>([])
 }
@@ -52,10 +59,13 @@ struct CloudCredentialsTests {
         let webIdentity = try #require(WebIdentityCredentialsFetcher(environment: environment, region: "us-east-1"))
         let fetcher = SwitchableFetcher(webIdentity)
         let failures = Failures()
-        // Refresh when less than 3599 s are left: moto's credentials last an hour, so every call after a second refreshes.
-        let provider = RefreshingCredentialsProvider(fetcher, refreshBefore: .seconds(3599), onRefreshFailure: { error in
-            failures.list.withLock { $0.append("\(error)") }
-        })
+        let clock = TestDate()
+        // Refresh when less than 3599 s are left: moto's credentials last an hour, so moving the provider's clock
+        // two seconds on makes them due, whatever the speed of this machine.
+        let provider = RefreshingCredentialsProvider(
+            fetcher, refreshBefore: .seconds(3599), now: { clock.now },
+            onRefreshFailure: { error in failures.list.withLock { $0.append("\(error)") } }
+        )
         let first = try await provider.credentials()
         #expect(first.accessKeyID.count >= 16 && first.sessionToken != nil)
         let expiration = try #require(first.expiration)
@@ -84,7 +94,7 @@ struct CloudCredentialsTests {
         #expect(logged.contains(first.sessionToken ?? "-"))
 
         // Two fetches once the refresh window is reached.
-        try await Task.sleep(for: .milliseconds(1200))
+        clock.advance(2)
         let second = try await provider.credentials()
         #expect(fetcher.fetches.withLock { $0 } == 2)
         #expect(second.accessKeyID != first.accessKeyID || second.sessionToken != first.sessionToken)
@@ -96,7 +106,7 @@ struct CloudCredentialsTests {
                 stsEndpoint: "http://127.0.0.1:\(capturePort)"
             )
         }
-        try await Task.sleep(for: .milliseconds(1200))
+        clock.advance(2)
         let kept = try await provider.credentials()
         #expect(kept == second)
         #expect(failures.list.withLock { $0.count } == 1)

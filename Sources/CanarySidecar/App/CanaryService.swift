@@ -48,6 +48,8 @@ public final class CanaryService: Sendable {
         let board = self.board
         let integrity = Mutex<(@Sendable (CycleResult) -> Void)?>(nil)
         self.scheduler = CanaryScheduler(clock: ContinuousClock(), logger: logger) { report in
+            // A removed backend's last cycle may end after its series were dropped: do not bring them back.
+            guard board.contains(report.result.backend) else { return }
             metrics.record(report.result)
             board.record(report.result)
             if report.result.integrityFailure { integrity.withLock { $0 }?(report.result) }
@@ -142,6 +144,7 @@ public final class CanaryService: Sendable {
             wrapping: owned.backend,
             configuration: breakerConfiguration
         ) { [weak self] (event: BreakerTransitionEvent) in
+            guard board.contains(event.backend) else { return }
             metrics.record(event)
             board.record(event)
             let transition = event.transition

@@ -75,6 +75,11 @@ public final class StatusBoard: Sendable {
         }
     }
 
+    /// Whether `name` is a configured backend (results of a removed backend's last cycle are ignored).
+    public func contains(_ name: String) -> Bool {
+        self.state.withLock { $0.backends[name] != nil }
+    }
+
     public func beginShutdown() {
         self.state.withLock { $0.shuttingDown = true }
     }
