@@ -60,10 +60,10 @@ struct CloudCredentialsTests {
         let fetcher = SwitchableFetcher(webIdentity)
         let failures = Failures()
         let clock = TestDate()
-        // Refresh when less than 3599 s are left: moto's credentials last an hour, so moving the provider's clock
-        // two seconds on makes them due, whatever the speed of this machine.
+        // Refresh when less than 3000 s are left: moto's credentials last an hour, so moving the provider's clock
+        // 700 s on makes them due, whatever the speed of this machine.
         let provider = RefreshingCredentialsProvider(
-            fetcher, refreshBefore: .seconds(3599), now: { clock.now },
+            fetcher, refreshBefore: .seconds(3000), now: { clock.now },
             onRefreshFailure: { error in failures.list.withLock { $0.append("\(error)") } }
         )
         let first = try await provider.credentials()
@@ -94,7 +94,7 @@ struct CloudCredentialsTests {
         #expect(logged.contains(first.sessionToken ?? "-"))
 
         // Two fetches once the refresh window is reached.
-        clock.advance(2)
+        clock.advance(700)
         let second = try await provider.credentials()
         #expect(fetcher.fetches.withLock { $0 } == 2)
         #expect(second.accessKeyID != first.accessKeyID || second.sessionToken != first.sessionToken)
