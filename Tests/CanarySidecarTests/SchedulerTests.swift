@@ -27,7 +27,7 @@ struct SchedulerTests {
             clock.advance(by: step)
             elapsed += step
             for _ in 0..<5 { await Task.yield() }
-            try? await Task.sleep(for: .microseconds(200))
+            try? await Task.sleep(for: .milliseconds(1))
         }
     }
 
