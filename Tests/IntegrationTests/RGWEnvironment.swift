@@ -39,6 +39,9 @@ struct RGWEnvironment {
         }
     }
 
+    /// The RGW's port on loopback.
+    var port: Int { Int(self.endpoint.split(separator: ":").last ?? "") ?? 7480 }
+
     var credentials: StaticCredentialsProvider {
         StaticCredentialsProvider(Credentials(accessKeyID: self.accessKey, secretAccessKey: self.secretKey))
     }

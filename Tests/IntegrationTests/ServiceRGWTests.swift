@@ -5,8 +5,6 @@ import Testing
 /// `s3-canary run` as a subprocess against the real RGW, scraped by a real Prometheus.
 @Suite("s3-canary run against RGW and Prometheus", .serialized)
 struct ServiceRGWTests {
-    static func rgwPort(_ rgw: RGWEnvironment) -> Int { Int(rgw.endpoint.split(separator: ":").last ?? "") ?? 7480 }
-
     static func config(port: Int, prefix: String, instance: String, pathEndpoint: String, rgw: RGWEnvironment, secretFile: URL) -> String {
         """
         listen: 127.0.0.1:\(port)
@@ -20,7 +18,7 @@ struct ServiceRGWTests {
             path_style: true
             credentials: {access_key_id: "${S3CANARY_TEST_RGW_ACCESS_KEY}", secret_access_key_file: \(secretFile.path)}
           - name: rgw-vhost
-            endpoint: http://localhost:\(Self.rgwPort(rgw))
+            endpoint: http://localhost:\(rgw.port)
             bucket: \(RGWEnvironment.virtualHostBucket)
             path_style: false
             credentials: {access_key_id_env: S3CANARY_TEST_RGW_ACCESS_KEY, secret_access_key_env: S3CANARY_TEST_RGW_SECRET_KEY}
@@ -33,7 +31,7 @@ struct ServiceRGWTests {
         let work = try Harness.temporaryDirectory("outage")
         let secretFile = work.appendingPathComponent("rgw-secret")
         try Data("\(rgw.secretKey)\n".utf8).write(to: secretFile)
-        let proxy = try FaultProxy(target: Self.rgwPort(rgw), directory: work)
+        let proxy = try FaultProxy(target: rgw.port, directory: work)
         try await proxy.up()
         let prefix = ".s3-canary-it-\(UUID().uuidString.prefix(6).lowercased())/"
         let (canary, startup) = try await RunningCanary.start(name: "outage") { port in

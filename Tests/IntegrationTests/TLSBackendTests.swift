@@ -28,7 +28,7 @@ struct TLSBackendTests {
             .replacingOccurrences(of: "  ", with: " ")
         let notAfter = try #require(formatter.date(from: notAfterText), "cannot parse \(notAfterText)")
 
-        let rgwPort = Int(rgw.endpoint.split(separator: ":").last ?? "") ?? 7480
+        let rgwPort = rgw.port
         let tlsPort = try Harness.freePort()
         try Data(
             """

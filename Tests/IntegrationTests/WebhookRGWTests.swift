@@ -4,8 +4,6 @@ import Testing
 
 @Suite("Webhooks verified by real receivers", .serialized)
 struct WebhookRGWTests {
-    static func rgwPort(_ rgw: RGWEnvironment) -> Int { Int(rgw.endpoint.split(separator: ":").last ?? "") ?? 7480 }
-
     @Test func oneOutageGivesExactlyOneOpenedAndOneClosedPerWebhook() async throws {
         let rgw = try RGWEnvironment.load()
         let work = try Harness.temporaryDirectory("webhooks")
@@ -16,7 +14,7 @@ struct WebhookRGWTests {
         try Data("\(receiver.secret)\n".utf8).write(to: secretFile)
         let urlFile = work.appendingPathComponent("pagerduty-url")
         try Data("\(receiver.base)/ok/pagerduty?token=URLTOKENMARKER\n".utf8).write(to: urlFile)
-        let proxy = try FaultProxy(target: Self.rgwPort(rgw), directory: work)
+        let proxy = try FaultProxy(target: rgw.port, directory: work)
         try await proxy.up()
         let prefix = ".s3-canary-wh-\(UUID().uuidString.prefix(6).lowercased())/"
         let (canary, _) = try await RunningCanary.start(name: "webhooks") { port in

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import ObjectStorage
 import ServiceLifecycle
 import Synchronization
 
@@ -203,7 +204,7 @@ public final class WebhookDispatcher: Service {
             self.metrics.webhookRequestDuration.observe([lane.webhook.name], start.duration(to: .now).seconds)
         }
         do {
-            let response = try await self.httpClient.execute(request, timeout: S3BackendTime.amount(lane.webhook.timeout))
+            let response = try await self.httpClient.execute(request, timeout: lane.webhook.timeout.timeAmount)
             _ = try? await response.body.collect(upTo: 64 * 1024)
             let retryAfter = RetrySchedule.parseRetryAfter(response.headers.first(name: "retry-after"))
             return (Int(response.status.code), retryAfter, nil)
@@ -211,12 +212,5 @@ public final class WebhookDispatcher: Service {
             // The error's type only: descriptions of transport errors can name the host of a secret URL.
             return (nil, nil, String(describing: type(of: error)))
         }
-    }
-}
-
-enum S3BackendTime {
-    static func amount(_ duration: Duration) -> TimeAmount {
-        let (seconds, attoseconds) = duration.components
-        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 }

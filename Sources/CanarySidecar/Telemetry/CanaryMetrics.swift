@@ -191,11 +191,3 @@ public final class CanaryMetrics: Sendable {
         return self.registry.render(format: format)
     }
 }
-
-extension Duration {
-    /// The duration in seconds, as metrics and JSON carry it.
-    public var seconds: Double {
-        let (seconds, attoseconds) = self.components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
-}

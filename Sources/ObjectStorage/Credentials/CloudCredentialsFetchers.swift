@@ -30,11 +30,7 @@ func fetchSmall(
         request.body = .bytes(ByteBuffer(string: body))
     }
     do {
-        let (seconds, attoseconds) = timeout.components
-        let response = try await HTTPClient.shared.execute(
-            request,
-            timeout: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-        )
+        let response = try await HTTPClient.shared.execute(request, timeout: timeout.timeAmount)
         let data = try await response.body.collect(upTo: 1 << 20)
         return (Int(response.status.code), String(buffer: data))
     } catch {

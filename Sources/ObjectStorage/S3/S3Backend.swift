@@ -55,8 +55,8 @@ public final class S3Backend: ObjectBackend, BackendCopier {
         var clientConfiguration = HTTPClient.Configuration(
             tlsConfiguration: tls,
             redirectConfiguration: .disallow,
-            timeout: .init(connect: Self.timeAmount(configuration.timeouts.connect)),
-            connectionPool: .init(idleTimeout: Self.timeAmount(configuration.pool.idleTimeout)),
+            timeout: .init(connect: configuration.timeouts.connect.timeAmount),
+            connectionPool: .init(idleTimeout: configuration.pool.idleTimeout.timeAmount),
             decompression: .disabled
         )
         clientConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit =
@@ -305,7 +305,7 @@ public final class S3Backend: ObjectBackend, BackendCopier {
         let response: HTTPClientResponse
         let responseBody: ByteBuffer
         do {
-            response = try await self.httpClient.execute(request, timeout: Self.timeAmount(self.configuration.timeouts.request))
+            response = try await self.httpClient.execute(request, timeout: self.configuration.timeouts.request.timeAmount)
             // The response head is in: time to first byte, as far as the client can see it.
             self.onResponseHead?(operation, start.duration(to: .now))
             if method == .HEAD {
@@ -382,10 +382,5 @@ public final class S3Backend: ObjectBackend, BackendCopier {
             value = String(value.dropFirst().dropLast())
         }
         return value
-    }
-
-    static func timeAmount(_ duration: Duration) -> TimeAmount {
-        let (seconds, attoseconds) = duration.components
-        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 }

@@ -16,8 +16,7 @@ public enum TLSCertificateInspector {
         configuration.certificateVerification = .noHostnameVerification
         let context = try NIOSSLContext(configuration: configuration)
         let isIP = (try? SocketAddress(ipAddress: host, port: port)) != nil
-        let (seconds, attoseconds) = timeout.components
-        let amount = TimeAmount.nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        let amount = timeout.timeAmount
         let group = MultiThreadedEventLoopGroup.singleton
         let handshake = group.any().makePromise(of: Void.self)
         let bootstrap = ClientBootstrap(group: group)
