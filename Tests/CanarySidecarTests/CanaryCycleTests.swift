@@ -109,6 +109,18 @@ struct CanaryCycleTests {
         #expect(store.callCount(.delete) == deletesBefore, "an open breaker means no I/O, cleanup included")
     }
 
+    @Test func aBackendWhoseGETAlwaysFailsTripsTheBreakerAlthoughItsPUTWorks() async {
+        let store = MemoryBackend()
+        store.failAlways(with: ObjectStorageError(code: .httpError, httpStatus: 500, message: "boom"), operations: [.get])
+        let target = Fixtures.target(store: store, threshold: 3)
+        for _ in 0..<3 { _ = await CanaryCycle(target: target, clock: ContinuousClock()).run() }
+        #expect(target.backend.snapshot.state == .open)
+        store.clearFaults()
+        let healthy = Fixtures.target("healthy", store: MemoryBackend(), threshold: 3)
+        for _ in 0..<5 { _ = await CanaryCycle(target: healthy, clock: ContinuousClock()).run() }
+        #expect(healthy.backend.snapshot.consecutiveFailures == 0)
+    }
+
     @Test func notFoundDuringACycleIsAnErrorButNotABreakerFailure() async {
         let store = MemoryBackend()
         store.failNext(1, status: 404, s3Code: "NoSuchKey", operations: [.head])

@@ -160,6 +160,21 @@ struct CircuitBreakerTests {
         #expect(breaker.lastFailure?.reason == .integrity)
     }
 
+    @Test func insideACycleNonFailuresKeepTheCountUntilTheCycleSucceeds() {
+        var breaker = Breaker(configuration: Self.configuration)
+        for t in 0..<3 {
+            // Each cycle: PUT works, GET fails. Per call, the PUT would reset the count and nothing would trip.
+            _ = Self.call(&breaker, .successKeepingCount, at: Double(t) * 10)
+            _ = Self.call(&breaker, Self.failure, at: Double(t) * 10 + 1)
+        }
+        #expect(breaker.state == .open && breaker.consecutiveFailures == 3)
+        // A half-open probe that works closes it even inside a cycle.
+        #expect(Self.call(&breaker, .successKeepingCount, at: 60).transitions.map(\.to) == [.halfOpen, .closed])
+        _ = Self.call(&breaker, Self.failure, at: 61)
+        breaker.resetFailures()
+        #expect(breaker.consecutiveFailures == 0)
+    }
+
     @Test func gaugeValues() {
         #expect(Breaker.State.closed.gaugeValue == 0)
         #expect(Breaker.State.open.gaugeValue == 1)

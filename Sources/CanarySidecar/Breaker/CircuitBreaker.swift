@@ -68,6 +68,10 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
         case failure(FailureSummary)
         /// Neither: the backend answered about one request (404, 412, 416...), or we cancelled the call.
         case neutral
+        /// A non-failure inside a canary cycle: it closes a half-open breaker but leaves the count alone, so a
+        /// backend whose GET always fails still trips even though each cycle's PUT works. The cycle resets the
+        /// count itself when it succeeds as a whole (``resetFailures()``).
+        case successKeepingCount
     }
 
     public let configuration: Configuration
@@ -129,11 +133,13 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
         case (.closed, .success), (.closed, .neutral):
             self.consecutiveFailures = 0
             return nil
+        case (.closed, .successKeepingCount):
+            return nil
         case (.halfOpen, .failure(let failure)) where ticket.isProbe:
             self.consecutiveFailures += 1
             self.lastFailure = failure
             return self.open(now: now, jitter: jitter)
-        case (.halfOpen, .success), (.halfOpen, .neutral):
+        case (.halfOpen, .success), (.halfOpen, .neutral), (.halfOpen, .successKeepingCount):
             guard ticket.isProbe else { return nil }
             let transition = self.move(to: .closed, now: now)
             self.consecutiveFailures = 0
@@ -159,6 +165,11 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
             self.lastFailure = failure
             return nil
         }
+    }
+
+    /// A whole canary cycle succeeded: the backend works, whatever the count was.
+    public mutating func resetFailures() {
+        if self.state == .closed { self.consecutiveFailures = 0 }
     }
 
     /// When an open breaker will admit its probe.

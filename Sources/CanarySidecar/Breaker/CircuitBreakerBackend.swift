@@ -78,6 +78,17 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
 
     public var configuration: Machine.Configuration { self.machine.withLock { $0.configuration } }
 
+    /// The canary cycle running in this task, if any: inside one, non-failures do not reset the failure count (see
+    /// ``CircuitBreaker/Outcome/successKeepingCount``).
+    public enum CycleScope {
+        @TaskLocal public static var active = false
+    }
+
+    /// A whole cycle succeeded: reset the failure count.
+    public func reportCycleSucceeded() {
+        self.machine.withLock { $0.resetFailures() }
+    }
+
     /// Counts a failure the caller found in a successful answer (different bytes than written).
     public func reportLateFailure(_ failure: FailureSummary) {
         let (now, jitter) = (self.now(), self.jitter())
@@ -105,7 +116,7 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
         let result: Result<T, any Error>
         do {
             result = .success(try await body())
-            outcome = .success
+            outcome = CycleScope.active ? .successKeepingCount : .success
         } catch {
             result = .failure(error)
             let classification = ErrorClassification.classify(error)
@@ -123,7 +134,7 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
                     )
                 )
             } else {
-                outcome = .neutral
+                outcome = CycleScope.active ? .successKeepingCount : .neutral
             }
         }
         let (end, endJitter) = (self.now(), self.jitter())

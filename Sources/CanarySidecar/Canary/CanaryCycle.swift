@@ -106,9 +106,11 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
         let cycleDeadline = deadline ?? self.target.probe.interval * 0.9
         var failure: FailureSummary?
         do {
-            try await withTimeout(cycleDeadline, clock: self.clock, operation: "cycle") { () async throws -> Bool in
-                try await self.steps(written: written, steps: steps)
-                return true
+            try await CircuitBreakerBackend.CycleScope.$active.withValue(true) {
+                try await withTimeout(cycleDeadline, clock: self.clock, operation: "cycle") { () async throws -> Bool in
+                    try await self.steps(written: written, steps: steps)
+                    return true
+                }
             }
         } catch {
             let classification = ErrorClassification.classify(error)
@@ -132,6 +134,7 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
         let status: CycleResult.Status
         if failure == nil {
             status = .success
+            self.target.backend.reportCycleSucceeded()
         } else if recorded.first?.result == .rejected {
             status = .skipped
         } else {
