@@ -14,8 +14,9 @@ struct CanaryServiceTests {
 
     @Test func corruptionAndBreakerEventsReachListenersAndMetrics() async throws {
         var configuration = Demo.configuration(listen: .init())
-        configuration.probe.interval = .milliseconds(200)
-        configuration.probe.timeout = .milliseconds(100)
+        // Generous per-operation time: under a loaded CI machine a tight timeout would trip the breaker first.
+        configuration.probe.interval = .seconds(1)
+        configuration.probe.timeout = .milliseconds(900)
         configuration.backends = configuration.backends.prefix(1).map { backend in
             var backend = backend
             backend.name = "mem"
