@@ -89,6 +89,6 @@ struct OnCallKitTests {
             }
         }
         let rows = panels.filter { $0["type"] as? String == "row" }.compactMap { $0["title"] as? String }
-        #expect(rows == ["Overview", "Latency", "Errors", "Circuit breaker", "Webhooks", "Process"])
+        #expect(rows == ["Overview", "Latency", "Errors", "Circuit breaker", "TLS and credentials", "Webhooks", "Process"])
     }
 }
