@@ -89,28 +89,13 @@ extension Reader {
         }
         /// A secret-like value given as itself, NAME_env or NAME_file; read now so a missing one fails validation.
         func secretValue(_ base: String, required: Bool, hint: String) -> String? {
-            let forms = [base, "\(base)_env", "\(base)_file"].filter { map[$0] != nil }
-            if forms.count > 1 {
-                self.problem("\(path).\(base)", "is given as \(forms.joined(separator: " and ")); keep one")
+            guard let (source, sourcePath) = self.secretSource(map, base, parent: path) else {
+                if required && ![base, "\(base)_env", "\(base)_file"].contains(where: { map[$0] != nil }) {
+                    self.problem("\(path).\(base)", "is missing; \(hint)")
+                }
                 return nil
             }
-            var source: SecretSource?
-            var sourcePath = "\(path).\(base)"
-            if let (n, p) = map[base], let v = self.string(n, p) { source = .value(v); sourcePath = p }
-            if let (n, p) = map["\(base)_env"], let v = self.string(n, p) { source = .environment(v); sourcePath = p }
-            if let (n, p) = map["\(base)_file"], let v = self.string(n, p) { source = .file(v); sourcePath = p }
-            guard let source else {
-                if required && forms.isEmpty { self.problem("\(path).\(base)", "is missing; \(hint)") }
-                return nil
-            }
-            do {
-                return try source.resolve(field: sourcePath, environment: self.environment)
-            } catch let error as ConfigurationError {
-                for problem in error.problems { self.problem(problem.field, problem.message) }
-            } catch {
-                self.problem(sourcePath, "cannot be read")
-            }
-            return nil
+            return self.resolveSecret(source, sourcePath)
         }
         let url = secretValue("url", required: true, hint: "give the receiver's URL (or url_file / url_env)")
         if let url {
@@ -331,17 +316,10 @@ extension Reader {
     mutating func credentials(_ node: Node, _ path: String) -> CanaryConfiguration.Credentials? {
         guard let map = self.mapping(node, path, allowed: Self.credentialKeys) else { return nil }
         func secret(_ base: String) -> SecretSource? {
-            let forms = [base, "\(base)_env", "\(base)_file"].filter { map[$0] != nil }
-            if forms.count > 1 {
-                self.problem("\(path).\(base)", "is given as \(forms.joined(separator: " and ")); keep one")
-                return nil
-            }
-            if let (n, p) = map[base], let v = self.string(n, p) { return .value(v) }
-            if let (n, p) = map["\(base)_env"], let v = self.string(n, p) {
-                return self.checkSecret(.environment(v), p)
-            }
-            if let (n, p) = map["\(base)_file"], let v = self.string(n, p) { return self.checkSecret(.file(v), p) }
-            return nil
+            guard let (source, sourcePath) = self.secretSource(map, base, parent: path) else { return nil }
+            if case .value = source { return source }
+            // Files and variables are read now, so a missing one fails validation rather than the first probe.
+            return self.resolveSecret(source, sourcePath) == nil ? nil : source
         }
         let keyID = secret("access_key_id")
         let secretKey = secret("secret_access_key")
@@ -386,11 +364,24 @@ extension Reader {
         }
     }
 
-    /// Reads a secret now, so a missing file or variable fails validation rather than the first probe.
-    mutating func checkSecret(_ source: SecretSource, _ path: String) -> SecretSource? {
+    /// A secret given as `BASE` (the value), `BASE_env` (a variable) or `BASE_file` (a file), with the path of the
+    /// key used; `nil` when none is given or more than one is (reported).
+    mutating func secretSource(_ map: [String: (Node, String)], _ base: String, parent: String) -> (SecretSource, String)? {
+        let forms = [base, "\(base)_env", "\(base)_file"].filter { map[$0] != nil }
+        if forms.count > 1 {
+            self.problem("\(parent).\(base)", "is given as \(forms.joined(separator: " and ")); keep one")
+            return nil
+        }
+        if let (n, p) = map[base], let v = self.string(n, p) { return (.value(v), p) }
+        if let (n, p) = map["\(base)_env"], let v = self.string(n, p) { return (.environment(v), p) }
+        if let (n, p) = map["\(base)_file"], let v = self.string(n, p) { return (.file(v), p) }
+        return nil
+    }
+
+    /// Reads a secret now, reporting a missing file or variable as a problem at `path`.
+    mutating func resolveSecret(_ source: SecretSource, _ path: String) -> String? {
         do {
-            _ = try source.resolve(field: path, environment: self.environment)
-            return source
+            return try source.resolve(field: path, environment: self.environment)
         } catch let error as ConfigurationError {
             for problem in error.problems { self.problem(problem.field, problem.message) }
         } catch {
