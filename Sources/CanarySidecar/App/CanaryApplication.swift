@@ -1,5 +1,7 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import ServiceLifecycle
 import UnixSignals
@@ -33,8 +35,21 @@ public struct CanaryApplication: Sendable {
         let service = self.service
         let listen = service.configuration.listen
         try await service.start()
+        let settings = service.configuration.server
+        let http1 = HTTPServerBuilder.http1(
+            configuration: .init(
+                idleTimeout: settings.idleTimeout.timeAmount,
+                httpDecoderConfiguration: .init(
+                    maxHeaderFieldSize: settings.maxHeaderBytes,
+                    maxHeaderListSize: settings.maxHeaderBytes,
+                    maxHeaderFieldCount: 100
+                )
+            )
+        )
+        let builder = try service.endpointTLS.map { try HTTPServerBuilder.tls(http1, tlsConfiguration: $0.serverConfiguration()) } ?? http1
         let server = Application(
             router: HTTPServer.router(service: service),
+            server: builder,
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: nil),
             onServerRunning: { channel in
                 service.logger.notice(

@@ -11,6 +11,11 @@ public final class CanaryService: Sendable {
     public let board: StatusBoard
     public let scheduler: CanaryScheduler<ContinuousClock>
     public let logger: Logger
+    /// Credentials the endpoint accepts; replaced on every reload.
+    public let access = EndpointAccess()
+    /// The endpoint's certificate when it serves TLS (fixed at start); its files are read again on every reload.
+    public var endpointTLS: EndpointTLS? { self.tlsBox.withLock { $0 } }
+    private let tlsBox = Mutex<EndpointTLS?>(nil)
     let factory: BackendFactory
     /// Where reloads read the configuration from; `nil` when it was built in code (the demo).
     let configurationPath: String?
@@ -172,6 +177,24 @@ public final class CanaryService: Sendable {
 
     private func apply(_ configuration: CanaryConfiguration, initial: Bool) async throws {
         let current = self.state.withLock { $0 }
+        // Endpoint settings first: a missing token file or a bad certificate fails the reload before anything changes.
+        let server = configuration.server
+        let staged = EndpointAccess()
+        try staged.update(server, environment: self.loader.environment)
+        var material: (EndpointTLS, CanaryConfiguration.Server.TLSFiles)?
+        if let files = server.tls {
+            if initial {
+                self.tlsBox.withLock { $0 = nil }
+                material = (try EndpointTLS(files: files), files)
+            } else if let tls = self.endpointTLS {
+                _ = try EndpointTLS.Material(files)
+                material = (tls, files)
+            } else {
+                self.logger.warning("turning TLS on needs a restart; the endpoint stays plain HTTP")
+            }
+        } else if !initial, self.endpointTLS != nil {
+            self.logger.warning("turning TLS off needs a restart; the endpoint keeps serving TLS")
+        }
         let keepUnchanged = !initial && current.configuration.instance == configuration.instance
         var next: [String: Active] = [:]
         var fresh: [Active] = []
@@ -191,6 +214,10 @@ public final class CanaryService: Sendable {
             throw error
         }
         let removed = current.active.keys.filter { next[$0] == nil }
+        try self.access.update(server, environment: self.loader.environment)
+        if let (tls, files) = material {
+            if initial { self.tlsBox.withLock { $0 = tls } } else { try tls.reload(files) }
+        }
         self.state.withLock { state in
             state.configuration = configuration
             state.active = next

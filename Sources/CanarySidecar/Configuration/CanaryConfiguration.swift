@@ -54,7 +54,32 @@ public struct CanaryConfiguration: Sendable, Equatable {
         public var description: String { self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)" }
     }
 
+    /// Who may reach the HTTP endpoint and how (exporter-toolkit's web config, DESIGN §7).
+    public struct Server: Sendable, Equatable {
+        /// PEM files of the endpoint's certificate chain and key; read again on every reload.
+        public struct TLSFiles: Sendable, Equatable {
+            public var certificateFile: String
+            public var keyFile: String
+        }
+
+        public var tls: TLSFiles?
+        /// User name to bcrypt hash (`htpasswd -nbB user password`).
+        public var basicAuthUsers: [String: String] = [:]
+        public var bearerToken: SecretSource?
+        /// Sum of all request header lines; larger requests get 431.
+        public var maxHeaderBytes: Int = 16 * 1024
+        /// Request bodies larger than this get 413 (only `POST /-/reload` takes a request, and it needs no body).
+        public var maxBodyBytes: Int = 4 * 1024
+        /// Idle keep-alive connections are closed after this, so slow or abandoned clients cannot pile up.
+        public var idleTimeout: Duration = .seconds(60)
+        public init() {}
+
+        /// Whether requests other than `/healthz` need credentials.
+        public var requiresAuthentication: Bool { !self.basicAuthUsers.isEmpty || self.bearerToken != nil }
+    }
+
     public var listen = Listen()
+    public var server = Server()
     public var instance: String
     public var probe = Probe()
     public var breaker = Breaker()

@@ -3,7 +3,11 @@ import ObjectStorage
 import Yams
 
 extension Reader {
-    static let topLevelKeys = ["listen", "instance", "external_url", "probe", "breaker", "backends", "webhooks"]
+    static let topLevelKeys = ["listen", "server", "instance", "external_url", "probe", "breaker", "backends", "webhooks"]
+    static let serverKeys = [
+        "tls", "basic_auth_users", "bearer_token", "bearer_token_env", "bearer_token_file", "max_header_bytes",
+        "max_body_bytes", "idle_timeout",
+    ]
     static let webhookKeys = [
         "name", "url", "url_file", "url_env", "format", "events", "secret", "secret_file", "secret_env", "routing_key",
         "routing_key_file", "routing_key_env", "timeout", "max_retries", "max_age", "queue_size", "headers",
@@ -28,6 +32,9 @@ extension Reader {
             } else {
                 self.problem(path, "\"\(text)\" is not host:port; write it such as 0.0.0.0:9340 or 127.0.0.1:9340")
             }
+        }
+        if let (node, path) = top["server"] {
+            configuration.server = self.server(node, path)
         }
         if let (node, path) = top["instance"], let text = self.string(node, path) {
             if Self.isSafeName(text) {
@@ -158,6 +165,69 @@ extension Reader {
             }
         }
         return name == nil ? nil : webhook
+    }
+
+    /// `server:`: endpoint TLS, basic auth users (bcrypt hashes only) or a bearer token, request limits.
+    mutating func server(_ node: Node, _ path: String) -> CanaryConfiguration.Server {
+        var server = CanaryConfiguration.Server()
+        guard let map = self.mapping(node, path, allowed: Self.serverKeys) else { return server }
+        if let (tlsNode, tlsPath) = map["tls"], let tls = self.mapping(tlsNode, tlsPath, allowed: ["cert_file", "key_file"]) {
+            let cert = tls["cert_file"].flatMap { self.string($0.0, $0.1) }
+            let key = tls["key_file"].flatMap { self.string($0.0, $0.1) }
+            if tls["cert_file"] == nil { self.problem("\(tlsPath).cert_file", "is required with tls; give the PEM certificate chain file") }
+            if tls["key_file"] == nil { self.problem("\(tlsPath).key_file", "is required with tls; give the PEM private key file") }
+            if let cert, let key {
+                let files = CanaryConfiguration.Server.TLSFiles(certificateFile: cert, keyFile: key)
+                do {
+                    _ = try EndpointTLS.Material(files)
+                    server.tls = files
+                } catch {
+                    self.problem(tlsPath, error.description)
+                }
+            }
+        }
+        if let (usersNode, usersPath) = map["basic_auth_users"] {
+            if case .mapping(let users) = usersNode {
+                for (userNode, hashNode) in users {
+                    guard case .scalar(let user) = userNode, !user.string.isEmpty, !user.string.contains(":") else {
+                        self.problem(usersPath, "user names must be non-empty plain strings without ':'")
+                        continue
+                    }
+                    let hashPath = "\(usersPath).\(user.string)"
+                    guard let hash = self.string(hashNode, hashPath) else { continue }
+                    if EndpointAccess.isBcryptHash(hash) {
+                        server.basicAuthUsers[user.string] = hash
+                    } else {
+                        // Never echo the value: it may be a password pasted by mistake.
+                        self.problem(
+                            hashPath,
+                            "is not a bcrypt hash ($2a$, $2b$ or $2y$, 60 characters); store a hash, never the password: htpasswd -nbBC 10 USER PASSWORD"
+                        )
+                    }
+                }
+            } else {
+                self.problem(usersPath, "must be a mapping of user name to bcrypt hash, not \(Self.kind(usersNode))")
+            }
+        }
+        if let (source, sourcePath) = self.secretSource(map, "bearer_token", parent: path) {
+            if let token = self.resolveSecret(source, sourcePath) {
+                if token.count < 16 {
+                    self.problem(sourcePath, "is shorter than 16 characters; use a long random token (openssl rand -hex 32)")
+                } else {
+                    server.bearerToken = source
+                }
+            }
+        }
+        if let (n, p) = map["max_header_bytes"], let bytes = self.size(n, p, range: 1024...(1 << 20)) {
+            server.maxHeaderBytes = bytes
+        }
+        if let (n, p) = map["max_body_bytes"], let bytes = self.size(n, p, range: 0...(1 << 20)) {
+            server.maxBodyBytes = bytes
+        }
+        if let (n, p) = map["idle_timeout"], let timeout = self.duration(n, p, min: .seconds(1), max: .seconds(3600)) {
+            server.idleTimeout = timeout
+        }
+        return server
     }
 
     static func isSafeName(_ text: String) -> Bool {

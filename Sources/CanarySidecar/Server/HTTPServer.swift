@@ -7,7 +7,8 @@ import NIOCore
 /// The HTTP endpoint (DESIGN §7): `/metrics`, `/healthz`, `/readyz`, `/status`, `/`, `/probe`, `POST /-/reload`.
 enum HTTPServer {
     static func router(service: CanaryService) -> Router<BasicRequestContext> {
-        let router = Router()
+        let router = Router(options: .autoGenerateHeadEndpoints)
+        router.add(middleware: EndpointGuard(access: service.access, maxBodyBytes: service.configuration.server.maxBodyBytes))
 
         router.get("metrics") { request, _ -> Response in
             let format = ExpositionFormat.negotiate(accept: request.headers[.accept])

@@ -1,0 +1,184 @@
+import CBcrypt
+import Crypto
+import Foundation
+import NIOCore
+import NIOSSL
+import ObjectStorage
+import Synchronization
+
+/// The endpoint's certificate and key, swapped on reload without restarting the listener: every TLS handshake
+/// asks for the current pair, so new connections get the new certificate and open ones finish on the old one.
+public final class EndpointTLS: Sendable {
+    /// One certificate chain and its key, read and parsed from PEM files.
+    public struct Material: Sendable {
+        var chain: [NIOSSLCertificate]
+        var key: NIOSSLPrivateKey
+
+        public init(_ files: CanaryConfiguration.Server.TLSFiles) throws(ConfigurationError) {
+            do {
+                self.chain = try NIOSSLCertificate.fromPEMFile(files.certificateFile)
+            } catch {
+                throw ConfigurationError(
+                    field: "server.tls.cert_file",
+                    message: "cannot read a PEM certificate from \(files.certificateFile); check the path, permissions and format"
+                )
+            }
+            guard !self.chain.isEmpty else {
+                throw ConfigurationError(field: "server.tls.cert_file", message: "\(files.certificateFile) holds no certificate")
+            }
+            do {
+                self.key = try NIOSSLPrivateKey(file: files.keyFile, format: .pem)
+            } catch {
+                throw ConfigurationError(
+                    field: "server.tls.key_file",
+                    message: "cannot read a PEM private key from \(files.keyFile); check the path, permissions and that it is not encrypted"
+                )
+            }
+        }
+    }
+
+    private let current: Mutex<Material>
+
+    public init(files: CanaryConfiguration.Server.TLSFiles) throws(ConfigurationError) {
+        self.current = Mutex(try Material(files))
+    }
+
+    /// Reads the files (again). A bad pair keeps the current one and is reported to the caller.
+    public func reload(_ files: CanaryConfiguration.Server.TLSFiles) throws(ConfigurationError) {
+        let material = try Material(files)
+        self.current.withLock { $0 = material }
+    }
+
+    /// A server configuration that takes the current pair on every handshake; TLS 1.2 at least.
+    public func serverConfiguration() -> TLSConfiguration {
+        let material = self.current.withLock { $0 }
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: material.chain.map { .certificate($0) },
+            privateKey: .privateKey(material.key)
+        )
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.sslContextCallback = { [self] _, promise in
+            let material = self.current.withLock { $0 }
+            var override = NIOSSLContextConfigurationOverride()
+            override.certificateChain = material.chain.map { .certificate($0) }
+            override.privateKey = .privateKey(material.key)
+            promise.succeed(override)
+        }
+        return configuration
+    }
+}
+
+/// Who may read the endpoint: basic auth against bcrypt hashes, or a bearer token. `/healthz` is always open so
+/// liveness probes need no secret.
+public final class EndpointAccess: Sendable {
+    public enum Decision: Sendable, Equatable {
+        case allowed
+        /// No or wrong credentials; the `WWW-Authenticate` challenge to send.
+        case denied(challenge: String)
+    }
+
+    struct Rules: Sendable {
+        var users: [String: String] = [:]
+        var tokenDigest: [UInt8]?
+        var isOpen: Bool { self.users.isEmpty && self.tokenDigest == nil }
+    }
+
+    private struct State: Sendable {
+        var rules = Rules()
+        /// Digests of `user:password` pairs that passed bcrypt, so a scrape every few seconds costs one hash, not
+        /// one bcrypt run. Cleared on every update.
+        var verified: Set<[UInt8]> = []
+    }
+
+    private let state = Mutex(State())
+    /// Keyed digests: an attacker who reads memory does not get a table of `sha256(user:password)`.
+    private let cacheKey = SymmetricKey(size: .bits256)
+
+    public init() {}
+
+    /// Applies the `server:` section (start and every reload).
+    public func update(_ server: CanaryConfiguration.Server, environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws
+    {
+        var rules = Rules(users: server.basicAuthUsers)
+        if let source = server.bearerToken {
+            let token = try source.resolve(field: "server.bearer_token", environment: environment)
+            rules.tokenDigest = Array(SHA256.hash(data: Data(token.utf8)))
+        }
+        self.state.withLock { $0 = State(rules: rules) }
+    }
+
+    public var isOpen: Bool { self.state.withLock { $0.rules.isOpen } }
+
+    /// Checks an `Authorization` header value.
+    public func authorize(_ authorization: String?) async -> Decision {
+        let rules = self.state.withLock { $0.rules }
+        if rules.isOpen { return .allowed }
+        let challenge = rules.users.isEmpty ? #"Bearer realm="s3-canary""# : #"Basic realm="s3-canary", charset="UTF-8""#
+        guard let authorization, let space = authorization.firstIndex(of: " ") else { return .denied(challenge: challenge) }
+        let scheme = authorization[..<space].lowercased()
+        let credential = authorization[authorization.index(after: space)...].trimmingCharacters(in: .whitespaces)
+        switch scheme {
+        case "bearer":
+            guard let expected = rules.tokenDigest else { return .denied(challenge: challenge) }
+            let given = Array(SHA256.hash(data: Data(credential.utf8)))
+            return Self.constantTimeEqual(given, expected) ? .allowed : .denied(challenge: challenge)
+        case "basic":
+            guard let decoded = Data(base64Encoded: credential), let pair = String(data: decoded, encoding: .utf8),
+                let colon = pair.firstIndex(of: ":")
+            else { return .denied(challenge: challenge) }
+            let user = String(pair[..<colon])
+            let password = String(pair[pair.index(after: colon)...])
+            // An unknown user still costs a comparison against a dummy hash, so timing does not reveal user names.
+            let hash = rules.users[user] ?? Self.dummyHash
+            let digest = Array(HMAC<SHA256>.authenticationCode(for: Data(pair.utf8), using: self.cacheKey))
+            if self.state.withLock({ $0.verified.contains(digest) }), rules.users[user] != nil { return .allowed }
+            let matches = Self.bcryptMatches(password: password, hash: hash) && rules.users[user] != nil
+            if matches {
+                self.state.withLock { state in
+                    if state.verified.count > 256 { state.verified.removeAll() }
+                    state.verified.insert(digest)
+                }
+                return .allowed
+            }
+            return .denied(challenge: challenge)
+        default:
+            return .denied(challenge: challenge)
+        }
+    }
+
+    /// A valid bcrypt hash of a random password, compared against for unknown users.
+    static let dummyHash = "$2b$10$C7Wq3m3rUqvGoxYv1rYpNuoZ6cMfqsH7XJW3Yw0fN6nVYwqS4H7L6"
+
+    /// `$2a$`, `$2b$` or `$2y$`, a two-digit cost, 53 characters of salt and hash.
+    public static func isBcryptHash(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 60, text.hasPrefix("$2a$") || text.hasPrefix("$2b$") || text.hasPrefix("$2y$"),
+            let cost = Int(String(decoding: bytes[4..<6], as: UTF8.self)), (4...31).contains(cost), bytes[6] == UInt8(ascii: "$")
+        else { return false }
+        let alphabet = Set("./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
+        return bytes[7...].allSatisfy { alphabet.contains($0) }
+    }
+
+    /// Hashes `password` with the salt and cost of `hash` and compares the results in constant time (the C
+    /// library's own check uses `memcmp`).
+    static func bcryptMatches(password: String, hash: String) -> Bool {
+        guard Self.isBcryptHash(hash) else { return false }
+        // `$2y$` (htpasswd's) is `$2b$` under another name; the C library knows only the latter.
+        let hash = hash.hasPrefix("$2y$") ? "$2b$" + hash.dropFirst(4) : hash
+        var output = [CChar](repeating: 0, count: 128)
+        let status = output.withUnsafeMutableBufferPointer { buffer in
+            c_hb_bcrypt_hashpass(password, hash, buffer.baseAddress, buffer.count)
+        }
+        guard status == 0 else { return false }
+        let computed = Array(String(cString: output).utf8)
+        return Self.constantTimeEqual(computed, Array(hash.utf8))
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for index in a.indices { difference |= a[index] ^ b[index] }
+        return difference == 0
+    }
+}
