@@ -18,6 +18,8 @@ command -v amtool >/dev/null || apt_packages+=(prometheus-alertmanager)
 command -v chromium >/dev/null || apt_packages+=(chromium)
 command -v nginx >/dev/null || apt_packages+=(nginx-light)
 command -v openssl >/dev/null || apt_packages+=(openssl)
+command -v htpasswd >/dev/null || apt_packages+=(apache2-utils)
+command -v wrk >/dev/null || apt_packages+=(wrk)
 if [ ${#apt_packages[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
@@ -27,7 +29,7 @@ python3 -c 'import boto3, standardwebhooks, cloudevents, jsonschema, flask' 2>/d
     && command -v moto_server >/dev/null \
     || python3 -m pip install -q boto3 standardwebhooks cloudevents jsonschema 'moto[server]'
 
-for tool in radosgw prometheus promtool amtool chromium nginx openssl moto_server curl; do
+for tool in radosgw prometheus promtool amtool chromium nginx openssl moto_server curl htpasswd wrk; do
     command -v "$tool" >/dev/null || { echo "FAILED: $tool is still missing after the install step" >&2; exit 1; }
 done
 

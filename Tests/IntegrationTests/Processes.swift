@@ -70,8 +70,10 @@ enum Harness {
     }
 
     /// `curl` a URL: status code and body. `nil` status when nothing answered.
-    static func http(_ url: String, method: String = "GET", headers: [String] = [], timeout: Double = 5) throws -> (status: Int?, body: String) {
-        var arguments = ["-s", "-m", String(timeout), "-X", method, "-w", "\n%{http_code}"]
+    static func http(
+        _ url: String, method: String = "GET", headers: [String] = [], timeout: Double = 5, curl extra: [String] = []
+    ) throws -> (status: Int?, body: String) {
+        var arguments = ["-s", "-m", String(timeout), "-X", method, "-w", "\n%{http_code}"] + extra
         for header in headers { arguments += ["-H", header] }
         arguments.append(url)
         let output = try run("/usr/bin/env", ["curl"] + arguments)

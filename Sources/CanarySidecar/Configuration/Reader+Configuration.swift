@@ -182,7 +182,7 @@ extension Reader {
                     _ = try EndpointTLS.Material(files)
                     server.tls = files
                 } catch {
-                    self.problem(tlsPath, error.description)
+                    for problem in error.problems { self.problem(problem.field, problem.message) }
                 }
             }
         }

@@ -15,25 +15,28 @@ public final class EndpointTLS: Sendable {
         var key: NIOSSLPrivateKey
 
         public init(_ files: CanaryConfiguration.Server.TLSFiles) throws(ConfigurationError) {
-            do {
-                self.chain = try NIOSSLCertificate.fromPEMFile(files.certificateFile)
-            } catch {
-                throw ConfigurationError(
-                    field: "server.tls.cert_file",
-                    message: "cannot read a PEM certificate from \(files.certificateFile); check the path, permissions and format"
+            var problems: [ConfigurationProblem] = []
+            let chain = try? NIOSSLCertificate.fromPEMFile(files.certificateFile)
+            if chain?.isEmpty ?? true {
+                problems.append(
+                    .init(
+                        field: "server.tls.cert_file",
+                        message: "cannot read a PEM certificate from \(files.certificateFile); check the path, permissions and format"
+                    )
                 )
             }
-            guard !self.chain.isEmpty else {
-                throw ConfigurationError(field: "server.tls.cert_file", message: "\(files.certificateFile) holds no certificate")
-            }
-            do {
-                self.key = try NIOSSLPrivateKey(file: files.keyFile, format: .pem)
-            } catch {
-                throw ConfigurationError(
-                    field: "server.tls.key_file",
-                    message: "cannot read a PEM private key from \(files.keyFile); check the path, permissions and that it is not encrypted"
+            let key = try? NIOSSLPrivateKey(file: files.keyFile, format: .pem)
+            if key == nil {
+                problems.append(
+                    .init(
+                        field: "server.tls.key_file",
+                        message: "cannot read a PEM private key from \(files.keyFile); check the path, permissions and that it is not encrypted"
+                    )
                 )
             }
+            guard let chain, let key, problems.isEmpty else { throw ConfigurationError(problems: problems) }
+            self.chain = chain
+            self.key = key
         }
     }
 
