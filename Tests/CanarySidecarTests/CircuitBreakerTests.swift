@@ -10,17 +10,18 @@ struct CircuitBreakerTests {
     static let configuration = Breaker.Configuration(
         failureThreshold: 3, openTimeout: .seconds(30), jitterFraction: 0.25, probeTimeout: .seconds(10)
     )
-    static let failure = Breaker.Outcome.failure(FailureSummary(operation: "PutObject", reason: .http5xx, message: "503"))
+    static let failureSummary = FailureSummary(operation: "PutObject", reason: .http5xx, message: "503")
+    static let failure = Breaker.Outcome.failure(failureSummary)
 
     static func at(_ seconds: Double) -> ManualClock.Instant { ManualClock.Instant(offset: .seconds(seconds)) }
 
     /// Admits one call at `t` and records `outcome` at `t`.
-    static func call(_ breaker: inout Breaker, _ outcome: Breaker.Outcome, at t: Double, jitter: Double = 0)
+    static func call(_ breaker: inout Breaker, _ outcome: Breaker.Outcome, at t: Double, jitter: Double = 0, cycle: UInt64? = nil)
         -> (admitted: Bool, transitions: [Breaker.Transition])
     {
-        let (admission, admitTransition) = breaker.admit(now: at(t), jitter: jitter)
+        let (admission, admitTransition) = breaker.admit(now: Self.at(t), jitter: jitter, cycle: cycle)
         guard case .allowed(let ticket) = admission else { return (false, admitTransition.map { [$0] } ?? []) }
-        let recorded = breaker.record(outcome, ticket: ticket, now: at(t), jitter: jitter)
+        let recorded = breaker.record(outcome, ticket: ticket, now: Self.at(t), jitter: jitter)
         return (true, [admitTransition, recorded].compactMap { $0 })
     }
 
@@ -164,15 +165,42 @@ struct CircuitBreakerTests {
         var breaker = Breaker(configuration: Self.configuration)
         for t in 0..<3 {
             // Each cycle: PUT works, GET fails. Per call, the PUT would reset the count and nothing would trip.
-            _ = Self.call(&breaker, .successKeepingCount, at: Double(t) * 10)
-            _ = Self.call(&breaker, Self.failure, at: Double(t) * 10 + 1)
+            let cycle = UInt64(t)
+            _ = Self.call(&breaker, .successKeepingCount, at: Double(t) * 10, cycle: cycle)
+            _ = Self.call(&breaker, Self.failure, at: Double(t) * 10 + 1, cycle: cycle)
+            _ = breaker.cycleEnded(cycle, failure: Self.failureSummary, now: Self.at(Double(t) * 10 + 2), jitter: 0)
         }
         #expect(breaker.state == .open && breaker.consecutiveFailures == 3)
-        // A half-open probe that works closes it even inside a cycle.
-        #expect(Self.call(&breaker, .successKeepingCount, at: 60).transitions.map(\.to) == [.halfOpen, .closed])
-        _ = Self.call(&breaker, Self.failure, at: 61)
-        breaker.resetFailures()
+        // The probing cycle's PUT works: still half-open, and its GET is admitted as part of the probe.
+        #expect(Self.call(&breaker, .successKeepingCount, at: 60, cycle: 7).transitions.map(\.to) == [.halfOpen])
+        #expect(Self.call(&breaker, .successKeepingCount, at: 60.1, cycle: 8).admitted == false, "another cycle waits")
+        // Its GET fails: open again, once, without a detour through closed.
+        #expect(Self.call(&breaker, Self.failure, at: 60.2, cycle: 7).transitions.map(\.to) == [.open])
+        #expect(breaker.cycleEnded(7, failure: Self.failureSummary, now: Self.at(60.3), jitter: 0) == nil)
+        // The next probing cycle works as a whole: only its end closes the breaker.
+        #expect(Self.call(&breaker, .successKeepingCount, at: 120, cycle: 9).transitions.map(\.to) == [.halfOpen])
+        #expect(Self.call(&breaker, .successKeepingCount, at: 120.1, cycle: 9).transitions.isEmpty)
+        #expect(breaker.cycleEnded(9, failure: nil, now: Self.at(120.2), jitter: 0)?.to == .closed)
+        _ = Self.call(&breaker, Self.failure, at: 121, cycle: 10)
+        #expect(breaker.consecutiveFailures == 1)
+        _ = breaker.cycleEnded(10, failure: nil, now: Self.at(122), jitter: 0)
         #expect(breaker.consecutiveFailures == 0)
+    }
+
+    @Test func aProbingCycleThatFailsWithoutABackendFailureOpensAgain() {
+        var breaker = Breaker(configuration: Self.configuration)
+        for t in 0..<3 { _ = Self.call(&breaker, Self.failure, at: Double(t)) }
+        #expect(Self.call(&breaker, .successKeepingCount, at: 60, cycle: 1).transitions.map(\.to) == [.halfOpen])
+        // A 404 where the object must be is neutral per call, but the cycle failed: the backend is not proven.
+        let notFound = FailureSummary(operation: "GetObject", reason: .notFound, message: "gone")
+        #expect(breaker.cycleEnded(1, failure: notFound, now: Self.at(60.5), jitter: 0)?.to == .open)
+        #expect(breaker.lastFailure == notFound)
+    }
+
+    @Test func aCallOutsideACycleStillProbesAlone() {
+        var breaker = Breaker(configuration: Self.configuration)
+        for t in 0..<3 { _ = Self.call(&breaker, Self.failure, at: Double(t)) }
+        #expect(Self.call(&breaker, .success, at: 60).transitions.map(\.to) == [.halfOpen, .closed])
     }
 
     @Test func gaugeValues() {

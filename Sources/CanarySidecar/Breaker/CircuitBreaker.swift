@@ -8,7 +8,9 @@
 /// - Open: calls are rejected without I/O until `openTimeout` plus a jitter of up to `jitterFraction` of it
 ///   has passed; then the first call is admitted as the half-open probe.
 /// - Half-open: only the probe is in flight; others are rejected. A non-failure closes the breaker, a failure
-///   opens it again with a new timeout. A probe in flight longer than `probeTimeout` is abandoned: the breaker
+///   opens it again with a new timeout. When the probe is a canary cycle (admitted with a cycle id), the whole
+///   cycle is the probe: its later calls are admitted too, and only the cycle's end decides, so a backend whose
+///   PUT works but whose GET fails does not flap closed and open again. A probe in flight longer than `probeTimeout` is abandoned: the breaker
 ///   returns to open and the late result is ignored, so no breaker is ever stuck half-open.
 public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.Duration == Duration {
     public struct Configuration: Sendable, Equatable {
@@ -70,7 +72,7 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
         case neutral
         /// A non-failure inside a canary cycle: it closes a half-open breaker but leaves the count alone, so a
         /// backend whose GET always fails still trips even though each cycle's PUT works. The cycle resets the
-        /// count itself when it succeeds as a whole (``resetFailures()``).
+        /// count itself when it succeeds as a whole (``cycleEnded(_:failure:now:jitter:)``).
         case successKeepingCount
     }
 
@@ -82,6 +84,8 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
     private var outageStartedAt: Instant?
     private var retryAt: Instant?
     private var probeStartedAt: Instant?
+    /// The canary cycle that is the half-open probe, if the probe came from one.
+    private var probeCycle: UInt64?
     /// Bumped on every transition; tickets from an older generation no longer count.
     private var generation: UInt64 = 0
 
@@ -90,7 +94,8 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
     }
 
     /// Decides whether a call may start now. May move open → half-open (the returned transition).
-    public mutating func admit(now: Instant, jitter: Double) -> (Admission, Transition?) {
+    /// `cycle` identifies the canary cycle making the call, if any.
+    public mutating func admit(now: Instant, jitter: Double, cycle: UInt64? = nil) -> (Admission, Transition?) {
         switch self.state {
         case .closed:
             return (.allowed(Ticket(generation: self.generation, isProbe: false)), nil)
@@ -98,6 +103,7 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
             guard let retryAt = self.retryAt, now >= retryAt else { return (.rejected, nil) }
             let transition = self.move(to: .halfOpen, now: now)
             self.probeStartedAt = now
+            self.probeCycle = cycle
             return (.allowed(Ticket(generation: self.generation, isProbe: true)), transition)
         case .halfOpen:
             if let started = self.probeStartedAt, started.duration(to: now) >= self.configuration.probeTimeout {
@@ -110,6 +116,9 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
                 )
                 let transition = self.open(now: now, jitter: jitter)
                 return (.rejected, transition)
+            }
+            if let cycle, cycle == self.probeCycle {
+                return (.allowed(Ticket(generation: self.generation, isProbe: true)), nil)
             }
             return (.rejected, nil)
         }
@@ -139,14 +148,12 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
             self.consecutiveFailures += 1
             self.lastFailure = failure
             return self.open(now: now, jitter: jitter)
+        case (.halfOpen, .successKeepingCount) where self.probeCycle != nil:
+            // One good call of a probing cycle proves nothing yet: the cycle's end decides.
+            return nil
         case (.halfOpen, .success), (.halfOpen, .neutral), (.halfOpen, .successKeepingCount):
             guard ticket.isProbe else { return nil }
-            let transition = self.move(to: .closed, now: now)
-            self.consecutiveFailures = 0
-            self.outageStartedAt = nil
-            self.retryAt = nil
-            self.probeStartedAt = nil
-            return transition
+            return self.close(now: now)
         case (.halfOpen, .failure), (.open, _):
             return nil
         }
@@ -167,9 +174,31 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
         }
     }
 
-    /// A whole canary cycle succeeded: the backend works, whatever the count was.
-    public mutating func resetFailures() {
-        if self.state == .closed { self.consecutiveFailures = 0 }
+    /// A canary cycle ended: `failure` is `nil` when it succeeded as a whole. A success resets the count; the end
+    /// of the cycle that is the half-open probe closes the breaker or opens it again.
+    public mutating func cycleEnded(_ cycle: UInt64, failure: FailureSummary?, now: Instant, jitter: Double) -> Transition? {
+        switch self.state {
+        case .closed:
+            if failure == nil { self.consecutiveFailures = 0 }
+            return nil
+        case .halfOpen where self.probeCycle == cycle:
+            guard let failure else { return self.close(now: now) }
+            self.consecutiveFailures += 1
+            self.lastFailure = failure
+            return self.open(now: now, jitter: jitter)
+        case .halfOpen, .open:
+            return nil
+        }
+    }
+
+    private mutating func close(now: Instant) -> Transition {
+        let transition = self.move(to: .closed, now: now)
+        self.consecutiveFailures = 0
+        self.outageStartedAt = nil
+        self.retryAt = nil
+        self.probeStartedAt = nil
+        self.probeCycle = nil
+        return transition
     }
 
     /// When an open breaker will admit its probe.
@@ -181,6 +210,7 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
         let extra = self.configuration.openTimeout * (self.configuration.jitterFraction * min(max(jitter, 0), 1))
         self.retryAt = now.advanced(by: self.configuration.openTimeout + extra)
         self.probeStartedAt = nil
+        self.probeCycle = nil
         return transition
     }
 

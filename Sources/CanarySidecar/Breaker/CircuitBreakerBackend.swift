@@ -81,12 +81,20 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
     /// The canary cycle running in this task, if any: inside one, non-failures do not reset the failure count (see
     /// ``CircuitBreaker/Outcome/successKeepingCount``).
     public enum CycleScope {
-        @TaskLocal public static var active = false
+        /// The id of the cycle running in this task.
+        @TaskLocal public static var id: UInt64?
+        public static var active: Bool { Self.id != nil }
+        private static let counter = Atomic<UInt64>(0)
+        /// A new cycle id, unique in this process.
+        public static func next() -> UInt64 { Self.counter.wrappingAdd(1, ordering: .relaxed).newValue }
     }
 
-    /// A whole cycle succeeded: reset the failure count.
-    public func reportCycleSucceeded() {
-        self.machine.withLock { $0.resetFailures() }
+    /// A cycle ended (`failure` is `nil` when it succeeded as a whole): resets the count, or decides a half-open
+    /// probe that this cycle is.
+    public func reportCycleEnded(_ cycle: UInt64, failure: FailureSummary?) {
+        let (now, jitter) = (self.now(), self.jitter())
+        let transition = self.machine.withLock { $0.cycleEnded(cycle, failure: failure, now: now, jitter: jitter) }
+        self.emit(transition)
     }
 
     /// Counts a failure the caller found in a successful answer (different bytes than written).
@@ -103,7 +111,8 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
 
     private func guarded<T: Sendable>(_ operation: String, _ body: () async throws -> T) async throws -> T {
         let (now, jitter) = (self.now(), self.jitter())
-        let (admission, admitTransition) = self.machine.withLock { $0.admit(now: now, jitter: jitter) }
+        let cycle = CycleScope.id
+        let (admission, admitTransition) = self.machine.withLock { $0.admit(now: now, jitter: jitter, cycle: cycle) }
         self.emit(admitTransition)
         guard case .allowed(let ticket) = admission else {
             throw ObjectStorageError(

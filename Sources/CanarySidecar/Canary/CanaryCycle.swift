@@ -105,8 +105,9 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
         let steps = Steps()
         let cycleDeadline = deadline ?? self.target.probe.interval * 0.9
         var failure: FailureSummary?
+        let cycleID = CircuitBreakerBackend.CycleScope.next()
         do {
-            try await CircuitBreakerBackend.CycleScope.$active.withValue(true) {
+            try await CircuitBreakerBackend.CycleScope.$id.withValue(cycleID) {
                 try await withTimeout(cycleDeadline, clock: self.clock, operation: "cycle") { () async throws -> Bool in
                     try await self.steps(written: written, steps: steps)
                     return true
@@ -132,9 +133,9 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
         }
         let recorded = steps.all
         let status: CycleResult.Status
+        self.target.backend.reportCycleEnded(cycleID, failure: failure)
         if failure == nil {
             status = .success
-            self.target.backend.reportCycleSucceeded()
         } else if recorded.first?.result == .rejected {
             status = .skipped
         } else {

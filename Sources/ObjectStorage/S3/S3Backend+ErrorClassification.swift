@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import NIOSSL
 
@@ -67,6 +68,12 @@ extension S3Backend {
             return make(.connection, "connection to \(target) failed: \(error)")
         case let error as IOError:
             return self.classifyConnect(error, operation: operation, target: target, wrapped: error)
+        case let error as HTTPParserError:
+            if case .invalidEOFState = error {
+                // The server (or something between) closed the connection before the body it announced was complete.
+                return make(.connection, "\(target) closed the connection in the middle of the answer")
+            }
+            return make(.invalidResponse, "\(target) sent a malformed HTTP answer: \(error)")
         case is NIOTooManyBytesError:
             return make(.invalidResponse, "the answer is larger than max_response_bytes")
         default:
