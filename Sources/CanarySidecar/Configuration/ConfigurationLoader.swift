@@ -56,7 +56,20 @@ public struct ConfigurationLoader: Sendable {
     }
 
     static func describe(_ error: any Error) -> String {
-        if let error = error as? YamlError { return "\(error)".split(separator: "\n").prefix(3).joined(separator: " ") }
+        // Never the offending line itself: it may hold a secret, and a fuzzed line can be megabytes long.
+        if let error = error as? YamlError {
+            switch error {
+            case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+                .composer(let context, let problem, let mark, _):
+                var text = "line \(mark.line), column \(mark.column): \(problem)"
+                if let context { text += " (\(context.text) from line \(context.mark.line))" }
+                return String(text.prefix(300))
+            case .reader(let problem, let offset, _, _):
+                return "\(problem) at byte \(offset.map(String.init) ?? "?")"
+            default:
+                return String("\(error)".prefix { $0 != "\n" }.prefix(300))
+            }
+        }
         return "\(error)"
     }
 }
@@ -72,10 +85,21 @@ struct Reader {
         self.environment = environment
     }
 
+    /// What has been reported, so a repeated problem is listed once without a quadratic search.
+    private var reported: Set<String> = []
+
+    /// Records a problem. Messages quote values; a hostile value (megabytes on one line) is cut to its ends.
     mutating func problem(_ path: String, _ message: String) {
-        if !self.problems.contains(where: { $0.field == path && $0.message == message }) {
+        let path = Self.clipped(path, to: 200)
+        let message = Self.clipped(message, to: 400)
+        if self.reported.insert(path + "\u{0}" + message).inserted {
             self.problems.append(ConfigurationProblem(field: path, message: message))
         }
+    }
+
+    static func clipped(_ text: String, to limit: Int) -> String {
+        guard text.count > limit else { return text }
+        return "\(text.prefix(limit / 2))…(\(text.count - limit) characters)…\(text.suffix(limit / 2))"
     }
 
     // MARK: - Shapes
