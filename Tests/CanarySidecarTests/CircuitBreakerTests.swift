@@ -203,6 +203,28 @@ struct CircuitBreakerTests {
         #expect(Self.call(&breaker, .success, at: 60).transitions.map(\.to) == [.halfOpen, .closed])
     }
 
+    @Test func aReplacedBreakerContinuesTheOutage() {
+        var breaker = Breaker(configuration: Self.configuration)
+        for t in 0..<3 { _ = Self.call(&breaker, Self.failure, at: Double(t)) }
+        var settings = Self.configuration
+        settings.failureThreshold = 5
+        var next = Breaker(configuration: settings, continuing: breaker)
+        #expect(next.state == .open && next.consecutiveFailures == 3 && next.lastFailure == Self.failureSummary)
+        #expect(next.configuration.failureThreshold == 5)
+        // It still closes with one transition when the backend is back: the outage gets its `closed`.
+        let probe = Self.call(&next, .success, at: 60)
+        #expect(probe.transitions.map(\.to) == [.halfOpen, .closed])
+        #expect(probe.transitions.last?.openDuration != nil)
+        // A probe in flight at the reload is dropped; the new breaker probes again at once.
+        var probing = Breaker(configuration: Self.configuration)
+        for t in 0..<3 { _ = Self.call(&probing, Self.failure, at: Double(t)) }
+        _ = probing.admit(now: Self.at(60), jitter: 0)
+        #expect(probing.state == .halfOpen)
+        var replaced = Breaker(configuration: Self.configuration, continuing: probing)
+        #expect(replaced.state == .open)
+        #expect(Self.call(&replaced, .success, at: 60.5).transitions.map(\.to) == [.halfOpen, .closed])
+    }
+
     @Test func gaugeValues() {
         #expect(Breaker.State.closed.gaugeValue == 0)
         #expect(Breaker.State.open.gaugeValue == 1)

@@ -119,7 +119,7 @@ public final class CanaryService: Sendable {
         }
     }
 
-    private func makeTarget(_ entry: CanaryConfiguration.Backend, instance: String) throws -> Active {
+    private func makeTarget(_ entry: CanaryConfiguration.Backend, instance: String, replacing previous: Active?) throws -> Active {
         let metrics = self.metrics
         let logger = self.logger
         let owned = try self.factory.make(
@@ -147,7 +147,8 @@ public final class CanaryService: Sendable {
         let breaker = CircuitBreakerBackend(
             name: entry.name,
             wrapping: owned.backend,
-            configuration: breakerConfiguration
+            configuration: breakerConfiguration,
+            continuing: previous?.target.backend
         ) { [weak self] (event: BreakerTransitionEvent) in
             guard board.contains(event.backend) else { return }
             metrics.record(event)
@@ -204,7 +205,9 @@ public final class CanaryService: Sendable {
                 if keepUnchanged, let existing = current.active[entry.name], existing.entry == entry {
                     next[entry.name] = existing
                 } else {
-                    let active = try self.makeTarget(entry, instance: configuration.instance)
+                    let active = try self.makeTarget(
+                        entry, instance: configuration.instance, replacing: initial ? nil : current.active[entry.name]
+                    )
                     fresh.append(active)
                     next[entry.name] = active
                 }

@@ -76,7 +76,7 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
         case successKeepingCount
     }
 
-    public let configuration: Configuration
+    public private(set) var configuration: Configuration
     public private(set) var state: State = .closed
     public private(set) var consecutiveFailures = 0
     public private(set) var lastFailure: FailureSummary?
@@ -91,6 +91,21 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
 
     public init(configuration: Configuration) {
         self.configuration = configuration
+    }
+
+    /// A breaker with new settings that continues `previous`'s state, so a reload that changes a backend's settings
+    /// neither forgets an outage (leaving an `opened` event without its `closed`) nor reports a stale state. A probe
+    /// in flight is forgotten: the breaker is open and probes again at once.
+    public init(configuration: Configuration, continuing previous: CircuitBreaker) {
+        self = previous
+        self.configuration = configuration
+        self.generation &+= 1
+        self.probeCycle = nil
+        if previous.state == .halfOpen {
+            self.state = .open
+            self.retryAt = previous.probeStartedAt
+            self.probeStartedAt = nil
+        }
     }
 
     /// Decides whether a call may start now. May move open → half-open (the returned transition).

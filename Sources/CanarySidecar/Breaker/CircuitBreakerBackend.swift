@@ -43,6 +43,7 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
     /// - Parameters:
     ///   - now: the monotonic clock the breaker's timeouts run on (tests move it by hand).
     ///   - jitter: a draw in `0..<1` for the open-timeout jitter.
+    ///   - previous: the breaker this one replaces after a reload; its state carries over.
     ///   - onTransition: called after each transition, outside the breaker's lock.
     public init(
         name: String,
@@ -51,11 +52,16 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
         now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now },
         wallClock: @escaping @Sendable () -> Date = { Date() },
         jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+        continuing previous: CircuitBreakerBackend? = nil,
         onTransition: @escaping @Sendable (BreakerTransitionEvent) -> Void
     ) {
         self.name = name
         self.wrapped = backend
-        self.machine = Mutex(Machine(configuration: configuration))
+        if let previous {
+            self.machine = Mutex(Machine(configuration: configuration, continuing: previous.machine.withLock { $0 }))
+        } else {
+            self.machine = Mutex(Machine(configuration: configuration))
+        }
         self.now = now
         self.wallClock = wallClock
         self.jitter = jitter
