@@ -168,5 +168,11 @@ struct CanaryCycleTests {
         #expect(deleted == 1)
         #expect(Set(store.keys) == [fresh, foreign])
         #expect(target.backend.snapshot.consecutiveFailures == 0)
+        // After a restart, a canary written a second before this process started is a leftover too.
+        let killed = target.newKey(now: now.addingTimeInterval(-1))
+        _ = try await store.putObject(key: killed, body: ByteBuffer(string: "x"), contentType: nil, metadata: [:])
+        let swept = try await Sweeper(target: target, minimumAge: .seconds(45)).sweep(now: now, processStartedAt: now.addingTimeInterval(-0.5))
+        #expect(swept == 1)
+        #expect(Set(store.keys) == [fresh, foreign])
     }
 }

@@ -40,6 +40,8 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
     private let commandSink: AsyncStream<Command>.Continuation
     private let runners = Mutex<[String: Runner]>([:])
     private let sweepEvery: Int
+    /// Canaries under our prefixes written before this are a predecessor's leftovers.
+    private let startedAt: Date
 
     /// - Parameters:
     ///   - random: a draw in `0..<1` for jitter (tests pass a fixed sequence).
@@ -56,6 +58,7 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
         self.observer = observer
         self.random = random
         self.sweepEvery = sweepEvery
+        self.startedAt = Date()
         (self.commands, self.commandSink) = AsyncStream.makeStream(of: Command.self)
     }
 
@@ -149,7 +152,7 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
         while !runner.stop.isStopped {
             if cycles % self.sweepEvery == 0 {
                 do {
-                    _ = try await Sweeper(target: target, minimumAge: interval * 3).sweep(log: log)
+                    _ = try await Sweeper(target: target, minimumAge: interval * 3).sweep(processStartedAt: self.startedAt, log: log)
                 } catch {
                     log("sweep failed: \(error)")
                 }

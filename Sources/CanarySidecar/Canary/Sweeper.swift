@@ -1,17 +1,21 @@
 import Foundation
 import ObjectStorage
 
-/// Deletes canaries a crash left behind: objects under this replica's prefix of a backend that are older than
-/// a few intervals. Works through the unwrapped backend, so it never counts against the breaker.
+/// Deletes canaries a crash left behind: objects under this replica's prefix of a backend that were written
+/// before this process started (no cycle of ours wrote them: a killed predecessor did) or more than a few
+/// intervals ago. Works through the unwrapped backend, so it never counts against the breaker.
 struct Sweeper: Sendable {
     var target: CanaryTarget
     /// Objects at least this old are leftovers; a live cycle's object is younger than one interval.
     var minimumAge: Duration
 
-    /// Returns how many leftovers were deleted.
-    func sweep(now: Date = Date(), log: (@Sendable (String) -> Void)? = nil) async throws -> Int {
+    /// Returns how many leftovers were deleted. `processStartedAt`: objects older than this are leftovers whatever
+    /// their age, so a restart right after a SIGKILL cleans up at once.
+    func sweep(now: Date = Date(), processStartedAt: Date = .distantPast, log: (@Sendable (String) -> Void)? = nil)
+        async throws -> Int
+    {
         let raw = self.target.backend.unwrap()
-        let cutoff = now.addingTimeInterval(-self.minimumAge.seconds)
+        let cutoff = max(now.addingTimeInterval(-self.minimumAge.seconds), processStartedAt)
         var stale: [String] = []
         try await raw.listObjects(prefix: self.target.keyPrefix, pageSize: 1000) { page in
             for object in page.objects where Self.createdAt(key: object.key, prefix: self.target.keyPrefix).map({ $0 < cutoff }) ?? true {
