@@ -100,6 +100,12 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Address to serve on.")
     var listen: String = "127.0.0.1:9340"
 
+    @Option(help: "Add this many always-healthy in-memory backends, for load and soak runs.")
+    var loadBackends: Int = 0
+
+    @Option(help: "Probe interval of every backend, such as 250ms or 5s.")
+    var interval: String = "5s"
+
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
@@ -111,7 +117,13 @@ struct DemoCommand: AsyncParsableCommand {
         }
         listen.host = String(parts[0])
         listen.port = port
-        let configuration = Demo.configuration(listen: listen)
+        guard (0...10_000).contains(self.loadBackends) else {
+            throw ValidationError("--load-backends \(self.loadBackends) is out of range 0...10000")
+        }
+        guard let interval = Demo.parseDuration(self.interval), interval >= .milliseconds(50), interval <= .seconds(3600) else {
+            throw ValidationError("--interval \(self.interval) is not a duration from 50ms to 1h, such as 250ms or 5s")
+        }
+        let configuration = Demo.configuration(listen: listen, loadBackends: self.loadBackends, interval: interval)
         let stores = Demo.Stores(names: configuration.backends.map(\.name))
         let service = CanaryService(
             configuration: configuration,

@@ -12,15 +12,23 @@ public enum Demo {
     public static let burstPeriod: Duration = .seconds(70)
     public static let burstLength: Duration = .seconds(35)
 
-    public static func configuration(listen: CanaryConfiguration.Listen) -> CanaryConfiguration {
+    /// - Parameters:
+    ///   - loadBackends: this many more always-healthy backends (`demo-load-0001`...), for load and soak runs.
+    ///   - interval: the probe interval of every backend.
+    public static func configuration(
+        listen: CanaryConfiguration.Listen,
+        loadBackends: Int = 0,
+        interval: Duration = .seconds(5)
+    ) -> CanaryConfiguration {
         var configuration = CanaryConfiguration(instance: "demo")
         configuration.listen = listen
-        configuration.probe.interval = .seconds(5)
-        configuration.probe.timeout = .seconds(2)
+        configuration.probe.interval = interval
+        configuration.probe.timeout = min(.seconds(2), interval * 0.4)
         configuration.probe.operations = [.put, .head, .get, .getRange, .copy, .list, .delete]
         configuration.breaker.failureThreshold = 3
         configuration.breaker.openTimeout = .seconds(10)
-        configuration.backends = ["demo-stable", "demo-slow", "demo-flaky"].map { name in
+        let load = (0..<max(loadBackends, 0)).map { String(format: "demo-load-%04d", $0 + 1) }
+        configuration.backends = (["demo-stable", "demo-slow", "demo-flaky"] + load).map { name in
             CanaryConfiguration.Backend(
                 name: name,
                 s3: S3Backend.Configuration(endpoint: "memory://\(name)", bucket: "demo"),
@@ -31,6 +39,9 @@ public enum Demo {
         }
         return configuration
     }
+
+    /// Parses a duration as the configuration file writes it (`250ms`, `5s`, `1m`).
+    public static func parseDuration(_ text: String) -> Duration? { Reader.parseDuration(text) }
 
     /// The in-memory stores, by backend name.
     public final class Stores: Sendable {

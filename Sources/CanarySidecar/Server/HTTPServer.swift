@@ -10,17 +10,13 @@ enum HTTPServer {
         let router = Router(options: .autoGenerateHeadEndpoints)
         router.add(middleware: EndpointGuard(access: service.access, maxBodyBytes: service.configuration.server.maxBodyBytes))
 
+        let metrics = service.metrics
+        let scrapes = ScrapeCache { format in metrics.render(format: format) }
         router.get("metrics") { request, _ -> Response in
             let format = ExpositionFormat.negotiate(accept: request.headers[.accept])
-            let text = service.metrics.render(format: format)
-            var body = ByteBuffer(string: text)
+            let (body, gzipped) = await scrapes.body(format: format, gzip: Self.acceptsGzip(request.headers[.acceptEncoding]))
             var headers: HTTPFields = [.contentType: format.contentType]
-            if Self.acceptsGzip(request.headers[.acceptEncoding]) {
-                if let compressed = try? body.compress(with: .gzip()) {
-                    body = compressed
-                    headers[.contentEncoding] = "gzip"
-                }
-            }
+            if gzipped { headers[.contentEncoding] = "gzip" }
             headers[.vary] = "Accept, Accept-Encoding"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
         }

@@ -1,0 +1,45 @@
+import CompressNIO
+import NIOCore
+
+/// Renders `/metrics` at most once per `maxAge` per format and encoding, one rendering at a time.
+///
+/// With a thousand backends a rendering is megabytes of text. Without this, fifty concurrent scrapers (or one
+/// misbehaving dashboard) render fifty copies at once on the same threads the canaries run on, and the probes
+/// that measure the storage start measuring us. Prometheus scrapes every 15 s or so: a copy up to a second old
+/// is as good as a new one.
+actor ScrapeCache {
+    struct Key: Hashable {
+        var openMetrics: Bool
+        var gzip: Bool
+    }
+
+    private struct Entry {
+        var body: ByteBuffer
+        var renderedAt: ContinuousClock.Instant
+    }
+
+    private let maxAge: Duration
+    private let render: @Sendable (ExpositionFormat) -> String
+    private var entries: [Key: Entry] = [:]
+
+    init(maxAge: Duration = .seconds(1), render: @escaping @Sendable (ExpositionFormat) -> String) {
+        self.maxAge = maxAge
+        self.render = render
+    }
+
+    /// The body for a scrape; `gzip` when the scraper accepts it (falls back to plain when compression fails).
+    func body(format: ExpositionFormat, gzip: Bool) -> (body: ByteBuffer, gzipped: Bool) {
+        let key = Key(openMetrics: format == .openMetrics, gzip: gzip)
+        let now = ContinuousClock.now
+        if let entry = self.entries[key], entry.renderedAt.duration(to: now) < self.maxAge {
+            return (entry.body, gzip)
+        }
+        var body = ByteBuffer(string: self.render(format))
+        if gzip {
+            guard let compressed = try? body.compress(with: .gzip()) else { return (body, false) }
+            body = compressed
+        }
+        self.entries[key] = Entry(body: body, renderedAt: now)
+        return (body, gzip)
+    }
+}
