@@ -12,7 +12,7 @@ struct CrashRecoveryTests {
         defer { injector.stop() }
         try injector.set("slow", "latency:400")
         let prefix = ".s3-canary-crash-\(UUID().uuidString.prefix(6).lowercased())/"
-        let interval = 4.0
+        let interval = 8.0
         let port = try Harness.freePort()
         let config = work.appendingPathComponent("s3-canary.yaml")
         try Data(

@@ -55,6 +55,7 @@ public final class CanaryService: Sendable {
         self.scheduler = CanaryScheduler(clock: ContinuousClock(), logger: logger) { report in
             // A removed backend's last cycle may end after its series were dropped: do not bring them back.
             guard board.contains(report.result.backend) else { return }
+            metrics.scheduleDrift.observe([], max(report.drift.seconds, 0))
             metrics.record(report.result)
             board.record(report.result)
             if report.result.integrityFailure { integrity.withLock { $0 }?(report.result) }

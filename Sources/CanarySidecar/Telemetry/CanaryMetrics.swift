@@ -22,6 +22,7 @@ public final class CanaryMetrics: Sendable {
     public let operations: MetricFamily
     public let operationErrors: MetricFamily
     public let integrityFailures: MetricFamily
+    public let scheduleDrift: MetricFamily
     public let breakerState: MetricFamily
     public let breakerTransitions: MetricFamily
     public let breakerConsecutiveFailures: MetricFamily
@@ -106,6 +107,10 @@ public final class CanaryMetrics: Sendable {
         self.webhookRequestDuration = try registry.family(
             "s3canary_webhook_request_duration_seconds", help: "Duration of webhook HTTP requests.", kind: .histogram,
             labels: ["webhook"], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30])
+        self.scheduleDrift = try registry.family(
+            "s3canary_schedule_drift_seconds",
+            help: "How late each cycle started against its planned time (jitter included in the plan): the canary's own lag.",
+            kind: .histogram, buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])
         self.buildInfo = try registry.family(
             "s3canary_build_info", help: "Build information; always 1.", kind: .gauge,
             labels: ["version", "swift_version"])
