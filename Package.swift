@@ -64,6 +64,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Micro benchmarks (`swift run -c release s3-canary-bench`); scripts/bench.sh runs them into bench/REPORT.md.
+        .executableTarget(
+            name: "s3-canary-bench",
+            dependencies: [
+                "CanarySidecar",
+                "ObjectStorage",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Benchmarks/Micro"
+        ),
         .testTarget(
             name: "ObjectStorageTests",
             dependencies: ["ObjectStorage"],

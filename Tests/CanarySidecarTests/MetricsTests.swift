@@ -95,3 +95,35 @@ struct MetricsTests {
         #expect(metrics.lastSuccess.value(["m"]) == 0)
     }
 }
+
+@Suite("Scrape cache")
+struct ScrapeCacheTests {
+    final class Counter: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value = 0
+        func next() -> Int {
+            self.lock.lock()
+            defer { self.lock.unlock() }
+            self.value += 1
+            return self.value
+        }
+    }
+
+    @Test func rendersOncePerAgeFormatEncodingAndReload() async throws {
+        let renders = Counter()
+        let cache = ScrapeCache(maxAge: .seconds(3600)) { _ in "metric_total \(renders.next())\n" }
+        let first = await cache.body(format: .text004, gzip: false)
+        let second = await cache.body(format: .text004, gzip: false)
+        #expect(String(buffer: first.body) == "metric_total 1\n")
+        #expect(String(buffer: second.body) == "metric_total 1\n", "a scrape within the age shares the rendering")
+        let zipped = await cache.body(format: .text004, gzip: true)
+        #expect(zipped.gzipped && zipped.body.readableBytes > 0)
+        #expect(String(buffer: await cache.body(format: .openMetrics, gzip: false).body) == "metric_total 3\n")
+        // A reload makes the next scrape render again.
+        #expect(String(buffer: await cache.body(format: .text004, gzip: false, generation: 1).body) == "metric_total 4\n")
+        let expiring = ScrapeCache(maxAge: .zero) { _ in "metric_total \(renders.next())\n" }
+        let a = await expiring.body(format: .text004, gzip: false)
+        let b = await expiring.body(format: .text004, gzip: false)
+        #expect(String(buffer: a.body) != String(buffer: b.body))
+    }
+}

@@ -16,6 +16,9 @@ public final class CanaryService: Sendable {
     /// The endpoint's certificate when it serves TLS (fixed at start); its files are read again on every reload.
     public var endpointTLS: EndpointTLS? { self.tlsBox.withLock { $0 } }
     private let tlsBox = Mutex<EndpointTLS?>(nil)
+    private let reloads = Atomic<Int>(0)
+    /// Bumped by every reload attempt, good or bad: a cached `/metrics` from before a reload is not served after it.
+    public var reloadGeneration: Int { self.reloads.load(ordering: .acquiring) }
     let factory: BackendFactory
     /// Where reloads read the configuration from; `nil` when it was built in code (the demo).
     let configurationPath: String?
@@ -93,6 +96,7 @@ public final class CanaryService: Sendable {
         guard let path = self.configurationPath else {
             return .failure(ConfigurationError(field: "config", message: "this instance was not started from a file; nothing to reload"))
         }
+        defer { self.reloads.add(1, ordering: .releasing) }
         do {
             let configuration = try self.loader.load(path: path)
             if configuration.webhooks != self.configuration.webhooks {

@@ -16,6 +16,7 @@ actor ScrapeCache {
     private struct Entry {
         var body: ByteBuffer
         var renderedAt: ContinuousClock.Instant
+        var generation: Int
     }
 
     private let maxAge: Duration
@@ -28,10 +29,11 @@ actor ScrapeCache {
     }
 
     /// The body for a scrape; `gzip` when the scraper accepts it (falls back to plain when compression fails).
-    func body(format: ExpositionFormat, gzip: Bool) -> (body: ByteBuffer, gzipped: Bool) {
+    /// `generation` changes on every reload: a rendering from before a reload is never served after it.
+    func body(format: ExpositionFormat, gzip: Bool, generation: Int = 0) -> (body: ByteBuffer, gzipped: Bool) {
         let key = Key(openMetrics: format == .openMetrics, gzip: gzip)
         let now = ContinuousClock.now
-        if let entry = self.entries[key], entry.renderedAt.duration(to: now) < self.maxAge {
+        if let entry = self.entries[key], entry.generation == generation, entry.renderedAt.duration(to: now) < self.maxAge {
             return (entry.body, gzip)
         }
         var body = ByteBuffer(string: self.render(format))
@@ -39,7 +41,7 @@ actor ScrapeCache {
             guard let compressed = try? body.compress(with: .gzip()) else { return (body, false) }
             body = compressed
         }
-        self.entries[key] = Entry(body: body, renderedAt: now)
+        self.entries[key] = Entry(body: body, renderedAt: now, generation: generation)
         return (body, gzip)
     }
 }

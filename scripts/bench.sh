@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Benchmarks: s3-canary against curl --aws-sigv4 and prometheus-blackbox-exporter on a throwaway Ceph RGW, scale,
+# scrape, start-up and micro figures, every one beside a baseline of the same run. Writes bench/REPORT.md.
+#
+#   scripts/bench.sh            full run (about 8 minutes of measuring, after the release build)
+#   scripts/bench.sh --quick    shorter windows, for trying the script out
+#
+# Needs root for apt on a fresh Debian machine; installs what is missing. Benchmarks are not tests: nothing here
+# passes or fails on a figure; the report puts targets beside the figures.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+log() { printf '\n==> %s\n' "$*"; }
+[ "${1:-}" = "--quick" ] && export BENCH_QUICK=1
+
+log "installing what is missing"
+apt_packages=()
+command -v radosgw >/dev/null || apt_packages+=(radosgw ceph-mon ceph-osd)
+command -v curl >/dev/null || apt_packages+=(curl)
+command -v wrk >/dev/null || apt_packages+=(wrk)
+command -v prometheus-blackbox-exporter >/dev/null || apt_packages+=(prometheus-blackbox-exporter)
+[ -f /usr/include/zlib.h ] || apt_packages+=(zlib1g-dev)
+if [ ${#apt_packages[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+fi
+# Debian starts the exporter as a service on install; the benchmark runs its own copy.
+systemctl stop prometheus-blackbox-exporter 2>/dev/null || pkill -f '^/usr/bin/prometheus-blackbox-exporter' || true
+
+log "release build"
+build_started=$(date +%s)
+swift build -c release --product s3-canary
+swift build -c release --product s3-canary-bench
+bin=$(swift build -c release --show-bin-path)
+echo "release build took $(( $(date +%s) - build_started )) s"
+
+work=$(mktemp -d /tmp/s3canary-bench.XXXXXX)
+cleanup() {
+    scripts/rgw.sh stop "$work/rgw" || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+log "starting Ceph RGW"
+RGW_PORT=$(free_port) MON_PORT=$(free_port) scripts/rgw.sh start "$work/rgw"
+# shellcheck disable=SC1091
+source "$work/rgw/env"
+
+log "measuring"
+BENCH_BINARY="$bin/s3-canary" BENCH_MICRO="$bin/s3-canary-bench" python3 scripts/bench.py
+log "bench/REPORT.md"
+cat bench/REPORT.md
