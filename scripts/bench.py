@@ -272,8 +272,9 @@ def bench_footprint():
     blackbox.terminate()
     blackbox.wait()
 
+    # Idle: started and serving, its first cycle not yet due (the first start is staggered within the hour).
     idle = Canary("idle", 1, interval="1h", timeout="5s")
-    wait_for(idle.base + "/readyz")
+    wait_for(idle.base + "/healthz")
     time.sleep(2)
     ours_idle = rss_mib(idle.process.pid)
     idle.stop()

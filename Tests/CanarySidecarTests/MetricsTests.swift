@@ -123,6 +123,7 @@ struct ScrapeCacheTests {
         #expect(String(buffer: await cache.body(format: .text004, gzip: false, generation: 1).body) == "metric_total 4\n")
         let expiring = ScrapeCache(maxAge: .zero) { _ in "metric_total \(renders.next())\n" }
         let a = await expiring.body(format: .text004, gzip: false)
+        try await Task.sleep(for: .milliseconds(20))  // past twice the (microseconds of) rendering
         let b = await expiring.body(format: .text004, gzip: false)
         #expect(String(buffer: a.body) != String(buffer: b.body))
     }

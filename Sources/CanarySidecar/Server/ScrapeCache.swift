@@ -1,7 +1,8 @@
 import CompressNIO
 import NIOCore
 
-/// Renders `/metrics` at most once per `maxAge` per format and encoding, one rendering at a time.
+/// Renders `/metrics` at most once per `maxAge` per format and encoding (and never more often than every two
+/// renderings' time, so rendering takes at most half a core however many scrape), one rendering at a time.
 ///
 /// With a thousand backends a rendering is megabytes of text. Without this, fifty concurrent scrapers (or one
 /// misbehaving dashboard) render fifty copies at once on the same threads the canaries run on, and the probes
@@ -16,6 +17,8 @@ actor ScrapeCache {
     private struct Entry {
         var body: ByteBuffer
         var renderedAt: ContinuousClock.Instant
+        /// Good for this long: `maxAge`, or twice what rendering it took.
+        var lifetime: Duration
         var generation: Int
     }
 
@@ -33,7 +36,7 @@ actor ScrapeCache {
     func body(format: ExpositionFormat, gzip: Bool, generation: Int = 0) -> (body: ByteBuffer, gzipped: Bool) {
         let key = Key(openMetrics: format == .openMetrics, gzip: gzip)
         let now = ContinuousClock.now
-        if let entry = self.entries[key], entry.generation == generation, entry.renderedAt.duration(to: now) < self.maxAge {
+        if let entry = self.entries[key], entry.generation == generation, entry.renderedAt.duration(to: now) < entry.lifetime {
             return (entry.body, gzip)
         }
         var body = ByteBuffer(string: self.render(format))
@@ -41,7 +44,10 @@ actor ScrapeCache {
             guard let compressed = try? body.compress(with: .gzip()) else { return (body, false) }
             body = compressed
         }
-        self.entries[key] = Entry(body: body, renderedAt: now, generation: generation)
+        let done = ContinuousClock.now
+        self.entries[key] = Entry(
+            body: body, renderedAt: done, lifetime: max(self.maxAge, now.duration(to: done) * 2), generation: generation
+        )
         return (body, gzip)
     }
 }

@@ -45,13 +45,13 @@ public final class MetricsRegistry: Sendable {
     /// Renders every family, sorted by name, in the chosen format.
     public func render(format: ExpositionFormat) -> String {
         let families = self.families.withLock { $0.values.sorted { $0.name < $1.name } }
-        var out = ""
-        out.reserveCapacity(families.count * 256)
+        var out: [UInt8] = []
+        out.reserveCapacity(families.count * 4096)
         for family in families {
             family.render(into: &out, format: format)
         }
-        if format == .openMetrics { out += "# EOF\n" }
-        return out
+        if format == .openMetrics { out.append(contentsOf: "# EOF\n".utf8) }
+        return String(decoding: out, as: UTF8.self)
     }
 }
 
@@ -94,7 +94,62 @@ public final class MetricFamily: Sendable {
         case histogram(Histogram)
     }
 
-    private let series = Mutex<[[String]: Value]>([:])
+    /// The series in insertion order, with their label text rendered once and their sorted order cached until
+    /// the next insertion: a scrape then mostly copies bytes.
+    struct Store: Sendable {
+        private var index: [[String]: Int] = [:]
+        private(set) var labels: [[String]] = []
+        private(set) var labelBytes: [[UInt8]] = []
+        private(set) var values: [Value] = []
+        private var order: [Int]?
+        let labelNames: [String]
+
+        init(labelNames: [String]) { self.labelNames = labelNames }
+
+        var isEmpty: Bool { self.values.isEmpty }
+
+        subscript(labels: [String]) -> Value? {
+            get { self.index[labels].map { self.values[$0] } }
+            set {
+                guard let newValue else {
+                    self.removeAll { $0 == labels }
+                    return
+                }
+                if let position = self.index[labels] {
+                    self.values[position] = newValue
+                } else {
+                    self.index[labels] = self.values.count
+                    self.labels.append(labels)
+                    var bytes: [UInt8] = []
+                    MetricFamily.appendLabels(names: self.labelNames, values: labels, to: &bytes)
+                    self.labelBytes.append(bytes)
+                    self.values.append(newValue)
+                    self.order = nil
+                }
+            }
+        }
+
+        mutating func removeAll(where shouldRemove: ([String]) -> Bool) {
+            var kept = Store(labelNames: self.labelNames)
+            for position in self.values.indices where !shouldRemove(self.labels[position]) {
+                kept[self.labels[position]] = self.values[position]
+            }
+            self = kept
+        }
+
+        /// Positions in label order (computed once per change of the series set).
+        mutating func sortedPositions() -> [Int] {
+            if let order = self.order { return order }
+            let labels = self.labels
+            let order = labels.indices.sorted { labels[$0].lexicographicallyPrecedes(labels[$1]) }
+            self.order = order
+            return order
+        }
+    }
+
+    private let series: Mutex<Store>
+    /// `le="0.001"} ` for each bucket, `+Inf` last: rendered once, appended for every series.
+    private let bucketSuffixes: [[UInt8]]
 
     init(name: String, help: String, kind: MetricsRegistry.Kind, labelNames: [String], buckets: [Double]) {
         self.name = name
@@ -102,6 +157,8 @@ public final class MetricFamily: Sendable {
         self.kind = kind
         self.labelNames = labelNames
         self.buckets = buckets
+        self.series = Mutex(Store(labelNames: labelNames))
+        self.bucketSuffixes = (buckets.map { Self.format($0) } + ["+Inf"]).map { Array("le=\"\($0)\"} ".utf8) }
     }
 
     private func fresh() -> Value {
@@ -162,7 +219,7 @@ public final class MetricFamily: Sendable {
     public func removeSeries(where label: String, equals value: String) {
         guard let index = self.labelNames.firstIndex(of: label) else { return }
         self.series.withLock { series in
-            series = series.filter { $0.key[index] != value }
+            series.removeAll { $0[index] == value }
         }
     }
 
@@ -172,39 +229,105 @@ public final class MetricFamily: Sendable {
         return self.name
     }
 
-    func render(into out: inout String, format: ExpositionFormat) {
-        let snapshot = self.series.withLock { $0 }
+    /// Appends the family in the exposition format. Works on bytes: with a thousand backends this is hundreds of
+    /// thousands of lines, and string interpolation per line cost ten times more than the text itself.
+    func render(into out: inout [UInt8], format: ExpositionFormat) {
+        let (snapshot, order) = self.series.withLock { store in
+            let order = store.sortedPositions()
+            return (store, order)
+        }
         if snapshot.isEmpty && !self.labelNames.isEmpty { return }
         let declared = format == .openMetrics ? self.openMetricsName : self.name
-        out += "# HELP \(declared) \(Self.escapeHelp(self.help))\n"
-        out += "# TYPE \(declared) \(self.kind.rawValue)\n"
-        let rows = snapshot.isEmpty ? [([String](), self.fresh())] : snapshot.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        out.append(contentsOf: "# HELP \(declared) \(Self.escapeHelp(self.help))\n# TYPE \(declared) \(self.kind.rawValue)\n".utf8)
+        let rows: [([UInt8], Value)] =
+            snapshot.isEmpty ? [([], self.fresh())] : order.map { (snapshot.labelBytes[$0], snapshot.values[$0]) }
+        let name = Array(self.name.utf8)
+        let bucketName = name + Array("_bucket{".utf8)
+        let sumName = name + Array("_sum".utf8)
+        let countName = name + Array("_count".utf8)
         for (labels, value) in rows {
-            let labelText = Self.labelText(names: self.labelNames, values: labels)
             switch value {
             case .scalar(let number):
-                out += "\(self.name)\(labelText.isEmpty ? "" : "{\(labelText)}") \(Self.format(number))\n"
+                out.append(contentsOf: name)
+                Self.appendBraced(labels, to: &out)
+                out.append(UInt8(ascii: " "))
+                Self.appendNumber(number, to: &out)
+                out.append(UInt8(ascii: "\n"))
             case .histogram(let histogram):
                 var cumulative: UInt64 = 0
-                let prefix = labelText.isEmpty ? "" : labelText + ","
-                for (bound, count) in zip(self.buckets, histogram.counts) {
-                    cumulative += count
-                    out += "\(self.name)_bucket{\(prefix)le=\"\(Self.format(bound))\"} \(cumulative)\n"
+                for index in 0...histogram.counts.count {
+                    cumulative = index < histogram.counts.count ? cumulative + histogram.counts[index] : histogram.count
+                    out.append(contentsOf: bucketName)
+                    if !labels.isEmpty {
+                        out.append(contentsOf: labels)
+                        out.append(UInt8(ascii: ","))
+                    }
+                    out.append(contentsOf: self.bucketSuffixes[index])
+                    Self.appendInteger(cumulative, to: &out)
+                    out.append(UInt8(ascii: "\n"))
                 }
-                out += "\(self.name)_bucket{\(prefix)le=\"+Inf\"} \(histogram.count)\n"
-                let braces = labelText.isEmpty ? "" : "{\(labelText)}"
-                out += "\(self.name)_sum\(braces) \(Self.format(histogram.sum))\n"
-                out += "\(self.name)_count\(braces) \(histogram.count)\n"
+                out.append(contentsOf: sumName)
+                Self.appendBraced(labels, to: &out)
+                out.append(UInt8(ascii: " "))
+                Self.appendNumber(histogram.sum, to: &out)
+                out.append(UInt8(ascii: "\n"))
+                out.append(contentsOf: countName)
+                Self.appendBraced(labels, to: &out)
+                out.append(UInt8(ascii: " "))
+                Self.appendInteger(histogram.count, to: &out)
+                out.append(UInt8(ascii: "\n"))
             }
         }
     }
 
-    static func labelText(names: [String], values: [String]) -> String {
-        zip(names, values).map { "\($0)=\"\(Self.escapeLabel($1))\"" }.joined(separator: ",")
+    static func appendLabels(names: [String], values: [String], to out: inout [UInt8]) {
+        for (index, (name, value)) in zip(names, values).enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: name.utf8)
+            out.append(contentsOf: "=\"".utf8)
+            out.append(contentsOf: Self.escapeLabel(value).utf8)
+            out.append(UInt8(ascii: "\""))
+        }
+    }
+
+    static func appendBraced(_ labels: [UInt8], to out: inout [UInt8]) {
+        guard !labels.isEmpty else { return }
+        out.append(UInt8(ascii: "{"))
+        out.append(contentsOf: labels)
+        out.append(UInt8(ascii: "}"))
+    }
+
+    static func appendInteger(_ value: UInt64, to out: inout [UInt8]) {
+        if value < 10 {
+            out.append(UInt8(ascii: "0") + UInt8(value))
+            return
+        }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        var rest = value
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            while rest > 0 {
+                buffer[count] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+                count += 1
+            }
+            for index in stride(from: count - 1, through: 0, by: -1) { out.append(buffer[index]) }
+        }
+    }
+
+    static func appendNumber(_ value: Double, to out: inout [UInt8]) {
+        if value >= 0, value < 1e15, value == value.rounded() {
+            Self.appendInteger(UInt64(value), to: &out)
+        } else {
+            out.append(contentsOf: Self.format(value).utf8)
+        }
     }
 
     static func escapeLabel(_ value: String) -> String {
-        guard value.contains(where: { $0 == "\\" || $0 == "\"" || $0 == "\n" }) else { return value }
+        guard value.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n") })
+        else { return value }
         var out = ""
         for character in value {
             switch character {
