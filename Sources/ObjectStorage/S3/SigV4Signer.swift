@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 
 /// AWS Signature Version 4 for S3, in the `Authorization` header.
 ///
@@ -10,6 +11,9 @@ import Foundation
 public struct SigV4Signer: Sendable {
     public var region: String
     public var service: String
+    /// The last derived signing key: it changes once a day (or with the secret), and deriving it is four HMACs,
+    /// a third of a signature's cost.
+    private let keyCache = SigningKeyCache()
 
     public init(region: String, service: String = "s3") {
         self.region = region
@@ -114,8 +118,17 @@ public struct SigV4Signer: Sendable {
         )
     }
 
-    /// Derives the signing key: HMAC chain over the day, region, service and `aws4_request`.
+    /// The signing key for a day, from the cache when the secret, day, region and service are those of last time.
     func signingKey(secret: String, date: String) -> SymmetricKey {
+        let scope = SigningKeyCache.Scope(secret: secret, date: date, region: self.region, service: self.service)
+        if let key = self.keyCache.key(for: scope) { return key }
+        let key = self.deriveSigningKey(secret: secret, date: date)
+        self.keyCache.store(key, for: scope)
+        return key
+    }
+
+    /// Derives the signing key: HMAC chain over the day, region, service and `aws4_request`.
+    func deriveSigningKey(secret: String, date: String) -> SymmetricKey {
         let kSecret = SymmetricKey(data: Data("AWS4\(secret)".utf8))
         let kDate = HMAC<SHA256>.authenticationCode(for: Data(date.utf8), using: kSecret)
         let kRegion = HMAC<SHA256>.authenticationCode(for: Data(self.region.utf8), using: SymmetricKey(data: kDate))
@@ -232,5 +245,28 @@ public enum S3URIEncoding {
             }
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// One remembered signing key per signer (a backend signs with one secret at a time).
+final class SigningKeyCache: Sendable {
+    struct Scope: Equatable, Sendable {
+        var secret: String
+        var date: String
+        var region: String
+        var service: String
+    }
+
+    private let entry = Mutex<(Scope, SymmetricKey)?>(nil)
+
+    func key(for scope: Scope) -> SymmetricKey? {
+        self.entry.withLock { entry in
+            guard let (cached, key) = entry, cached == scope else { return nil }
+            return key
+        }
+    }
+
+    func store(_ key: SymmetricKey, for scope: Scope) {
+        self.entry.withLock { $0 = (scope, key) }
     }
 }
