@@ -112,19 +112,19 @@ struct ScrapeCacheTests {
     @Test func rendersOncePerAgeFormatEncodingAndReload() async throws {
         let renders = Counter()
         let cache = ScrapeCache(maxAge: .seconds(3600)) { _ in "metric_total \(renders.next())\n" }
-        let first = await cache.body(format: .text004, gzip: false)
-        let second = await cache.body(format: .text004, gzip: false)
+        let first = cache.body(format: .text004, gzip: false)
+        let second = cache.body(format: .text004, gzip: false)
         #expect(String(buffer: first.body) == "metric_total 1\n")
         #expect(String(buffer: second.body) == "metric_total 1\n", "a scrape within the age shares the rendering")
-        let zipped = await cache.body(format: .text004, gzip: true)
+        let zipped = cache.body(format: .text004, gzip: true)
         #expect(zipped.gzipped && zipped.body.readableBytes > 0)
-        #expect(String(buffer: await cache.body(format: .openMetrics, gzip: false).body) == "metric_total 3\n")
+        #expect(String(buffer: cache.body(format: .openMetrics, gzip: false).body) == "metric_total 3\n")
         // A reload makes the next scrape render again.
-        #expect(String(buffer: await cache.body(format: .text004, gzip: false, generation: 1).body) == "metric_total 4\n")
+        #expect(String(buffer: cache.body(format: .text004, gzip: false, generation: 1).body) == "metric_total 4\n")
         let expiring = ScrapeCache(maxAge: .zero) { _ in "metric_total \(renders.next())\n" }
-        let a = await expiring.body(format: .text004, gzip: false)
+        let a = expiring.body(format: .text004, gzip: false)
         try await Task.sleep(for: .milliseconds(20))  // past twice the (microseconds of) rendering
-        let b = await expiring.body(format: .text004, gzip: false)
+        let b = expiring.body(format: .text004, gzip: false)
         #expect(String(buffer: a.body) != String(buffer: b.body))
     }
 }

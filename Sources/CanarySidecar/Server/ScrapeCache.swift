@@ -1,14 +1,16 @@
 import CompressNIO
 import NIOCore
+import Synchronization
 
-/// Renders `/metrics` at most once per `maxAge` per format and encoding (and never more often than every two
-/// renderings' time, so rendering takes at most half a core however many scrape), one rendering at a time.
+/// Renders `/metrics` at most once per `maxAge` per format and encoding, and never more often than every two
+/// renderings' time, so rendering takes at most half a core however many scrapers there are.
 ///
 /// With a thousand backends a rendering is megabytes of text. Without this, fifty concurrent scrapers (or one
 /// misbehaving dashboard) render fifty copies at once on the same threads the canaries run on, and the probes
 /// that measure the storage start measuring us. Prometheus scrapes every 15 s or so: a copy up to a second old
-/// is as good as a new one.
-actor ScrapeCache {
+/// is as good as a new one. While one request renders a fresh copy, the others get the previous one
+/// (stale-while-revalidate) instead of queueing behind it.
+final class ScrapeCache: Sendable {
     struct Key: Hashable {
         var openMetrics: Bool
         var gzip: Bool
@@ -16,15 +18,26 @@ actor ScrapeCache {
 
     private struct Entry {
         var body: ByteBuffer
+        var gzipped: Bool
         var renderedAt: ContinuousClock.Instant
         /// Good for this long: `maxAge`, or twice what rendering it took.
         var lifetime: Duration
         var generation: Int
     }
 
+    private struct State {
+        var entries: [Key: Entry] = [:]
+        var rendering: Set<Key> = []
+    }
+
+    private enum Plan {
+        case serve(ByteBuffer, gzipped: Bool)
+        case render
+    }
+
     private let maxAge: Duration
     private let render: @Sendable (ExpositionFormat) -> String
-    private var entries: [Key: Entry] = [:]
+    private let state = Mutex(State())
 
     init(maxAge: Duration = .seconds(1), render: @escaping @Sendable (ExpositionFormat) -> String) {
         self.maxAge = maxAge
@@ -36,18 +49,32 @@ actor ScrapeCache {
     func body(format: ExpositionFormat, gzip: Bool, generation: Int = 0) -> (body: ByteBuffer, gzipped: Bool) {
         let key = Key(openMetrics: format == .openMetrics, gzip: gzip)
         let now = ContinuousClock.now
-        if let entry = self.entries[key], entry.generation == generation, entry.renderedAt.duration(to: now) < entry.lifetime {
-            return (entry.body, gzip)
+        let plan: Plan = self.state.withLock { state in
+            if let entry = state.entries[key], entry.generation == generation {
+                if entry.renderedAt.duration(to: now) < entry.lifetime || state.rendering.contains(key) {
+                    return .serve(entry.body, gzipped: entry.gzipped)
+                }
+            }
+            state.rendering.insert(key)
+            return .render
         }
+        if case .serve(let body, let gzipped) = plan { return (body, gzipped) }
+
         var body = ByteBuffer(string: self.render(format))
-        if gzip {
-            guard let compressed = try? body.compress(with: .gzip()) else { return (body, false) }
+        var gzipped = false
+        if gzip, let compressed = try? body.compress(with: .gzip()) {
             body = compressed
+            gzipped = true
         }
         let done = ContinuousClock.now
-        self.entries[key] = Entry(
-            body: body, renderedAt: done, lifetime: max(self.maxAge, now.duration(to: done) * 2), generation: generation
+        let entry = Entry(
+            body: body, gzipped: gzipped, renderedAt: done, lifetime: max(self.maxAge, now.duration(to: done) * 2),
+            generation: generation
         )
-        return (body, gzip)
+        self.state.withLock { state in
+            state.entries[key] = entry
+            state.rendering.remove(key)
+        }
+        return (body, gzipped)
     }
 }
