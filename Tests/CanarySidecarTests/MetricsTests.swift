@@ -112,19 +112,33 @@ struct ScrapeCacheTests {
     @Test func rendersOncePerAgeFormatEncodingAndReload() async throws {
         let renders = Counter()
         let cache = ScrapeCache(maxAge: .seconds(3600)) { _ in "metric_total \(renders.next())\n" }
-        let first = cache.body(format: .text004, gzip: false)
-        let second = cache.body(format: .text004, gzip: false)
+        let first = await cache.body(format: .text004, gzip: false)
+        let second = await cache.body(format: .text004, gzip: false)
         #expect(String(buffer: first.body) == "metric_total 1\n")
         #expect(String(buffer: second.body) == "metric_total 1\n", "a scrape within the age shares the rendering")
-        let zipped = cache.body(format: .text004, gzip: true)
+        let zipped = await cache.body(format: .text004, gzip: true)
         #expect(zipped.gzipped && zipped.body.readableBytes > 0)
-        #expect(String(buffer: cache.body(format: .openMetrics, gzip: false).body) == "metric_total 3\n")
+        #expect(String(buffer: await cache.body(format: .openMetrics, gzip: false).body) == "metric_total 3\n")
         // A reload makes the next scrape render again.
-        #expect(String(buffer: cache.body(format: .text004, gzip: false, generation: 1).body) == "metric_total 4\n")
+        #expect(String(buffer: await cache.body(format: .text004, gzip: false, generation: 1).body) == "metric_total 4\n")
         let expiring = ScrapeCache(maxAge: .zero) { _ in "metric_total \(renders.next())\n" }
-        let a = expiring.body(format: .text004, gzip: false)
+        let a = await expiring.body(format: .text004, gzip: false)
         try await Task.sleep(for: .milliseconds(20))  // past twice the (microseconds of) rendering
-        let b = expiring.body(format: .text004, gzip: false)
+        let b = await expiring.body(format: .text004, gzip: false)
         #expect(String(buffer: a.body) != String(buffer: b.body))
+    }
+
+    @Test func concurrentFirstScrapesShareOneRendering() async {
+        let renders = Counter()
+        let cache = ScrapeCache(maxAge: .seconds(3600)) { _ in
+            Thread.sleep(forTimeInterval: 0.05)  // a slow rendering, so the others arrive while it runs
+            return "metric_total \(renders.next())\n"
+        }
+        let bodies = await withTaskGroup(of: String.self) { group in
+            for _ in 0..<20 { group.addTask { String(buffer: await cache.body(format: .text004, gzip: true).body) } }
+            return await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        #expect(bodies.count == 20)
+        #expect(renders.next() == 2, "one rendering served all twenty")
     }
 }

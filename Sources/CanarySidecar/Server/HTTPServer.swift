@@ -14,7 +14,7 @@ enum HTTPServer {
         let scrapes = ScrapeCache { format in metrics.render(format: format) }
         router.get("metrics") { request, _ -> Response in
             let format = ExpositionFormat.negotiate(accept: request.headers[.accept])
-            let (body, gzipped) = scrapes.body(
+            let (body, gzipped) = await scrapes.body(
                 format: format,
                 gzip: Self.acceptsGzip(request.headers[.acceptEncoding]),
                 generation: service.reloadGeneration

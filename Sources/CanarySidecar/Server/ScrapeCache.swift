@@ -33,6 +33,8 @@ final class ScrapeCache: Sendable {
     private enum Plan {
         case serve(ByteBuffer, gzipped: Bool)
         case render
+        /// Another request is rendering and there is no copy to serve yet (first scrape, or just after a reload).
+        case wait
     }
 
     private let maxAge: Duration
@@ -46,20 +48,36 @@ final class ScrapeCache: Sendable {
 
     /// The body for a scrape; `gzip` when the scraper accepts it (falls back to plain when compression fails).
     /// `generation` changes on every reload: a rendering from before a reload is never served after it.
-    func body(format: ExpositionFormat, gzip: Bool, generation: Int = 0) -> (body: ByteBuffer, gzipped: Bool) {
+    func body(format: ExpositionFormat, gzip: Bool, generation: Int = 0) async -> (body: ByteBuffer, gzipped: Bool) {
         let key = Key(openMetrics: format == .openMetrics, gzip: gzip)
-        let now = ContinuousClock.now
-        let plan: Plan = self.state.withLock { state in
-            if let entry = state.entries[key], entry.generation == generation {
-                if entry.renderedAt.duration(to: now) < entry.lifetime || state.rendering.contains(key) {
+        var now = ContinuousClock.now
+        // Waits for another request's first rendering rather than rendering the same megabytes beside it; gives up
+        // waiting after a few seconds (a rendering that never ends) and renders itself.
+        for _ in 0..<500 {
+            let plan: Plan = self.state.withLock { state in
+                let usable = state.entries[key].flatMap { $0.generation == generation ? $0 : nil }
+                if let entry = usable, entry.renderedAt.duration(to: now) < entry.lifetime || state.rendering.contains(key) {
                     return .serve(entry.body, gzipped: entry.gzipped)
                 }
+                if state.rendering.contains(key) { return .wait }
+                state.rendering.insert(key)
+                return .render
             }
-            state.rendering.insert(key)
-            return .render
+            switch plan {
+            case .serve(let body, let gzipped): return (body, gzipped)
+            case .render: return self.renderAndStore(key: key, format: format, gzip: gzip, generation: generation, started: now)
+            case .wait:
+                try? await Task.sleep(for: .milliseconds(10))
+                now = ContinuousClock.now
+            }
         }
-        if case .serve(let body, let gzipped) = plan { return (body, gzipped) }
+        self.state.withLock { _ = $0.rendering.insert(key) }
+        return self.renderAndStore(key: key, format: format, gzip: gzip, generation: generation, started: now)
+    }
 
+    private func renderAndStore(key: Key, format: ExpositionFormat, gzip: Bool, generation: Int, started now: ContinuousClock.Instant)
+        -> (body: ByteBuffer, gzipped: Bool)
+    {
         var body = ByteBuffer(string: self.render(format))
         var gzipped = false
         if gzip, let compressed = try? body.compress(with: .gzip()) {
