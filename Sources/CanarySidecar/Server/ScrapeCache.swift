@@ -1,5 +1,6 @@
 import CompressNIO
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// Renders `/metrics` at most once per `maxAge` per format and encoding, and never more often than every two
@@ -65,14 +66,29 @@ final class ScrapeCache: Sendable {
             }
             switch plan {
             case .serve(let body, let gzipped): return (body, gzipped)
-            case .render: return self.renderAndStore(key: key, format: format, gzip: gzip, generation: generation, started: now)
+            case .render: return await self.renderOffThePool(key: key, format: format, gzip: gzip, generation: generation, started: now)
             case .wait:
                 try? await Task.sleep(for: .milliseconds(10))
                 now = ContinuousClock.now
             }
         }
         self.state.withLock { _ = $0.rendering.insert(key) }
-        return self.renderAndStore(key: key, format: format, gzip: gzip, generation: generation, started: now)
+        return await self.renderOffThePool(key: key, format: format, gzip: gzip, generation: generation, started: now)
+    }
+
+    /// Renders on NIO's blocking thread pool: a rendering of a thousand backends takes a CPU for a fifth of a
+    /// second, which on the two threads of the cooperative pool would hold up request handling and canaries.
+    private func renderOffThePool(key: Key, format: ExpositionFormat, gzip: Bool, generation: Int, started now: ContinuousClock.Instant)
+        async -> (body: ByteBuffer, gzipped: Bool)
+    {
+        do {
+            return try await NIOThreadPool.singleton.runIfActive {
+                self.renderAndStore(key: key, format: format, gzip: gzip, generation: generation, started: now)
+            }
+        } catch {
+            // The pool is shutting down: render here.
+            return self.renderAndStore(key: key, format: format, gzip: gzip, generation: generation, started: now)
+        }
     }
 
     private func renderAndStore(key: Key, format: ExpositionFormat, gzip: Bool, generation: Int, started now: ContinuousClock.Instant)
