@@ -43,6 +43,12 @@ public protocol BackendCopier: Sendable {
         async throws -> CopyObjectResult
 }
 
+/// A backend whose I/O runs on one thread, which callers can run their own work on to avoid a thread hop per
+/// request (each hop is a cross-thread wake-up that shows up in the latency a canary reports).
+public protocol ExecutorPreferringBackend: Sendable {
+    var preferredExecutor: any TaskExecutor { get }
+}
+
 extension ObjectBackend {
     /// Lists every key under `prefix`, following continuation tokens until the listing ends.
     public func listAllObjects(prefix: String, pageSize: Int = 1000) async throws -> [ListedObject] {

@@ -71,6 +71,9 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
     /// The backend this breaker guards, for work that must not count (cleanup of leftovers).
     public func unwrap() -> any ObjectBackend { self.wrapped }
 
+    /// Where the guarded backend would like its callers to run, if it says.
+    public var preferredExecutor: (any TaskExecutor)? { (self.wrapped as? any ExecutorPreferringBackend)?.preferredExecutor }
+
     public var snapshot: BreakerSnapshot {
         self.machine.withLock { machine in
             BreakerSnapshot(

@@ -171,7 +171,8 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
             guard await self.sleep(until: planned, runner.stop) else { break }
             let start = self.clock.now
             let cycle = CanaryCycle(target: target, clock: self.clock, log: log)
-            let result = await cycle.run()
+            // On the backend's own event loop when it has one: no thread hop per request.
+            let result = await withTaskExecutorPreference(target.backend.preferredExecutor) { await cycle.run() }
             await self.observer(Report(result: result, start: start, drift: planned.duration(to: start)))
             slot += 1
             cycles += 1

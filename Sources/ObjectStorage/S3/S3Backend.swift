@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import NIOPosix
 import NIOSSL
 
 /// An ``ObjectBackend`` that speaks the S3 REST API to one bucket, signing every request with SigV4.
@@ -64,8 +65,14 @@ public final class S3Backend: ObjectBackend, BackendCopier {
         // A canary must see a refused connection at once, not after the pool's reconnect backoff.
         clientConfiguration.connectionPool.retryConnectionEstablishment = false
         clientConfiguration.httpVersion = .http1Only
-        self.httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+        // One event loop per backend: its connections live there, and cycles that prefer its executor run there
+        // too, so a request does not hop from the caller's thread to the loop's and back.
+        let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
+        self.eventLoopExecutor = EventLoopTaskExecutor(eventLoop)
+        self.httpClient = HTTPClient(eventLoopGroup: eventLoop, configuration: clientConfiguration)
     }
+
+    private let eventLoopExecutor: EventLoopTaskExecutor
 
     /// Closes every pooled connection. Requests still running fail with ``ObjectStorageError/Code/cancelled``.
     public func shutdown() async throws {
@@ -382,5 +389,25 @@ public final class S3Backend: ObjectBackend, BackendCopier {
             value = String(value.dropFirst().dropLast())
         }
         return value
+    }
+}
+
+extension S3Backend: ExecutorPreferringBackend {
+    public var preferredExecutor: any TaskExecutor { self.eventLoopExecutor }
+}
+
+/// Runs Swift tasks on a NIO event loop.
+final class EventLoopTaskExecutor: TaskExecutor {
+    let eventLoop: any EventLoop
+
+    init(_ eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        self.eventLoop.execute {
+            job.runSynchronously(on: self.asUnownedTaskExecutor())
+        }
     }
 }
