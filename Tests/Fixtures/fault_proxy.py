@@ -28,6 +28,8 @@ import socket
 import struct
 import sys
 
+from tcp_proxy import pipe  # the same byte copier, from the script's own folder
+
 CONTROL_PORT = int(sys.argv[1])
 UPSTREAM = (sys.argv[2], int(sys.argv[3]))
 LISTENERS = dict((spec.split("=")[0], int(spec.split("=")[1])) for spec in sys.argv[4:])
@@ -79,23 +81,6 @@ def rewrite_length(head, new_length):
     out = [line for line in lines if not line.lower().startswith(b"content-length:")]
     out.insert(1, b"Content-Length: %d" % new_length)
     return b"\r\n".join(out)
-
-
-async def pipe(reader, writer):
-    try:
-        while True:
-            data = await reader.read(65536)
-            if not data:
-                break
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
-        pass
-    finally:
-        try:
-            writer.close()
-        except Exception:
-            pass
 
 
 def abort(writer):

@@ -10,6 +10,7 @@ import sys
 
 
 async def pipe(reader, writer):
+    """Copies bytes from reader to writer until either side ends (fault_proxy.py uses it too)."""
     try:
         while True:
             data = await reader.read(65536)
@@ -17,7 +18,7 @@ async def pipe(reader, writer):
                 break
             writer.write(data)
             await writer.drain()
-    except (ConnectionError, asyncio.CancelledError):
+    except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
         pass
     finally:
         try:
@@ -41,4 +42,5 @@ async def main(listen_port, host, port):
         await server.serve_forever()
 
 
-asyncio.run(main(int(sys.argv[1]), sys.argv[2], int(sys.argv[3])))
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]), sys.argv[2], int(sys.argv[3])))

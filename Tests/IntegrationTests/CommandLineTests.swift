@@ -49,7 +49,7 @@ struct CommandLineTests {
               - name: rgw
                 endpoint: \(rgw.endpoint)
                 bucket: \(RGWEnvironment.miscBucket)
-                credentials: {access_key_id_env: S3CANARY_TEST_RGW_ACCESS_KEY, secret_access_key_env: S3CANARY_TEST_RGW_SECRET_KEY}
+                credentials: \(RGWEnvironment.credentialsFromEnvironment)
               - name: closed-port
                 endpoint: http://127.0.0.1:1
                 bucket: nothing

@@ -24,7 +24,7 @@ struct CrashRecoveryTests {
               - name: rgw
                 endpoint: http://127.0.0.1:\(injector.ports["slow"] ?? 0)
                 bucket: \(RGWEnvironment.pathBucket)
-                credentials: {access_key_id_env: S3CANARY_TEST_RGW_ACCESS_KEY, secret_access_key_env: S3CANARY_TEST_RGW_SECRET_KEY}
+                credentials: \(RGWEnvironment.credentialsFromEnvironment)
 
             """.utf8
         ).write(to: config)

@@ -51,7 +51,7 @@ struct EndpointSecurityTests {
               - name: rgw
                 endpoint: \(rgw.endpoint)
                 bucket: \(RGWEnvironment.miscBucket)
-                credentials: {access_key_id_env: S3CANARY_TEST_RGW_ACCESS_KEY, secret_access_key_env: S3CANARY_TEST_RGW_SECRET_KEY}
+                credentials: \(RGWEnvironment.credentialsFromEnvironment)
 
             """.utf8
         ).write(to: config)
@@ -114,7 +114,7 @@ struct EndpointSecurityTests {
               - name: rgw
                 endpoint: \(rgw.endpoint)
                 bucket: \(RGWEnvironment.miscBucket)
-                credentials: {access_key_id_env: S3CANARY_TEST_RGW_ACCESS_KEY, secret_access_key_env: S3CANARY_TEST_RGW_SECRET_KEY}
+                credentials: \(RGWEnvironment.credentialsFromEnvironment)
 
             """
         }

@@ -75,7 +75,7 @@ struct FaultMatrixTests {
               - name: \(fault.name)
                 endpoint: http://127.0.0.1:\(injector.ports[fault.name] ?? 0)
                 bucket: \(RGWEnvironment.pathBucket)
-                credentials: {access_key_id_env: S3CANARY_TEST_RGW_ACCESS_KEY, secret_access_key_env: S3CANARY_TEST_RGW_SECRET_KEY}
+                credentials: \(RGWEnvironment.credentialsFromEnvironment)
             """
         }.joined(separator: "\n")
         let (canary, _) = try await RunningCanary.start(name: "fault-matrix") { port in
@@ -88,7 +88,7 @@ struct FaultMatrixTests {
               - name: direct
                 endpoint: \(rgw.endpoint)
                 bucket: \(RGWEnvironment.miscBucket)
-                credentials: {access_key_id_env: S3CANARY_TEST_RGW_ACCESS_KEY, secret_access_key_env: S3CANARY_TEST_RGW_SECRET_KEY}
+                credentials: \(RGWEnvironment.credentialsFromEnvironment)
             \(backends)
             webhooks:
               - {name: ce, url: "\(receiver.base)/ok/ce", secret_file: \(secretFile.path),

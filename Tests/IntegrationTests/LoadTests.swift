@@ -29,7 +29,7 @@ struct LoadTests {
               - name: rgw-\(index)
                 endpoint: \(rgw.endpoint)
                 bucket: \(RGWEnvironment.miscBucket)
-                credentials: {access_key_id_env: S3CANARY_TEST_RGW_ACCESS_KEY, secret_access_key_env: S3CANARY_TEST_RGW_SECRET_KEY}
+                credentials: \(RGWEnvironment.credentialsFromEnvironment)
             """
         }.joined(separator: "\n")
         let (canary, _) = try await RunningCanary.start(name: "wrk") { port in

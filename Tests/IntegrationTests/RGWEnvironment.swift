@@ -15,6 +15,9 @@ struct RGWEnvironment {
     static let pathBucket = "canary-path"
     static let virtualHostBucket = "canary-vh"
     static let miscBucket = "canary-misc"
+    /// A backend's `credentials:` value that reads the test keys from the environment scripts/test.sh exports.
+    static let credentialsFromEnvironment =
+        "{access_key_id_env: S3CANARY_TEST_RGW_ACCESS_KEY, secret_access_key_env: S3CANARY_TEST_RGW_SECRET_KEY}"
 
     static func load() throws -> RGWEnvironment {
         let env = ProcessInfo.processInfo.environment

@@ -17,7 +17,7 @@ struct ReloadTests {
                   - name: \(name)
                     endpoint: \(rgw.endpoint)
                     bucket: \(RGWEnvironment.miscBucket)
-                    credentials: {access_key_id_env: S3CANARY_TEST_RGW_ACCESS_KEY, secret_access_key_env: S3CANARY_TEST_RGW_SECRET_KEY}
+                    credentials: \(RGWEnvironment.credentialsFromEnvironment)
 
                 """
         }

@@ -41,7 +41,7 @@ struct SecretsTests {
               - name: rgw-good
                 endpoint: http://127.0.0.1:\(proxy.port)
                 bucket: \(RGWEnvironment.pathBucket)
-                credentials: {access_key_id_env: S3CANARY_TEST_RGW_ACCESS_KEY, secret_access_key_env: S3CANARY_TEST_RGW_SECRET_KEY}
+                credentials: \(RGWEnvironment.credentialsFromEnvironment)
               - name: rgw-marker
                 endpoint: \(rgw.endpoint)
                 bucket: \(RGWEnvironment.pathBucket)

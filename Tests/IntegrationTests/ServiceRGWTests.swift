@@ -21,7 +21,7 @@ struct ServiceRGWTests {
             endpoint: http://localhost:\(rgw.port)
             bucket: \(RGWEnvironment.virtualHostBucket)
             path_style: false
-            credentials: {access_key_id_env: S3CANARY_TEST_RGW_ACCESS_KEY, secret_access_key_env: S3CANARY_TEST_RGW_SECRET_KEY}
+            credentials: \(RGWEnvironment.credentialsFromEnvironment)
 
         """
     }

@@ -31,7 +31,7 @@ struct StatusPageTests {
               - name: rgw-healthy
                 endpoint: \(rgw.endpoint)
                 bucket: \(RGWEnvironment.miscBucket)
-                credentials: {access_key_id_env: S3CANARY_TEST_RGW_ACCESS_KEY, secret_access_key_env: S3CANARY_TEST_RGW_SECRET_KEY}
+                credentials: \(RGWEnvironment.credentialsFromEnvironment)
               - name: broken-store
                 endpoint: http://127.0.0.1:\(faultPort)
                 bucket: any

@@ -74,11 +74,11 @@ struct TLSBackendTests {
                 endpoint: https://localhost:\(tlsPort)
                 bucket: \(RGWEnvironment.miscBucket)
                 tls: {ca_bundle: \(path("ca.pem"))}
-                credentials: {access_key_id_env: S3CANARY_TEST_RGW_ACCESS_KEY, secret_access_key_env: S3CANARY_TEST_RGW_SECRET_KEY}
+                credentials: \(RGWEnvironment.credentialsFromEnvironment)
               - name: tls-untrusted
                 endpoint: https://localhost:\(tlsPort)
                 bucket: \(RGWEnvironment.miscBucket)
-                credentials: {access_key_id_env: S3CANARY_TEST_RGW_ACCESS_KEY, secret_access_key_env: S3CANARY_TEST_RGW_SECRET_KEY}
+                credentials: \(RGWEnvironment.credentialsFromEnvironment)
 
             """
         }

@@ -27,7 +27,7 @@ struct WebhookRGWTests {
               - name: rgw-flaky
                 endpoint: http://127.0.0.1:\(proxy.port)
                 bucket: \(RGWEnvironment.pathBucket)
-                credentials: {access_key_id_env: S3CANARY_TEST_RGW_ACCESS_KEY, secret_access_key_env: S3CANARY_TEST_RGW_SECRET_KEY}
+                credentials: \(RGWEnvironment.credentialsFromEnvironment)
             webhooks:
               - {name: ce, url: "\(receiver.base)/ok/cloudevents", secret_file: \(secretFile.path), events: ["*"]}
               - {name: am, url: "\(receiver.base)/ok/alertmanager", format: alertmanager, secret_file: \(secretFile.path),
@@ -107,7 +107,7 @@ struct WebhookRGWTests {
               - name: rgw
                 endpoint: \(rgw.endpoint)
                 bucket: \(RGWEnvironment.miscBucket)
-                credentials: {access_key_id_env: S3CANARY_TEST_RGW_ACCESS_KEY, secret_access_key_env: S3CANARY_TEST_RGW_SECRET_KEY}
+                credentials: \(RGWEnvironment.credentialsFromEnvironment)
             webhooks:
               - {name: twice, url: "\(receiver.base)/fail-twice/a", secret: "\(receiver.secret)", events: [service.started]}
               - {name: gone, url: "\(receiver.base)/gone/a", secret: "\(receiver.secret)", events: [service.started]}

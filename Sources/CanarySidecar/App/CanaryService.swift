@@ -183,18 +183,14 @@ public final class CanaryService: Sendable {
 
     private func apply(_ configuration: CanaryConfiguration, initial: Bool) async throws {
         let current = self.state.withLock { $0 }
-        // Endpoint settings first: a missing token file or a bad certificate fails the reload before anything changes.
+        // Endpoint settings first, read once: a missing token file or a bad certificate fails the reload before
+        // anything changes; they are installed below, once the backends are built.
         let server = configuration.server
-        let staged = EndpointAccess()
-        try staged.update(server, environment: self.loader.environment)
-        var material: (EndpointTLS, CanaryConfiguration.Server.TLSFiles)?
+        let rules = try EndpointAccess.Rules(server, environment: self.loader.environment)
+        var certificate: EndpointTLS.Material?
         if let files = server.tls {
-            if initial {
-                self.tlsBox.withLock { $0 = nil }
-                material = (try EndpointTLS(files: files), files)
-            } else if let tls = self.endpointTLS {
-                _ = try EndpointTLS.Material(files)
-                material = (tls, files)
+            if initial || self.endpointTLS != nil {
+                certificate = try EndpointTLS.Material(files)
             } else {
                 self.logger.warning("turning TLS on needs a restart; the endpoint stays plain HTTP")
             }
@@ -222,9 +218,9 @@ public final class CanaryService: Sendable {
             throw error
         }
         let removed = current.active.keys.filter { next[$0] == nil }
-        try self.access.update(server, environment: self.loader.environment)
-        if let (tls, files) = material {
-            if initial { self.tlsBox.withLock { $0 = tls } } else { try tls.reload(files) }
+        self.access.install(rules)
+        if let certificate {
+            if let tls = self.endpointTLS { tls.install(certificate) } else { self.tlsBox.withLock { $0 = EndpointTLS(certificate) } }
         }
         self.state.withLock { state in
             state.configuration = configuration

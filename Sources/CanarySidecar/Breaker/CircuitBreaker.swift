@@ -10,8 +10,9 @@
 /// - Half-open: only the probe is in flight; others are rejected. A non-failure closes the breaker, a failure
 ///   opens it again with a new timeout. When the probe is a canary cycle (admitted with a cycle id), the whole
 ///   cycle is the probe: its later calls are admitted too, and only the cycle's end decides, so a backend whose
-///   PUT works but whose GET fails does not flap closed and open again. A probe in flight longer than `probeTimeout` is abandoned: the breaker
-///   returns to open and the late result is ignored, so no breaker is ever stuck half-open.
+///   PUT works but whose GET fails does not flap closed and open again. A probe in flight longer than
+///   `probeTimeout` is abandoned: the breaker returns to open and the late result is ignored, so no breaker is
+///   ever stuck half-open.
 public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.Duration == Duration {
     public struct Configuration: Sendable, Equatable {
         public var failureThreshold: Int
@@ -70,9 +71,9 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
         case failure(FailureSummary)
         /// Neither: the backend answered about one request (404, 412, 416...), or we cancelled the call.
         case neutral
-        /// A non-failure inside a canary cycle: it closes a half-open breaker but leaves the count alone, so a
-        /// backend whose GET always fails still trips even though each cycle's PUT works. The cycle resets the
-        /// count itself when it succeeds as a whole (``cycleEnded(_:failure:now:jitter:)``).
+        /// A non-failure inside a canary cycle: it leaves the count alone (so a backend whose GET always fails
+        /// still trips although each cycle's PUT works) and does not close a half-open breaker. The cycle's end
+        /// does both (``cycleEnded(_:failure:now:jitter:)``).
         case successKeepingCount
     }
 
@@ -163,10 +164,10 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
             self.consecutiveFailures += 1
             self.lastFailure = failure
             return self.open(now: now, jitter: jitter)
-        case (.halfOpen, .successKeepingCount) where self.probeCycle != nil:
+        case (.halfOpen, .successKeepingCount):
             // One good call of a probing cycle proves nothing yet: the cycle's end decides.
             return nil
-        case (.halfOpen, .success), (.halfOpen, .neutral), (.halfOpen, .successKeepingCount):
+        case (.halfOpen, .success), (.halfOpen, .neutral):
             guard ticket.isProbe else { return nil }
             return self.close(now: now)
         case (.halfOpen, .failure), (.open, _):

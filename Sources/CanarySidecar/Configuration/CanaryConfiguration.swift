@@ -66,16 +66,13 @@ public struct CanaryConfiguration: Sendable, Equatable {
         /// User name to bcrypt hash (`htpasswd -nbB user password`).
         public var basicAuthUsers: [String: String] = [:]
         public var bearerToken: SecretSource?
-        /// Sum of all request header lines; larger requests get 431.
+        /// Sum of all request header lines; larger requests get 400 (from NIO's HTTP decoder).
         public var maxHeaderBytes: Int = 16 * 1024
         /// Request bodies larger than this get 413 (only `POST /-/reload` takes a request, and it needs no body).
         public var maxBodyBytes: Int = 4 * 1024
         /// Idle keep-alive connections are closed after this, so slow or abandoned clients cannot pile up.
         public var idleTimeout: Duration = .seconds(60)
         public init() {}
-
-        /// Whether requests other than `/healthz` need credentials.
-        public var requiresAuthentication: Bool { !self.basicAuthUsers.isEmpty || self.bearerToken != nil }
     }
 
     public var listen = Listen()

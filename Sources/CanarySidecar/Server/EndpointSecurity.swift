@@ -42,13 +42,12 @@ public final class EndpointTLS: Sendable {
 
     private let current: Mutex<Material>
 
-    public init(files: CanaryConfiguration.Server.TLSFiles) throws(ConfigurationError) {
-        self.current = Mutex(try Material(files))
+    public init(_ material: Material) {
+        self.current = Mutex(material)
     }
 
-    /// Reads the files (again). A bad pair keeps the current one and is reported to the caller.
-    public func reload(_ files: CanaryConfiguration.Server.TLSFiles) throws(ConfigurationError) {
-        let material = try Material(files)
+    /// Serves `material` from the next handshake on (a reload read the files again).
+    public func install(_ material: Material) {
         self.current.withLock { $0 = material }
     }
 
@@ -80,10 +79,23 @@ public final class EndpointAccess: Sendable {
         case denied(challenge: String)
     }
 
-    struct Rules: Sendable {
+    /// The credentials of one `server:` section, the token already read (so a reload reads it once).
+    public struct Rules: Sendable {
         var users: [String: String] = [:]
         var tokenDigest: [UInt8]?
         var isOpen: Bool { self.users.isEmpty && self.tokenDigest == nil }
+
+        init() {}
+
+        public init(_ server: CanaryConfiguration.Server, environment: [String: String] = ProcessInfo.processInfo.environment)
+            throws
+        {
+            self.users = server.basicAuthUsers
+            if let source = server.bearerToken {
+                let token = try source.resolve(field: "server.bearer_token", environment: environment)
+                self.tokenDigest = Array(SHA256.hash(data: Data(token.utf8)))
+            }
+        }
     }
 
     private struct State: Sendable {
@@ -103,11 +115,11 @@ public final class EndpointAccess: Sendable {
     public func update(_ server: CanaryConfiguration.Server, environment: [String: String] = ProcessInfo.processInfo.environment)
         throws
     {
-        var rules = Rules(users: server.basicAuthUsers)
-        if let source = server.bearerToken {
-            let token = try source.resolve(field: "server.bearer_token", environment: environment)
-            rules.tokenDigest = Array(SHA256.hash(data: Data(token.utf8)))
-        }
+        self.install(try Rules(server, environment: environment))
+    }
+
+    /// Replaces the rules; successes remembered under the old ones are forgotten.
+    public func install(_ rules: Rules) {
         self.state.withLock { $0 = State(rules: rules) }
     }
 
