@@ -37,20 +37,101 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
-        // The service: breakers, canaries, telemetry, notifications, HTTP endpoint, configuration, wiring.
+        // The sidecar, in layers the compiler enforces (docs/design.md, "Targets"): each target imports only the
+        // ones below it, so a dependency cycle fails to build.
+        // Configuration model, loader and every default.
         .target(
-            name: "CanarySidecar",
+            name: "SidecarConfig",
             dependencies: [
                 "ObjectStorage",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // The pure circuit breaker, its ObjectBackend decorator, failure classification and deadlines.
+        .target(
+            name: "SidecarBreaker",
+            dependencies: [
+                "ObjectStorage",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // The canary cycle, the scheduler and the sweeper.
+        .target(
+            name: "SidecarCanary",
+            dependencies: [
+                "ObjectStorage",
+                "SidecarConfig",
+                "SidecarBreaker",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Every metric family, the status board, the event model and the hook that fans events out.
+        .target(
+            name: "SidecarTelemetry",
+            dependencies: [
+                "ObjectStorage",
+                "SidecarConfig",
+                "SidecarBreaker",
+                "SidecarCanary",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Webhook payloads, signing and delivery.
+        .target(
+            name: "SidecarNotify",
+            dependencies: [
+                "ObjectStorage",
+                "SidecarConfig",
+                "SidecarCanary",
+                "SidecarTelemetry",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The HTTP endpoint: route table, access rules and TLS, scrape cache, status document and page.
+        .target(
+            name: "SidecarServer",
+            dependencies: [
+                "ObjectStorage",
+                "SidecarConfig",
+                "SidecarBreaker",
+                "SidecarCanary",
+                "SidecarTelemetry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        // The wiring on top: the reload owner, backend factory, application, demo and one-shot probe.
+        .target(
+            name: "CanarySidecar",
+            dependencies: [
+                "ObjectStorage",
+                "SidecarConfig",
+                "SidecarBreaker",
+                "SidecarCanary",
+                "SidecarTelemetry",
+                "SidecarNotify",
+                "SidecarServer",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -61,7 +142,11 @@ let package = Package(
             dependencies: [
                 "CanarySidecar",
                 "ObjectStorage",
+                "SidecarConfig",
+                "SidecarCanary",
+                "SidecarTelemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -71,6 +156,10 @@ let package = Package(
             dependencies: [
                 "CanarySidecar",
                 "ObjectStorage",
+                "SidecarConfig",
+                "SidecarBreaker",
+                "SidecarTelemetry",
+                "SidecarNotify",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Benchmarks/Micro"
@@ -82,11 +171,11 @@ let package = Package(
         ),
         .testTarget(
             name: "CanarySidecarTests",
-            dependencies: ["CanarySidecar", "ObjectStorage"]
+            dependencies: ["CanarySidecar", "SidecarConfig", "SidecarBreaker", "SidecarCanary", "SidecarTelemetry", "SidecarNotify", "SidecarServer", "ObjectStorage"]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["CanarySidecar", "ObjectStorage"]
+            dependencies: ["CanarySidecar", "SidecarConfig", "SidecarBreaker", "SidecarCanary", "SidecarTelemetry", "SidecarNotify", "SidecarServer", "ObjectStorage"]
         ),
     ]
 )

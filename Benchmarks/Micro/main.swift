@@ -1,4 +1,10 @@
 import CanarySidecar
+import SidecarConfig
+import SidecarBreaker
+import SidecarCanary
+import SidecarTelemetry
+import SidecarNotify
+import SidecarServer
 import Crypto
 import Foundation
 import ObjectStorage

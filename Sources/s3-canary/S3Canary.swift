@@ -3,6 +3,10 @@ import CanarySidecar
 import Foundation
 import Logging
 import ObjectStorage
+import ServiceLifecycle
+import SidecarCanary
+import SidecarConfig
+import SidecarTelemetry
 
 @main
 struct S3Canary: AsyncParsableCommand {
@@ -132,7 +136,7 @@ struct DemoCommand: AsyncParsableCommand {
             metrics: try CanaryMetrics(version: S3Canary.version),
             logger: logger
         )
-        var extra: [any ServiceLifecycleService] = []
+        var extra: [any Service] = []
         if let flaky = stores["demo-flaky"] {
             extra.append(Demo.FaultDriver(store: flaky, logger: logger))
         }
@@ -182,7 +186,12 @@ struct Probe: AsyncParsableCommand {
         }
         let results = try await OneShotProbe.run(entries, instance: configuration.instance, logger: logger)
         if self.json {
-            print(OneShotProbe.json(results))
+            do {
+                print(try OneShotProbe.json(results))
+            } catch {
+                FileHandle.standardError.write(Data("error: cannot encode the results as JSON (\(error)); run without --json for the table\n".utf8))
+                throw ExitCode(2)
+            }
         } else {
             print(OneShotProbe.table(results))
         }
@@ -190,4 +199,3 @@ struct Probe: AsyncParsableCommand {
     }
 }
 
-typealias ServiceLifecycleService = CanarySidecar.LifecycleService

@@ -5,6 +5,12 @@ import Synchronization
 import Testing
 
 @testable import CanarySidecar
+@testable import SidecarConfig
+@testable import SidecarBreaker
+@testable import SidecarCanary
+@testable import SidecarTelemetry
+@testable import SidecarNotify
+@testable import SidecarServer
 
 /// Helpers to build a target over a MemoryBackend.
 enum Fixtures {
@@ -67,7 +73,7 @@ struct CanaryCycleTests {
         #expect(result.status == .failure)
         #expect(result.steps.map(\.operation) == [.put, .head, .get])
         #expect(result.steps.last?.reason == .http5xx)
-        #expect(result.failure?.operation == "GetObject")
+        #expect(result.failure?.operation == "get", "failures are named by the canary operation, as webhooks report them")
         #expect(store.keys.isEmpty, "the written canary must be deleted after a failure")
     }
 
@@ -164,15 +170,15 @@ struct CanaryCycleTests {
         for key in [old, fresh, foreign] {
             _ = try await store.putObject(key: key, body: ByteBuffer(string: "x"), contentType: nil, metadata: [:])
         }
-        let deleted = try await Sweeper(target: target, minimumAge: .seconds(45)).sweep(now: now)
-        #expect(deleted == 1)
+        let deleted = await Sweeper(target: target, minimumAge: .seconds(45)).sweep(now: now)
+        #expect(deleted == Sweeper.Outcome(deleted: 1))
         #expect(Set(store.keys) == [fresh, foreign])
         #expect(target.backend.snapshot.consecutiveFailures == 0)
         // After a restart, a canary written a second before this process started is a leftover too.
         let killed = target.newKey(now: now.addingTimeInterval(-1))
         _ = try await store.putObject(key: killed, body: ByteBuffer(string: "x"), contentType: nil, metadata: [:])
-        let swept = try await Sweeper(target: target, minimumAge: .seconds(45)).sweep(now: now, processStartedAt: now.addingTimeInterval(-0.5))
-        #expect(swept == 1)
+        let swept = await Sweeper(target: target, minimumAge: .seconds(45)).sweep(now: now, processStartedAt: now.addingTimeInterval(-0.5))
+        #expect(swept == Sweeper.Outcome(deleted: 1))
         #expect(Set(store.keys) == [fresh, foreign])
     }
 }

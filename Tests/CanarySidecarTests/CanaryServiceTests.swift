@@ -5,6 +5,12 @@ import Synchronization
 import Testing
 
 @testable import CanarySidecar
+@testable import SidecarConfig
+@testable import SidecarBreaker
+@testable import SidecarCanary
+@testable import SidecarTelemetry
+@testable import SidecarNotify
+@testable import SidecarServer
 
 @Suite("CanaryService wiring over in-memory backends")
 struct CanaryServiceTests {

@@ -2,6 +2,12 @@ import ObjectStorage
 import Testing
 
 @testable import CanarySidecar
+@testable import SidecarConfig
+@testable import SidecarBreaker
+@testable import SidecarCanary
+@testable import SidecarTelemetry
+@testable import SidecarNotify
+@testable import SidecarServer
 
 /// The breaker's transition table, under a clock that only moves when the test says so.
 @Suite("Circuit breaker state machine")

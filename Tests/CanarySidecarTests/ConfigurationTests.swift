@@ -3,6 +3,12 @@ import ObjectStorage
 import Testing
 
 @testable import CanarySidecar
+@testable import SidecarConfig
+@testable import SidecarBreaker
+@testable import SidecarCanary
+@testable import SidecarTelemetry
+@testable import SidecarNotify
+@testable import SidecarServer
 
 /// The invalid configurations in `Tests/Fixtures/invalid-configs`; each names the field its error must point at
 /// in a first line `# expect: PATH`. The integration suite runs the same files through `s3-canary check-config`.

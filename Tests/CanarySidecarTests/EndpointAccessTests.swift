@@ -4,6 +4,12 @@ import ObjectStorage
 import Testing
 
 @testable import CanarySidecar
+@testable import SidecarConfig
+@testable import SidecarBreaker
+@testable import SidecarCanary
+@testable import SidecarTelemetry
+@testable import SidecarNotify
+@testable import SidecarServer
 
 @Suite("Endpoint access")
 struct EndpointAccessTests {
@@ -23,7 +29,7 @@ struct EndpointAccessTests {
         let hash = Bcrypt.hash("s3cret", cost: 4)
         server.basicAuthUsers = ["prom": hash, "ops": "$2y$" + hash.dropFirst(4)]
         let access = EndpointAccess()
-        try access.update(server)
+        access.install(try EndpointAccess.Rules(server))
         #expect(await access.authorize(Self.basic("prom", "s3cret")) == .allowed)
         #expect(await access.authorize(Self.basic("ops", "s3cret")) == .allowed)
         // Served from the cache the second time, and still only for the right pair.
@@ -35,7 +41,7 @@ struct EndpointAccessTests {
         #expect(await access.authorize(nil) == .denied(challenge: #"Basic realm="s3-canary", charset="UTF-8""#))
         // A reload that drops the user drops its cached success too.
         server.basicAuthUsers = ["ops": hash]
-        try access.update(server)
+        access.install(try EndpointAccess.Rules(server))
         #expect(await access.authorize(Self.basic("prom", "s3cret")) != .allowed)
     }
 
@@ -43,19 +49,19 @@ struct EndpointAccessTests {
         var server = CanaryConfiguration.Server()
         server.bearerToken = .environment("TOKEN")
         let access = EndpointAccess()
-        try access.update(server, environment: ["TOKEN": "abcdefghijklmnop"])
+        access.install(try EndpointAccess.Rules(server, environment: ["TOKEN": "abcdefghijklmnop"]))
         #expect(await access.authorize("Bearer abcdefghijklmnop") == .allowed)
         #expect(await access.authorize("bearer abcdefghijklmnop") == .allowed)
         #expect(await access.authorize("Bearer abcdefghijklmno") != .allowed)
         #expect(await access.authorize("Bearer abcdefghijklmnopq") != .allowed)
-        #expect(throws: ConfigurationError.self) { try access.update(server, environment: [:]) }
+        #expect(throws: ConfigurationError.self) { access.install(try EndpointAccess.Rules(server, environment: [:])) }
     }
 
     @Test func bcryptHashShapes() {
-        #expect(EndpointAccess.isBcryptHash(Bcrypt.hash("x", cost: 4)))
-        #expect(!EndpointAccess.isBcryptHash("plain-password"))
-        #expect(!EndpointAccess.isBcryptHash("$1$" + String(repeating: "a", count: 57)))
-        #expect(!EndpointAccess.isBcryptHash("$2b$99$" + String(repeating: "a", count: 53)))
+        #expect(BcryptHash.isValid(Bcrypt.hash("x", cost: 4)))
+        #expect(!BcryptHash.isValid("plain-password"))
+        #expect(!BcryptHash.isValid("$1$" + String(repeating: "a", count: 57)))
+        #expect(!BcryptHash.isValid("$2b$99$" + String(repeating: "a", count: 53)))
         #expect(EndpointAccess.constantTimeEqual([1, 2, 3], [1, 2, 3]))
         #expect(!EndpointAccess.constantTimeEqual([1, 2, 3], [1, 2, 4]))
         #expect(!EndpointAccess.constantTimeEqual([1, 2], [1, 2, 3]))

@@ -2,6 +2,12 @@ import Foundation
 import Testing
 
 @testable import CanarySidecar
+@testable import SidecarConfig
+@testable import SidecarBreaker
+@testable import SidecarCanary
+@testable import SidecarTelemetry
+@testable import SidecarNotify
+@testable import SidecarServer
 
 @Suite("Metrics registry and exposition")
 struct MetricsTests {
@@ -111,7 +117,7 @@ struct ScrapeCacheTests {
 
     @Test func rendersOncePerAgeFormatEncodingAndReload() async throws {
         let renders = Counter()
-        let cache = ScrapeCache(maxAge: .seconds(3600)) { _ in "metric_total \(renders.next())\n" }
+        let cache = ScrapeCache(maxAge: .seconds(3600), clock: ContinuousClock()) { _ in "metric_total \(renders.next())\n" }
         let first = await cache.body(format: .text004, gzip: false)
         let second = await cache.body(format: .text004, gzip: false)
         #expect(String(buffer: first.body) == "metric_total 1\n")
@@ -121,16 +127,21 @@ struct ScrapeCacheTests {
         #expect(String(buffer: await cache.body(format: .openMetrics, gzip: false).body) == "metric_total 3\n")
         // A reload makes the next scrape render again.
         #expect(String(buffer: await cache.body(format: .text004, gzip: false, generation: 1).body) == "metric_total 4\n")
-        let expiring = ScrapeCache(maxAge: .zero) { _ in "metric_total \(renders.next())\n" }
+        // Freshness is measured on the injected clock: no real time passes here.
+        let clock = ManualClock()
+        let expiring = ScrapeCache(maxAge: .seconds(1), clock: clock) { _ in "metric_total \(renders.next())\n" }
         let a = await expiring.body(format: .text004, gzip: false)
-        try await Task.sleep(for: .milliseconds(20))  // past twice the (microseconds of) rendering
+        clock.advance(by: .milliseconds(999))
+        let stillFresh = await expiring.body(format: .text004, gzip: false)
+        #expect(String(buffer: a.body) == String(buffer: stillFresh.body), "younger than max age: the same copy")
+        clock.advance(by: .milliseconds(1))
         let b = await expiring.body(format: .text004, gzip: false)
-        #expect(String(buffer: a.body) != String(buffer: b.body))
+        #expect(String(buffer: a.body) != String(buffer: b.body), "at max age: rendered again")
     }
 
     @Test func concurrentFirstScrapesShareOneRendering() async {
         let renders = Counter()
-        let cache = ScrapeCache(maxAge: .seconds(3600)) { _ in
+        let cache = ScrapeCache(maxAge: .seconds(3600), clock: ContinuousClock()) { _ in
             Thread.sleep(forTimeInterval: 0.05)  // a slow rendering, so the others arrive while it runs
             return "metric_total \(renders.next())\n"
         }

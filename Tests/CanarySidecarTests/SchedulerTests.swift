@@ -4,6 +4,12 @@ import Synchronization
 import Testing
 
 @testable import CanarySidecar
+@testable import SidecarConfig
+@testable import SidecarBreaker
+@testable import SidecarCanary
+@testable import SidecarTelemetry
+@testable import SidecarNotify
+@testable import SidecarServer
 
 @Suite("Scheduler under a test clock", .timeLimit(.minutes(1)))
 struct SchedulerTests {

@@ -2,6 +2,12 @@ import Foundation
 import Testing
 
 @testable import CanarySidecar
+@testable import SidecarConfig
+@testable import SidecarBreaker
+@testable import SidecarCanary
+@testable import SidecarTelemetry
+@testable import SidecarNotify
+@testable import SidecarServer
 
 @Suite("Status board readiness")
 struct StatusBoardTests {

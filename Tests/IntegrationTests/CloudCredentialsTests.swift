@@ -1,4 +1,10 @@
 @testable import CanarySidecar
+@testable import SidecarConfig
+@testable import SidecarBreaker
+@testable import SidecarCanary
+@testable import SidecarTelemetry
+@testable import SidecarNotify
+@testable import SidecarServer
 import Foundation
 import ObjectStorage
 import Synchronization

@@ -1,4 +1,10 @@
 import CanarySidecar
+import SidecarConfig
+import SidecarBreaker
+import SidecarCanary
+import SidecarTelemetry
+import SidecarNotify
+import SidecarServer
 import Foundation
 import Testing
 
@@ -169,7 +175,7 @@ struct WebhookRGWTests {
         var webhook = WebhookConfiguration(name: "q", url: "\(receiver.base)/slow/q")
         webhook.queueSize = 3
         webhook.timeout = .seconds(15)
-        let dispatcher = WebhookDispatcher(webhooks: [webhook], metrics: metrics, logger: .init(label: "test"), drainTimeout: .seconds(1))
+        let dispatcher = WebhookDispatcher(webhooks: [webhook], metrics: metrics, logger: .init(label: "test"), clock: ContinuousClock(), drainTimeout: .seconds(1))
         let running = Task { try await dispatcher.run() }
         func event() -> WebhookEvent { WebhookEvent(type: .serviceStarted, instance: "q", statusURL: "http://q/status") }
         dispatcher.publish(event())

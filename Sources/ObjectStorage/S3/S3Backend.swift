@@ -20,19 +20,19 @@ public final class S3Backend: ObjectBackend, BackendCopier {
     private let httpClient: HTTPClient
     private let logger: Logger
     private let now: @Sendable () -> Date
-    private let onResponseHead: (@Sendable (_ operation: String, _ elapsed: Duration) -> Void)?
+    private let onResponseHead: (@Sendable (_ operation: String, _ label: String?, _ elapsed: Duration) -> Void)?
 
     /// Creates the backend and its connection pool.
     ///
-    /// - Parameter onResponseHead: called with the time from sending a request to receiving its response head
-    ///   (time to first byte), for latency breakdowns.
+    /// - Parameter onResponseHead: called with the S3 operation, the task's ``RequestLabel`` and the time from
+    ///   sending a request to receiving its response head (time to first byte), for latency breakdowns.
     /// - Throws: ``ConfigurationError`` listing every problem of `configuration`.
     public init(
         configuration: Configuration,
         credentials: any CredentialsProvider,
         logger: Logger = Logger(label: "s3-canary.s3", factory: { _ in SwiftLogNoOpLogHandler() }),
         now: @escaping @Sendable () -> Date = { Date() },
-        onResponseHead: (@Sendable (_ operation: String, _ elapsed: Duration) -> Void)? = nil
+        onResponseHead: (@Sendable (_ operation: String, _ label: String?, _ elapsed: Duration) -> Void)? = nil
     ) throws {
         let problems = configuration.validate()
         guard problems.isEmpty, case .success(let endpoint) = Configuration.parseEndpoint(configuration.endpoint) else {
@@ -314,7 +314,7 @@ public final class S3Backend: ObjectBackend, BackendCopier {
         do {
             response = try await self.httpClient.execute(request, timeout: self.configuration.timeouts.request.timeAmount)
             // The response head is in: time to first byte, as far as the client can see it.
-            self.onResponseHead?(operation, start.duration(to: .now))
+            self.onResponseHead?(operation, RequestLabel.current, start.duration(to: .now))
             if method == .HEAD {
                 responseBody = ByteBuffer()
             } else {

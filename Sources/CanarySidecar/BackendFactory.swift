@@ -1,0 +1,127 @@
+import Foundation
+import Logging
+import ObjectStorage
+import SidecarBreaker
+import SidecarCanary
+import SidecarConfig
+import SidecarNotify
+import SidecarServer
+import SidecarTelemetry
+
+/// A backend the service owns: what probes go through, and how to release it.
+public struct OwnedBackend: Sendable {
+    public var backend: any ObjectBackend
+    public var shutdown: @Sendable () async -> Void
+
+    public init(backend: any ObjectBackend, shutdown: @escaping @Sendable () async -> Void = {}) {
+        self.backend = backend
+        self.shutdown = shutdown
+    }
+}
+
+/// What a factory may report back to the service about a backend it made.
+public struct BackendContext: Sendable {
+    public var logger: Logger
+    /// Called when refreshing temporary credentials failed (the old ones stay in use until they expire).
+    public var onCredentialsRefreshFailure: @Sendable (any Error) -> Void
+    /// Called with each request's time to first byte, during the canary operation that sent it.
+    public var onTimeToFirstByte: @Sendable (CanaryConfiguration.Operation, Duration) -> Void
+
+    public init(
+        logger: Logger,
+        onCredentialsRefreshFailure: @escaping @Sendable (any Error) -> Void = { _ in },
+        onTimeToFirstByte: @escaping @Sendable (CanaryConfiguration.Operation, Duration) -> Void = { _, _ in }
+    ) {
+        self.logger = logger
+        self.onCredentialsRefreshFailure = onCredentialsRefreshFailure
+        self.onTimeToFirstByte = onTimeToFirstByte
+    }
+}
+
+/// Makes the real backend of a configuration entry. The demo and tests swap in in-memory backends.
+public struct BackendFactory: Sendable {
+    public var make: @Sendable (CanaryConfiguration.Backend, BackendContext) throws -> OwnedBackend
+
+    public init(make: @escaping @Sendable (CanaryConfiguration.Backend, BackendContext) throws -> OwnedBackend) {
+        self.make = make
+    }
+
+    /// S3 over HTTP, with the credentials the entry names.
+    public static let s3 = BackendFactory { entry, context in
+        let logger = context.logger
+        let provider = try Self.credentialsProvider(
+            entry.credentials,
+            field: "backends.\(entry.name).credentials",
+            region: entry.s3.region,
+            onRefreshFailure: context.onCredentialsRefreshFailure
+        )
+        var backendLogger = logger
+        backendLogger[metadataKey: "canary.backend"] = "\(entry.name)"
+        let backend = try S3Backend(
+            configuration: entry.s3,
+            credentials: provider,
+            logger: backendLogger,
+            onResponseHead: { _, label, elapsed in
+                // Only requests a canary operation sent (not the sweeper's) are measured.
+                if let operation = label.flatMap(CanaryConfiguration.Operation.init(rawValue:)) {
+                    context.onTimeToFirstByte(operation, elapsed)
+                }
+            }
+        )
+        if !entry.s3.tls.verifyCertificates {
+            logger.warning(
+                "TLS certificate verification is off for this backend",
+                metadata: ["canary.backend": "\(entry.name)"]
+            )
+        }
+        return OwnedBackend(backend: backend, shutdown: { try? await backend.shutdown() })
+    }
+
+    static func credentialsProvider(
+        _ credentials: CanaryConfiguration.Credentials,
+        field: String,
+        region: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        onRefreshFailure: @escaping @Sendable (any Error) -> Void
+    ) throws -> any CredentialsProvider {
+        func refreshing(_ fetcher: any CredentialsFetcher) -> RefreshingCredentialsProvider {
+            RefreshingCredentialsProvider(fetcher, onRefreshFailure: onRefreshFailure)
+        }
+        switch credentials {
+        case .keys(let keyID, let secret, let token):
+            return StaticCredentialsProvider(
+                Credentials(
+                    accessKeyID: try keyID.resolve(field: "\(field).access_key_id"),
+                    secretAccessKey: try secret.resolve(field: "\(field).secret_access_key"),
+                    sessionToken: try token?.resolve(field: "\(field).session_token")
+                )
+            )
+        case .environment:
+            return EnvironmentCredentialsProvider()
+        case .profile(let profile):
+            return ProfileCredentialsProvider(profile: profile)
+        case .webIdentity:
+            guard let fetcher = WebIdentityCredentialsFetcher(environment: environment, region: region) else {
+                throw ConfigurationError(field: "\(field).source", message: "web_identity needs AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN")
+            }
+            return refreshing(fetcher)
+        case .container:
+            guard let fetcher = ContainerCredentialsFetcher(environment: environment) else {
+                throw ConfigurationError(field: "\(field).source", message: "container needs AWS_CONTAINER_CREDENTIALS_FULL_URI or _RELATIVE_URI")
+            }
+            return refreshing(fetcher)
+        case .instanceMetadata:
+            return refreshing(InstanceMetadataCredentialsFetcher(environment: environment) ?? InstanceMetadataCredentialsFetcher())
+        case .defaultChain(let profile):
+            // The AWS SDKs' order: environment, shared files, web identity, container endpoint, instance metadata.
+            var chain: [any CredentialsProvider] = [
+                EnvironmentCredentialsProvider(environment: environment),
+                ProfileCredentialsProvider(profile: profile, environment: environment),
+            ]
+            if let fetcher = WebIdentityCredentialsFetcher(environment: environment, region: region) { chain.append(refreshing(fetcher)) }
+            if let fetcher = ContainerCredentialsFetcher(environment: environment) { chain.append(refreshing(fetcher)) }
+            if let fetcher = InstanceMetadataCredentialsFetcher(environment: environment) { chain.append(refreshing(fetcher)) }
+            return ChainCredentialsProvider(chain)
+        }
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import Logging
+import ObjectStorage
+import ServiceLifecycle
+import SidecarBreaker
+import SidecarCanary
+import SidecarConfig
+import SidecarServer
+import SidecarTelemetry
+import Synchronization
+
+/// The running service as the wiring composes it: the telemetry hook (metrics, board, events), the scheduler,
+/// the endpoint's access rules and the one owner of the running backends (``ReloadOwner``). It decides nothing
+/// itself; it connects those parts and is what the HTTP endpoint serves.
+public final class CanaryService: EndpointModel {
+    public let telemetry: TelemetryHook
+    public let scheduler: CanaryScheduler<ContinuousClock>
+    public let logger: Logger
+    let now: @Sendable () -> Date
+    /// Credentials the endpoint accepts; replaced on every reload.
+    public let access = EndpointAccess()
+    let owner: ReloadOwner
+
+    public var metrics: CanaryMetrics { self.telemetry.metrics }
+    public var board: StatusBoard { self.telemetry.board }
+
+    /// - Parameter now: wall-clock time for cycle timestamps, canary keys and reload times (tests pass their own).
+    public init(
+        configuration: CanaryConfiguration,
+        configurationPath: String?,
+        loader: ConfigurationLoader = ConfigurationLoader(),
+        factory: BackendFactory = .s3,
+        metrics: CanaryMetrics,
+        logger: Logger,
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.logger = logger
+        self.now = now
+        let telemetry = TelemetryHook(
+            metrics: metrics,
+            board: StatusBoard(),
+            logger: logger,
+            origin: .init(instance: configuration.instance, statusURL: configuration.statusURL)
+        )
+        self.telemetry = telemetry
+        self.scheduler = CanaryScheduler(
+            clock: ContinuousClock(),
+            logger: logger,
+            now: now,
+            onSweepErrors: { backend, errors in metrics.sweepErrors.add([backend], Double(errors)) },
+            observer: { report in telemetry.cycleFinished(report.result, drift: report.drift) }
+        )
+        self.owner = ReloadOwner(
+            configuration: configuration,
+            configurationPath: configurationPath,
+            loader: loader,
+            factory: factory,
+            telemetry: telemetry,
+            scheduler: self.scheduler,
+            access: self.access,
+            logger: logger,
+            now: now
+        )
+    }
+
+    /// The configuration the backends run with now.
+    public var configuration: CanaryConfiguration { self.owner.configuration }
+
+    /// The endpoint's certificate when it serves TLS.
+    public var endpointTLS: EndpointTLS? { self.owner.endpointTLS }
+
+    /// Registers a receiver of every event: breaker transitions, corruption, service and reload events.
+    public func onEvent(_ sink: @escaping @Sendable (WebhookEvent) -> Void) {
+        self.telemetry.addSink(sink)
+    }
+
+    /// Sends a service-level event (`service.started`, `service.stopping`, `config.reload_failed`).
+    public func emit(_ type: WebhookEventType, message: String? = nil) {
+        self.telemetry.emit(type, message: message)
+    }
+
+    /// Builds every backend of the initial configuration and starts probing.
+    public func start() async throws {
+        try await self.owner.start()
+    }
+
+    /// The queue of reloads, applied one at a time; run it in the service group.
+    public var reloads: any Service { self.owner }
+
+    // MARK: - EndpointModel
+
+    public var instance: String { self.configuration.instance }
+    public var targets: [CanaryTarget] { self.scheduler.targets }
+    public var reloadGeneration: Int { self.owner.reloadGeneration }
+
+    /// Re-reads the configuration file and applies it, after any reload queued before; answers with this
+    /// request's own result. A bad file keeps the running configuration.
+    public func reload() async -> Result<Int, ConfigurationError> {
+        await self.owner.reload(.http)
+    }
+
+    /// A reload asked for by SIGHUP.
+    func reloadOnSignal() async {
+        _ = await self.owner.reload(.signal)
+    }
+
+    /// Runs one cycle of `backend` now (for `/probe`), with a step-by-step log; its result is recorded like a
+    /// scheduled cycle's.
+    public func probe(backend name: String) async -> (CycleResult, [String])? {
+        guard let target = self.scheduler.target(named: name) else { return nil }
+        let lines = Mutex<[String]>([])
+        let cycle = CanaryCycle(target: target, clock: ContinuousClock(), now: self.now) { line in
+            lines.withLock { $0.append(line) }
+        }
+        let result = await cycle.run()
+        self.telemetry.cycleFinished(result)
+        return (result, lines.withLock { $0 })
+    }
+}

@@ -1,0 +1,384 @@
+import Crypto
+import Foundation
+import NIOCore
+import ObjectStorage
+import SidecarBreaker
+import SidecarConfig
+import Synchronization
+
+/// The result of one canary operation.
+public struct StepResult: Sendable, Equatable, Codable {
+    public enum Result: String, Sendable, Codable {
+        case success
+        case error
+        /// The breaker rejected the call: no I/O happened.
+        case rejected
+        /// The operation does not apply to this backend (copy on a backend that cannot copy).
+        case skipped
+    }
+
+    public var operation: CanaryConfiguration.Operation
+    public var result: Result
+    /// Time the backend took; `nil` when the call never reached it.
+    public var seconds: Double?
+    public var reason: FailureReason?
+    public var message: String?
+}
+
+/// The result of one canary cycle of one backend.
+public struct CycleResult: Sendable, Equatable {
+    public enum Status: String, Sendable, Codable, CaseIterable {
+        case success, failure
+        /// The breaker was open: the cycle sent nothing.
+        case skipped
+    }
+
+    public var backend: String
+    public var startedAt: Date
+    public var duration: Duration
+    public var status: Status
+    public var steps: [StepResult]
+    /// The first error of a failed cycle.
+    public var failure: FailureSummary?
+    /// Whether a read returned other bytes than were written.
+    public var integrityFailure: Bool
+}
+
+/// What a cycle needs to know about its backend.
+public struct CanaryTarget: Sendable {
+    public var name: String
+    public var instance: String
+    public var probe: CanaryConfiguration.Probe
+    /// The breaker-wrapped backend every counted operation goes through.
+    public var backend: CircuitBreakerBackend
+
+    public init(name: String, instance: String, probe: CanaryConfiguration.Probe, backend: CircuitBreakerBackend) {
+        self.name = name
+        self.instance = instance
+        self.probe = probe
+        self.backend = backend
+    }
+
+    /// A target for a configured backend, its breaker around `backend`.
+    public init(
+        _ entry: CanaryConfiguration.Backend,
+        instance: String,
+        wrapping backend: any ObjectBackend,
+        continuing previous: CircuitBreakerBackend? = nil,
+        onTransition: @escaping @Sendable (BreakerTransitionEvent) -> Void
+    ) {
+        let configuration = CircuitBreakerBackend.Machine.Configuration(
+            failureThreshold: entry.breaker.failureThreshold,
+            openTimeout: entry.breaker.openTimeout,
+            probeTimeout: entry.breakerProbeTimeout
+        )
+        let breaker = CircuitBreakerBackend(
+            name: entry.name,
+            wrapping: backend,
+            configuration: configuration,
+            continuing: previous,
+            onTransition: onTransition
+        )
+        self.init(name: entry.name, instance: instance, probe: entry.probe, backend: breaker)
+    }
+
+    /// `<key_prefix><instance>/<backend>/`: where this replica's canaries of this backend live.
+    public var keyPrefix: String { "\(self.probe.keyPrefix)\(self.instance)/\(self.name)/" }
+
+    /// A new canary key; its first part is the creation time in milliseconds, which the sweeper reads.
+    func newKey(now: Date) -> String {
+        let millis = Int64(now.timeIntervalSince1970 * 1000)
+        let random = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        return "\(self.keyPrefix)\(millis)-\(random)"
+    }
+}
+
+/// One canary cycle (DESIGN §4): PUT → HEAD → GET (verify) → ranged GET → [COPY → HEAD] → [LIST] → DELETE →
+/// HEAD (404). A failed operation ends the cycle; whatever was written is then deleted on a best-effort basis
+/// through the unwrapped backend, so the cleanup never counts against the breaker.
+public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
+    typealias Operation = CanaryConfiguration.Operation
+
+    public var target: CanaryTarget
+    public var clock: C
+    /// Wall-clock time for the cycle's start and its key's timestamp (tests pass a fixed one).
+    public var now: @Sendable () -> Date
+    /// Each step, as it finishes (for `/probe?debug=true`).
+    public var log: (@Sendable (String) -> Void)?
+
+    public init(
+        target: CanaryTarget,
+        clock: C,
+        now: @escaping @Sendable () -> Date = { Date() },
+        log: (@Sendable (String) -> Void)? = nil
+    ) {
+        self.target = target
+        self.clock = clock
+        self.now = now
+        self.log = log
+    }
+
+    /// Keys written by a cycle, kept outside the cycle's task so cleanup can run after a deadline cancelled it.
+    final class Written: Sendable {
+        let keys = Mutex<[String]>([])
+        func add(_ key: String) { self.keys.withLock { $0.append(key) } }
+        func remove(_ key: String) { self.keys.withLock { $0.removeAll { $0 == key } } }
+        var all: [String] { self.keys.withLock { $0 } }
+    }
+
+    final class Steps: Sendable {
+        private let state = Mutex<(steps: [StepResult], current: CanaryConfiguration.Operation?)>(([], nil))
+        func begin(_ operation: CanaryConfiguration.Operation) { self.state.withLock { $0.current = operation } }
+        func append(_ step: StepResult) { self.state.withLock { $0.steps.append(step) } }
+        var all: [StepResult] { self.state.withLock { $0.steps } }
+        /// The operation that started last: the one in flight if the cycle is cut short.
+        var current: CanaryConfiguration.Operation? { self.state.withLock { $0.current } }
+    }
+
+    /// Runs the cycle; never throws: every failure is in the result.
+    public func run(deadline: Duration? = nil) async -> CycleResult {
+        let startedAt = self.now()
+        let start = self.clock.now
+        let written = Written()
+        let steps = Steps()
+        let cycleDeadline = deadline ?? self.target.probe.interval * 0.9
+        var failure: FailureSummary?
+        let calls = self.target.backend.beginCycle()
+        do {
+            try await withTimeout(cycleDeadline, clock: self.clock, operation: "cycle") { () async throws -> Bool in
+                try await self.steps(calls, written: written, steps: steps)
+                return true
+            }
+        } catch {
+            let classification = ErrorClassification.classify(error)
+            // Every failure is named by the canary operation it happened in (the one in flight when the whole
+            // cycle ran out of time), so `last_error.operation` is always an operation name.
+            let operation = steps.current ?? .put
+            if let deadline = error as? DeadlineExceeded, deadline.operation == "cycle" {
+                // The whole cycle ran out of time: the operation in flight was cancelled, count it once.
+                self.target.backend.reportLateFailure(
+                    FailureSummary(
+                        operation: operation.label,
+                        reason: .timeout,
+                        message: "the cycle got no answer within \(cycleDeadline)"
+                    )
+                )
+            }
+            failure = FailureSummary(
+                operation: operation.label,
+                reason: classification.reason ?? .other,
+                message: CircuitBreakerBackend.message(of: error)
+            )
+        }
+        let leftovers = written.all
+        if !leftovers.isEmpty {
+            await self.cleanup(leftovers)
+        }
+        let recorded = steps.all
+        let status: CycleResult.Status
+        calls.end(failure: failure)
+        if failure == nil {
+            status = .success
+        } else if recorded.first?.result == .rejected {
+            status = .skipped
+        } else {
+            status = .failure
+        }
+        return CycleResult(
+            backend: self.target.name,
+            startedAt: startedAt,
+            duration: start.duration(to: self.clock.now),
+            status: status,
+            steps: recorded,
+            failure: failure,
+            integrityFailure: recorded.contains { $0.reason == .integrity }
+        )
+    }
+
+    private func cleanup(_ keys: [String]) async {
+        let raw = self.target.backend.unwrap()
+        for key in keys {
+            do {
+                try await withTimeout(self.target.probe.timeout, clock: self.clock, operation: "DeleteObject") {
+                    try await raw.deleteObject(key: key)
+                }
+                self.log?("cleanup: deleted \(key)")
+            } catch {
+                self.log?("cleanup: could not delete \(key) (the sweeper will): \(error)")
+            }
+        }
+    }
+
+    /// Times one operation and records its step; rethrows its error to end the cycle.
+    private func step<T: Sendable>(
+        _ operation: CanaryConfiguration.Operation,
+        _ steps: Steps,
+        _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        steps.begin(operation)
+        let start = self.clock.now
+        do {
+            let value = try await RequestLabel.$current.withValue(operation.label) {
+                try await withTimeout(self.target.probe.timeout, clock: self.clock, operation: operation.rawValue, body)
+            }
+            let seconds = start.duration(to: self.clock.now).seconds
+            steps.append(StepResult(operation: operation, result: .success, seconds: seconds))
+            self.log?("\(operation.rawValue): ok in \(String(format: "%.3f", seconds * 1000)) ms")
+            return value
+        } catch {
+            let seconds = start.duration(to: self.clock.now).seconds
+            let classification = ErrorClassification.classify(error)
+            let message = CircuitBreakerBackend.message(of: error)
+            if error is DeadlineExceeded {
+                // Our timeout cancelled the call, so the breaker saw no result: report the timeout to it.
+                self.target.backend.reportLateFailure(
+                    FailureSummary(operation: operation.rawValue, reason: .timeout, message: message)
+                )
+            }
+            if (error as? ObjectStorageError)?.code == .copyNotSupported {
+                // Recorded by the caller as skipped.
+            } else if classification.isRejection {
+                steps.append(StepResult(operation: operation, result: .rejected, reason: nil, message: message))
+            } else if classification.reason != nil {
+                steps.append(
+                    StepResult(operation: operation, result: .error, seconds: seconds, reason: classification.reason, message: message)
+                )
+            }
+            self.log?("\(operation.rawValue): \(classification.isRejection ? "rejected" : "error") after \(String(format: "%.3f", seconds * 1000)) ms: \(message)")
+            throw error
+        }
+    }
+
+    /// Raises an integrity failure: counted by the breaker, recorded on the step, ends the cycle.
+    private func integrity(_ operation: CanaryConfiguration.Operation, _ steps: Steps, seconds: Double?, _ message: String) -> IntegrityError {
+        let error = IntegrityError(operation: operation.rawValue, message: message)
+        steps.append(StepResult(operation: operation, result: .error, seconds: seconds, reason: .integrity, message: message))
+        self.target.backend.reportLateFailure(FailureSummary(operation: operation.rawValue, reason: .integrity, message: message))
+        self.log?("\(operation.rawValue): INTEGRITY FAILURE: \(message)")
+        return error
+    }
+
+    /// The operations, each a step: every request a step sends goes through the breaker as part of this cycle,
+    /// under the step's operation name, inside the step's timing.
+    private func steps(_ calls: CircuitBreakerBackend.CycleCalls, written: Written, steps: Steps) async throws {
+        let operations = self.target.probe.operations
+        let size = self.target.probe.objectSize
+        let key = self.target.newKey(now: self.now())
+        var body = ByteBuffer()
+        body.reserveCapacity(size)
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<(size / 8) { body.writeInteger(generator.next() as UInt64) }
+        for _ in 0..<(size % 8) { body.writeInteger(UInt8.random(in: 0...255)) }
+        let digest = SHA256.hash(data: body.readableBytesView)
+        let payload = body
+        self.log?("key \(key), \(size) bytes")
+
+        written.add(key)
+        do {
+            _ = try await self.step(.put, steps) {
+                try await calls.call(Operation.put.label) { backend in
+                    try await backend.putObject(
+                    key: key,
+                    body: payload,
+                    contentType: "application/octet-stream",
+                        metadata: ["s3-canary": "1"]
+                    )
+                }
+            }
+        } catch let error as ObjectStorageError where error.code == .backendUnavailable {
+            // Rejected by the open breaker: nothing was sent, so there is nothing to clean up (and no I/O to do).
+            written.remove(key)
+            throw error
+        }
+
+        if operations.contains(.head) {
+            let head = try await self.step(.head, steps) {
+                try await calls.call(Operation.head.label) { try await $0.headObject(key: key) }
+            }
+            if head.size != Int64(size) {
+                throw self.integrity(.head, steps, seconds: steps.all.last?.seconds, "HEAD reports \(head.size) bytes, \(size) were written")
+            }
+        }
+        if operations.contains(.get) {
+            let get = try await self.step(.get, steps) {
+                try await calls.call(Operation.get.label) { try await $0.getObject(key: key, range: nil) }
+            }
+            if get.body.readableBytes != size || SHA256.hash(data: get.body.readableBytesView) != digest {
+                throw self.integrity(
+                    .get, steps, seconds: steps.all.last?.seconds,
+                    "GET returned \(get.body.readableBytes) bytes that differ from the \(size) written"
+                )
+            }
+        }
+        if operations.contains(.getRange) {
+            let length = max(1, min(size / 4, 4096))
+            let offset = size > length ? Int.random(in: 0...(size - length)) : 0
+            let range = "bytes=\(offset)-\(offset + length - 1)"
+            let ranged = try await self.step(.getRange, steps) {
+                try await calls.call(Operation.getRange.label) { try await $0.getObject(key: key, range: range) }
+            }
+            if ranged.body != payload.getSlice(at: payload.readerIndex + offset, length: length) {
+                throw self.integrity(
+                    .getRange, steps, seconds: steps.all.last?.seconds,
+                    "GET \(range) returned \(ranged.body.readableBytes) bytes that differ from the written range"
+                        + (ranged.contentRange == nil ? " (the Range header was ignored)" : "")
+                )
+            }
+        }
+        if operations.contains(.copy) {
+            if calls.canCopy {
+                let copyKey = key + ".copy"
+                written.add(copyKey)
+                // The copy step is COPY, a HEAD of the copy and its DELETE: each through the breaker, timed together.
+                let copiedSize = try await self.step(.copy, steps) { () async throws -> Int64 in
+                    let label = Operation.copy.label
+                    _ = try await calls.copy(label) {
+                        try await $0.copyObject(source: key, destination: copyKey, contentType: nil, metadata: nil)
+                    }
+                    let head = try await calls.call(label) { try await $0.headObject(key: copyKey) }
+                    try await calls.call(label) { try await $0.deleteObject(key: copyKey) }
+                    return head.size
+                }
+                written.remove(copyKey)
+                if copiedSize != Int64(size) {
+                    throw self.integrity(
+                        .copy, steps, seconds: steps.all.last?.seconds, "the copy has \(copiedSize) bytes, \(size) were written"
+                    )
+                }
+            } else {
+                steps.append(StepResult(operation: .copy, result: .skipped, message: "backend cannot copy"))
+            }
+        }
+        if operations.contains(.list) {
+            let prefix = self.target.keyPrefix
+            let found = try await self.step(.list, steps) { () async throws -> Bool in
+                try await calls.call(Operation.list.label) { backend in
+                    var found = false
+                    try await backend.listObjects(prefix: prefix, pageSize: 1000) { page in
+                        found = found || page.objects.contains { $0.key == key }
+                        return !found
+                    }
+                    return found
+                }
+            }
+            if !found {
+                throw self.integrity(.list, steps, seconds: steps.all.last?.seconds, "the listing of \(prefix) lacks \(key)")
+            }
+        }
+        // The delete step is the DELETE and a HEAD that must answer 404: both through the breaker, timed together.
+        let stillThere = try await self.step(.delete, steps) { () async throws -> Bool in
+            let label = Operation.delete.label
+            try await calls.call(label) { try await $0.deleteObject(key: key) }
+            do {
+                _ = try await calls.call(label) { try await $0.headObject(key: key) }
+                return true
+            } catch let error as ObjectStorageError where error.isNotFound {
+                return false
+            }
+        }
+        written.remove(key)
+        if stillThere {
+            throw self.integrity(.delete, steps, seconds: steps.all.last?.seconds, "the object is still there after DELETE")
+        }
+    }
+}

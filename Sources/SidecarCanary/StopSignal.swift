@@ -1,0 +1,49 @@
+import ObjectStorage
+import SidecarBreaker
+import SidecarConfig
+import Synchronization
+
+/// A one-shot signal a runner can sleep against: `stop()` wakes every waiter, now and later.
+package final class StopSignal: Sendable {
+    private struct State {
+        var stopped = false
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextID = 0
+    }
+
+    private let state = Mutex(State())
+
+    package init() {}
+
+    package var isStopped: Bool { self.state.withLock { $0.stopped } }
+
+    package func stop() {
+        let waiters = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.stopped = true
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns when stopped, or when the calling task is cancelled.
+    package func wait() async {
+        let id = self.state.withLock { state -> Int in
+            state.nextID += 1
+            return state.nextID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = self.state.withLock { state -> Bool in
+                    if state.stopped || Task.isCancelled { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = self.state.withLock { $0.waiters.removeValue(forKey: id) }
+            waiter?.resume()
+        }
+    }
+}

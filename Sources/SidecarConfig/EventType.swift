@@ -1,0 +1,29 @@
+/// The event names webhooks subscribe to (docs/design.md, "Events"): the one place they are spelled.
+public enum WebhookEventType: String, Sendable, CaseIterable, Codable {
+    case circuitOpened = "backend.circuit.opened"
+    /// Delivered only to webhooks that name it exactly: a probe starting is rarely worth a notification.
+    case circuitHalfOpened = "backend.circuit.half_opened"
+    case circuitClosed = "backend.circuit.closed"
+    case corruptionDetected = "integrity.corruption_detected"
+    case serviceStarted = "service.started"
+    case serviceStopping = "service.stopping"
+    case reloadFailed = "config.reload_failed"
+
+    /// Whether a webhook's `events` filter (exact names, `*`, or a trailing `*` prefix) selects this event.
+    public func matches(_ filters: [String]) -> Bool {
+        filters.contains { filter in
+            if filter == self.rawValue { return true }
+            if self == .circuitHalfOpened { return false }
+            if filter == "*" { return true }
+            if filter.hasSuffix("*") { return self.rawValue.hasPrefix(String(filter.dropLast())) }
+            return false
+        }
+    }
+
+    /// Whether `filter` can ever match an event (for config validation).
+    package static func isValidFilter(_ filter: String) -> Bool {
+        if filter == "*" { return true }
+        if filter.hasSuffix("*") { return Self.allCases.contains { $0.rawValue.hasPrefix(String(filter.dropLast())) } }
+        return Self(rawValue: filter) != nil
+    }
+}

@@ -1,0 +1,65 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import ObjectStorage
+import SidecarConfig
+
+/// One delivery attempt as the dispatcher sees it: what it sends and what came back.
+public struct WebhookAttempt: Sendable {
+    public var url: String
+    public var headers: [(String, String)]
+    public var body: Data
+    public var timeout: Duration
+}
+
+/// The answer to one attempt: the status (`nil` when nothing answered), a `Retry-After`, and what went wrong.
+public struct WebhookAnswer: Sendable, Equatable {
+    public var status: Int?
+    public var retryAfter: Duration?
+    public var failure: String?
+
+    public init(status: Int?, retryAfter: Duration? = nil, failure: String? = nil) {
+        self.status = status
+        self.retryAfter = retryAfter
+        self.failure = failure
+    }
+}
+
+/// Sends webhook requests. ``HTTPWebhookTransport`` is the real one; tests pass their own to drive retries and
+/// time without sockets.
+public protocol WebhookTransport: Sendable {
+    func send(_ attempt: WebhookAttempt) async -> WebhookAnswer
+    func shutdown() async
+}
+
+/// Webhook requests over AsyncHTTPClient: no redirects, HTTP/1.1, a five-second connect timeout.
+public final class HTTPWebhookTransport: WebhookTransport {
+    private let client: HTTPClient
+
+    public init() {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5)))
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.httpVersion = .http1Only
+        self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    public func send(_ attempt: WebhookAttempt) async -> WebhookAnswer {
+        var request = HTTPClientRequest(url: attempt.url)
+        request.method = .POST
+        for (name, value) in attempt.headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(bytes: attempt.body))
+        do {
+            let response = try await self.client.execute(request, timeout: attempt.timeout.timeAmount)
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+            let retryAfter = RetrySchedule.parseRetryAfter(response.headers.first(name: "retry-after"))
+            return WebhookAnswer(status: Int(response.status.code), retryAfter: retryAfter)
+        } catch {
+            // The error's type only: descriptions of transport errors can name the host of a secret URL.
+            return WebhookAnswer(status: nil, failure: String(describing: type(of: error)))
+        }
+    }
+
+    public func shutdown() async {
+        try? await self.client.shutdown()
+    }
+}

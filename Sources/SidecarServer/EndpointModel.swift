@@ -1,0 +1,22 @@
+import ObjectStorage
+import SidecarCanary
+import SidecarConfig
+import SidecarTelemetry
+
+/// What the HTTP endpoint serves, provided by the application's wiring: the endpoint reads through it and asks it
+/// for probes and reloads, and knows nothing of how the service is put together.
+public protocol EndpointModel: Sendable {
+    var metrics: CanaryMetrics { get }
+    var board: StatusBoard { get }
+    var access: EndpointAccess { get }
+    /// The configured instance name, for `/status`.
+    var instance: String { get }
+    /// The backends running now, with their breakers.
+    var targets: [CanaryTarget] { get }
+    /// Changes on every reload attempt, so a cached `/metrics` from before a reload is not served after it.
+    var reloadGeneration: Int { get }
+    /// Runs one cycle of `backend` now; `nil` when no such backend runs.
+    func probe(backend: String) async -> (CycleResult, [String])?
+    /// Reloads the configuration; answers with this request's own result.
+    func reload() async -> Result<Int, ConfigurationError>
+}

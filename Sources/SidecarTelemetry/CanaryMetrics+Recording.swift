@@ -1,0 +1,51 @@
+import Foundation
+import ObjectStorage
+import SidecarBreaker
+import SidecarCanary
+import SidecarConfig
+
+extension CanaryMetrics {
+    /// Records a finished cycle: probe gauges and counters, and every operation it ran.
+    public func record(_ result: CycleResult) {
+        let backend = result.backend
+        self.probes.add([backend, result.status.rawValue])
+        self.probeSuccess.set([backend], result.status == .success ? 1 : 0)
+        self.probeDuration.set([backend], result.duration.seconds)
+        if result.status == .success {
+            self.lastSuccess.set([backend], result.startedAt.timeIntervalSince1970 + result.duration.seconds)
+        }
+        for step in result.steps {
+            let operation = step.operation.label
+            switch step.result {
+            case .success:
+                self.operations.add([backend, operation, OperationResult.success.rawValue])
+            case .error:
+                self.operations.add([backend, operation, OperationResult.error.rawValue])
+                self.operationErrors.add([backend, operation, (step.reason ?? .other).rawValue])
+            case .rejected:
+                self.operations.add([backend, operation, OperationResult.rejected.rawValue])
+            case .skipped:
+                break
+            }
+            if let seconds = step.seconds, step.result != .rejected {
+                self.operationDuration.observe([backend, operation], seconds)
+            }
+        }
+        if result.integrityFailure {
+            self.integrityFailures.add([backend])
+        }
+    }
+
+    /// Records a breaker transition.
+    public func record(_ event: BreakerTransitionEvent) {
+        let transition = event.transition
+        self.breakerTransitions.add([event.backend, transition.from.rawValue, transition.to.rawValue])
+        self.breakerState.set([event.backend], transition.to.gaugeValue)
+    }
+
+    /// Publishes the breaker's live counts (called after each cycle).
+    public func record(_ snapshot: BreakerSnapshot, backend: String) {
+        self.breakerState.set([backend], snapshot.state.gaugeValue)
+        self.breakerConsecutiveFailures.set([backend], Double(snapshot.consecutiveFailures))
+    }
+}

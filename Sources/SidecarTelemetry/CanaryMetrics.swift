@@ -1,0 +1,280 @@
+import Foundation
+import ObjectStorage
+import SidecarBreaker
+import SidecarCanary
+import SidecarConfig
+
+/// Every metric the exporter publishes, defined in this one file (docs/design.md, "Metrics"): the canary's own, the
+/// standard `process_*` ones and the gauges `/probe` answers with.
+///
+/// `backend` and `webhook` labels carry configured names, never URLs. Series for every backend × operation
+/// exist from the moment a backend is added, so rates and alerts work before the first failure.
+public final class CanaryMetrics: Sendable {
+    public let registry: MetricsRegistry
+
+    /// Latency buckets from 250 µs (a local RGW answers in under 1 ms) to 60 s.
+    public static let latencyBuckets: [Double] = [
+        0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1, 2, 4, 8, 16,
+        30, 60,
+    ]
+
+    public let probeSuccess: MetricFamily
+    public let probeDuration: MetricFamily
+    public let probes: MetricFamily
+    public let lastSuccess: MetricFamily
+    public let operationDuration: MetricFamily
+    public let operationTimeToFirstByte: MetricFamily
+    public let operations: MetricFamily
+    public let operationErrors: MetricFamily
+    public let integrityFailures: MetricFamily
+    public let scheduleDrift: MetricFamily
+    public let breakerState: MetricFamily
+    public let breakerTransitions: MetricFamily
+    public let breakerConsecutiveFailures: MetricFamily
+    public let breakerThreshold: MetricFamily
+    public let breakerOpenTimeout: MetricFamily
+    public let credentialsRefreshFailures: MetricFamily
+    public let tlsCertificateExpiry: MetricFamily
+    public let webhookDeliveries: MetricFamily
+    public let webhookDropped: MetricFamily
+    public let webhookQueueDepth: MetricFamily
+    public let webhookRequestDuration: MetricFamily
+    public let buildInfo: MetricFamily
+    public let reloadSuccessful: MetricFamily
+    public let reloadTimestamp: MetricFamily
+    public let reloads: MetricFamily
+    public let sweepErrors: MetricFamily
+    let processResidentMemory: MetricFamily
+    let processCPUSeconds: MetricFamily
+    let processOpenFDs: MetricFamily
+    let processMaxFDs: MetricFamily
+    let processStartTime: MetricFamily
+
+    public init(version: String) throws {
+        let registry = MetricsRegistry()
+        self.registry = registry
+        let backend = ["backend"]
+        self.probeSuccess = try registry.family(
+            "s3canary_probe_success", help: "Whether the last canary cycle of the backend succeeded (1) or not (0).",
+            kind: .gauge, labels: backend)
+        self.probeDuration = try registry.family(
+            "s3canary_probe_duration_seconds", help: "Duration of the last canary cycle of the backend.",
+            kind: .gauge, labels: backend)
+        self.probes = try registry.family(
+            "s3canary_probes_total", help: "Canary cycles by result (success, failure, skipped while the breaker was open).",
+            kind: .counter, labels: ["backend", "result"])
+        self.lastSuccess = try registry.family(
+            "s3canary_last_success_timestamp_seconds", help: "Unix time of the backend's last successful cycle.",
+            kind: .gauge, labels: backend)
+        self.operationDuration = try registry.family(
+            "s3canary_operation_duration_seconds", help: "Duration of each canary operation that reached the backend.",
+            kind: .histogram, labels: ["backend", "operation"], buckets: Self.latencyBuckets)
+        self.operationTimeToFirstByte = try registry.family(
+            "s3canary_operation_ttfb_seconds",
+            help: "Time from sending each S3 request of a canary operation to receiving its response head.",
+            kind: .histogram, labels: ["backend", "operation"], buckets: Self.latencyBuckets)
+        self.operations = try registry.family(
+            "s3canary_operations_total", help: "Canary operations by result (success, error, rejected by the breaker).",
+            kind: .counter, labels: ["backend", "operation", "result"])
+        self.operationErrors = try registry.family(
+            "s3canary_operation_errors_total", help: "Failed canary operations by reason.",
+            kind: .counter, labels: ["backend", "operation", "reason"])
+        self.integrityFailures = try registry.family(
+            "s3canary_integrity_failures_total", help: "Reads that returned other bytes or sizes than were written.",
+            kind: .counter, labels: backend)
+        self.breakerState = try registry.family(
+            "s3canary_circuit_breaker_state", help: "Circuit breaker state: 0 closed, 1 open, 2 half-open.",
+            kind: .gauge, labels: backend)
+        self.breakerTransitions = try registry.family(
+            "s3canary_circuit_breaker_transitions_total", help: "Circuit breaker transitions by from and to state.",
+            kind: .counter, labels: ["backend", "from", "to"])
+        self.breakerConsecutiveFailures = try registry.family(
+            "s3canary_circuit_breaker_consecutive_failures", help: "Consecutive failures the breaker has counted.",
+            kind: .gauge, labels: backend)
+        self.breakerThreshold = try registry.family(
+            "s3canary_circuit_breaker_failure_threshold", help: "Consecutive failures that open the breaker (config).",
+            kind: .gauge, labels: backend)
+        self.breakerOpenTimeout = try registry.family(
+            "s3canary_circuit_breaker_open_timeout_seconds", help: "Time an open breaker waits before probing (config).",
+            kind: .gauge, labels: backend)
+        self.credentialsRefreshFailures = try registry.family(
+            "s3canary_credentials_refresh_failures_total",
+            help: "Failed refreshes of temporary credentials (the previous ones stay in use until they expire).",
+            kind: .counter, labels: backend)
+        self.tlsCertificateExpiry = try registry.family(
+            "s3canary_tls_certificate_expiry_timestamp_seconds",
+            help: "Unix time when the earliest certificate of the backend's served chain expires (https backends).",
+            kind: .gauge, labels: backend)
+        self.webhookDeliveries = try registry.family(
+            "s3canary_webhook_deliveries_total", help: "Webhook delivery attempts by event and result (success, failure).",
+            kind: .counter, labels: ["webhook", "event", "result"])
+        self.webhookDropped = try registry.family(
+            "s3canary_webhook_dropped_total",
+            help: "Webhook events given up on, by reason (\(DropReason.allCases.map(\.rawValue).joined(separator: ", "))).",
+            kind: .counter, labels: ["webhook", "reason"])
+        self.webhookQueueDepth = try registry.family(
+            "s3canary_webhook_queue_depth", help: "Events waiting for delivery, per webhook.", kind: .gauge,
+            labels: ["webhook"])
+        self.webhookRequestDuration = try registry.family(
+            "s3canary_webhook_request_duration_seconds", help: "Duration of webhook HTTP requests.", kind: .histogram,
+            labels: ["webhook"], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30])
+        self.scheduleDrift = try registry.family(
+            "s3canary_schedule_drift_seconds",
+            help: "How late each cycle started against its planned time (jitter included in the plan): the canary's own lag.",
+            kind: .histogram, buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])
+        self.buildInfo = try registry.family(
+            "s3canary_build_info", help: "Build information; always 1.", kind: .gauge,
+            labels: ["version", "swift_version"])
+        self.reloadSuccessful = try registry.family(
+            "s3canary_config_last_reload_successful", help: "Whether the last configuration load succeeded.",
+            kind: .gauge)
+        self.reloadTimestamp = try registry.family(
+            "s3canary_config_last_reload_success_timestamp_seconds",
+            help: "Unix time of the last successful configuration load.", kind: .gauge)
+        self.reloads = try registry.family(
+            "s3canary_config_reloads_total", help: "Configuration reloads (SIGHUP, POST /-/reload) by result.",
+            kind: .counter, labels: ["result"])
+        for result in ReloadResult.allCases { self.reloads.touch([result.rawValue]) }
+        self.sweepErrors = try registry.family(
+            "s3canary_sweep_errors_total",
+            help: "Leftover canaries the sweeper could not list or delete (it goes on with the next; the next sweep retries).",
+            kind: .counter, labels: backend)
+        // The standard process metrics (client_golang's names), read from /proc at scrape time.
+        self.processResidentMemory = try registry.family(
+            "process_resident_memory_bytes", help: "Resident memory size in bytes.", kind: .gauge)
+        self.processCPUSeconds = try registry.family(
+            "process_cpu_seconds_total", help: "Total user and system CPU time spent in seconds.", kind: .counter)
+        self.processOpenFDs = try registry.family(
+            "process_open_fds", help: "Number of open file descriptors.", kind: .gauge)
+        self.processMaxFDs = try registry.family(
+            "process_max_fds", help: "Maximum number of open file descriptors.", kind: .gauge)
+        self.processStartTime = try registry.family(
+            "process_start_time_seconds", help: "Start time of the process since unix epoch in seconds.",
+            kind: .gauge)
+        self.buildInfo.set([version, Self.swiftVersion], 1)
+        self.refreshProcessMetrics()
+    }
+
+    static var swiftVersion: String {
+        #if swift(>=6.3)
+        "6.3"
+        #elseif swift(>=6.2)
+        "6.2"
+        #else
+        "6.x"
+        #endif
+    }
+
+    /// Creates every series of a backend with zeros and publishes its breaker configuration.
+    public func addBackend(_ name: String, operations: [String], threshold: Int, openTimeout: Duration) {
+        self.probeSuccess.touch([name])
+        self.probeDuration.touch([name])
+        self.lastSuccess.touch([name])
+        for result in CycleResult.Status.allCases { self.probes.touch([name, result.rawValue]) }
+        for operation in operations {
+            self.operationDuration.touch([name, operation])
+            self.operationTimeToFirstByte.touch([name, operation])
+            for result in OperationResult.allCases { self.operations.touch([name, operation, result.rawValue]) }
+            for reason in FailureReason.allCases { self.operationErrors.touch([name, operation, reason.rawValue]) }
+        }
+        self.integrityFailures.touch([name])
+        self.credentialsRefreshFailures.touch([name])
+        self.sweepErrors.touch([name])
+        self.breakerState.set([name], 0)
+        self.breakerConsecutiveFailures.set([name], 0)
+        let transitions: [(BreakerState, BreakerState)] = [(.closed, .open), (.open, .halfOpen), (.halfOpen, .closed), (.halfOpen, .open)]
+        for (from, to) in transitions {
+            self.breakerTransitions.touch([name, from.rawValue, to.rawValue])
+        }
+        self.breakerThreshold.set([name], Double(threshold))
+        self.breakerOpenTimeout.set([name], openTimeout.seconds)
+    }
+
+    /// Creates every series of a webhook with zeros.
+    public func addWebhook(_ name: String, events: [WebhookEventType]) {
+        for event in events {
+            for result in DeliveryResult.allCases { self.webhookDeliveries.touch([name, event.rawValue, result.rawValue]) }
+        }
+        for reason in DropReason.allCases { self.webhookDropped.touch([name, reason.rawValue]) }
+        self.webhookQueueDepth.set([name], 0)
+        self.webhookRequestDuration.touch([name])
+    }
+
+    /// Drops every series of a backend a reload removed.
+    public func removeBackend(_ name: String) {
+        for family in [
+            self.probeSuccess, self.probeDuration, self.probes, self.lastSuccess, self.operationDuration,
+            self.operationTimeToFirstByte,
+            self.operations, self.operationErrors, self.integrityFailures, self.breakerState,
+            self.breakerTransitions, self.breakerConsecutiveFailures, self.breakerThreshold,
+            self.breakerOpenTimeout, self.credentialsRefreshFailures, self.tlsCertificateExpiry, self.sweepErrors,
+        ] {
+            family.removeSeries(where: "backend", equals: name)
+        }
+    }
+
+    /// Renders everything, refreshing process metrics first.
+    public func render(format: ExpositionFormat) -> String {
+        self.refreshProcessMetrics()
+        return self.registry.render(format: format)
+    }
+
+    /// The metrics `/probe` answers with, as blackbox_exporter does: one cycle and its operations, in a registry
+    /// of their own (no `backend` label: the scraper's target names it).
+    public static func renderProbe(_ result: CycleResult) throws -> String {
+        let registry = MetricsRegistry()
+        let success = try registry.family(
+            "s3canary_probe_success", help: "Whether this probe succeeded.", kind: .gauge)
+        let duration = try registry.family(
+            "s3canary_probe_duration_seconds", help: "Duration of this probe.", kind: .gauge)
+        let operationDuration = try registry.family(
+            "s3canary_probe_operation_duration_seconds", help: "Duration of each operation of this probe.",
+            kind: .gauge, labels: ["operation"])
+        let operationSuccess = try registry.family(
+            "s3canary_probe_operation_success", help: "Whether each operation of this probe succeeded.",
+            kind: .gauge, labels: ["operation"])
+        success.set([], result.status == .success ? 1 : 0)
+        duration.set([], result.duration.seconds)
+        for step in result.steps {
+            if let seconds = step.seconds { operationDuration.set([step.operation.label], seconds) }
+            operationSuccess.set([step.operation.label], step.result == .success ? 1 : 0)
+        }
+        return registry.render(format: .text004)
+    }
+}
+
+/// The `result` label of `s3canary_operations_total`.
+public enum OperationResult: String, CaseIterable, Sendable {
+    case success, error, rejected
+}
+
+/// The `result` label of `s3canary_config_reloads_total`.
+public enum ReloadResult: String, CaseIterable, Sendable {
+    case success, failure
+}
+
+/// The `result` label of `s3canary_webhook_deliveries_total`.
+public enum DeliveryResult: String, CaseIterable, Sendable {
+    case success, failure
+}
+
+/// The `reason` label of `s3canary_webhook_dropped_total`: why an event was given up on.
+public enum DropReason: String, CaseIterable, Sendable {
+    /// The webhook's queue was full when the event came.
+    case queueFull = "queue_full"
+    /// Every retry failed.
+    case retriesExhausted = "retries_exhausted"
+    /// Older than the webhook's `max_age` before it could be delivered.
+    case expired
+    /// The receiver answered 410 Gone.
+    case gone
+    /// The receiver answered another 4xx (not 408 or 429): retrying would not help.
+    case rejected
+    /// Still queued when the drain time at shutdown ran out.
+    case shutdown
+    /// The payload could not be encoded (never sent).
+    case unencodable
+}
+
+/// The breaker states as label values.
+public typealias BreakerState = CircuitBreaker<ContinuousClock.Instant>.State

@@ -1,0 +1,109 @@
+import Foundation
+import Logging
+import SidecarBreaker
+import SidecarCanary
+import SidecarConfig
+import Synchronization
+
+/// The one place events fan out: a breaker transition, a finished cycle or a service event goes to metrics, the
+/// status board, the log and every event sink (the webhook dispatcher), always the same way. The wiring only
+/// connects sinks to it.
+public final class TelemetryHook: Sendable {
+    /// What every event carries about this instance, read when the event happens (a reload may change it).
+    public struct Origin: Sendable, Equatable {
+        public var instance: String
+        public var statusURL: String
+
+        public init(instance: String, statusURL: String) {
+            self.instance = instance
+            self.statusURL = statusURL
+        }
+    }
+
+    public let metrics: CanaryMetrics
+    public let board: StatusBoard
+    let logger: Logger
+    private let origin: Mutex<Origin>
+    private let sinks = Mutex<[@Sendable (WebhookEvent) -> Void]>([])
+
+    public init(metrics: CanaryMetrics, board: StatusBoard, logger: Logger, origin: Origin) {
+        self.metrics = metrics
+        self.board = board
+        self.logger = logger
+        self.origin = Mutex(origin)
+    }
+
+    /// Where events say they come from from now on (the running configuration's instance and `/status` link).
+    public func setOrigin(_ origin: Origin) {
+        self.origin.withLock { $0 = origin }
+    }
+
+    public var currentOrigin: Origin { self.origin.withLock { $0 } }
+
+    /// Adds a receiver of every event (the webhook dispatcher, tests).
+    public func addSink(_ sink: @escaping @Sendable (WebhookEvent) -> Void) {
+        self.sinks.withLock { $0.append(sink) }
+    }
+
+    /// Sends `event` to every sink.
+    public func emit(_ event: WebhookEvent) {
+        for sink in self.sinks.withLock({ $0 }) { sink(event) }
+    }
+
+    /// Sends a service-level event (`service.started`, `service.stopping`, `config.reload_failed`).
+    public func emit(_ type: WebhookEventType, message: String? = nil) {
+        let origin = self.currentOrigin
+        self.emit(WebhookEvent(type: type, instance: origin.instance, message: message, statusURL: origin.statusURL))
+    }
+
+    /// A breaker changed state: gauge and counter, board, one `notice` line with `breaker.*` keys, and an event.
+    ///
+    /// One outage is one `opened` event: a failed half-open probe re-opening the breaker is not news to on-call, so
+    /// it stays in metrics and logs only. Transitions of a backend a reload removed are dropped.
+    public func breakerTransition(_ event: BreakerTransitionEvent) {
+        guard self.board.contains(event.backend) else { return }
+        self.metrics.record(event)
+        self.board.record(event)
+        let transition = event.transition
+        self.logger.notice(
+            "circuit breaker \(transition.from.rawValue) -> \(transition.to.rawValue)",
+            metadata: [
+                "canary.backend": "\(event.backend)",
+                "breaker.from": "\(transition.from.rawValue)",
+                "breaker.to": "\(transition.to.rawValue)",
+                "breaker.consecutive_failures": "\(transition.consecutiveFailures)",
+                "breaker.threshold": "\(transition.threshold)",
+                "breaker.open_seconds": "\(transition.openDuration.map { String(format: "%.1f", $0.seconds) } ?? "-")",
+                "breaker.last_error": "\(transition.lastFailure.map { "\($0.operation) \($0.reason.rawValue): \($0.message)" } ?? "-")",
+            ]
+        )
+        guard !(transition.from == .halfOpen && transition.to == .open) else { return }
+        let origin = self.currentOrigin
+        self.emit(WebhookEvent(transition: event, instance: origin.instance, statusURL: origin.statusURL))
+    }
+
+    /// A cycle finished: metrics, board, and an `integrity.corruption_detected` event when a read returned other
+    /// bytes than were written. `drift` is how late a scheduled cycle started (`nil` for `/probe`). Results of a
+    /// backend a reload removed are dropped, so its series do not come back.
+    public func cycleFinished(_ result: CycleResult, drift: Duration? = nil) {
+        guard self.board.contains(result.backend) else { return }
+        if let drift { self.metrics.scheduleDrift.observe([], max(drift.seconds, 0)) }
+        self.metrics.record(result)
+        self.board.record(result)
+        guard result.integrityFailure else { return }
+        let origin = self.currentOrigin
+        let step = result.steps.last { $0.reason == .integrity }
+        self.emit(
+            WebhookEvent(
+                type: .corruptionDetected,
+                instance: origin.instance,
+                backend: result.backend,
+                lastError: step.map {
+                    .init(operation: $0.operation.label, reason: FailureReason.integrity.rawValue, message: $0.message ?? "")
+                },
+                message: step?.message,
+                statusURL: origin.statusURL
+            )
+        )
+    }
+}
