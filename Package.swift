@@ -145,6 +145,7 @@ let package = Package(
                 "SidecarConfig",
                 "SidecarCanary",
                 "SidecarTelemetry",
+                "SidecarServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -171,7 +172,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CanarySidecarTests",
-            dependencies: ["CanarySidecar", "SidecarConfig", "SidecarBreaker", "SidecarCanary", "SidecarTelemetry", "SidecarNotify", "SidecarServer", "ObjectStorage"]
+            dependencies: ["CanarySidecar", "SidecarConfig", "SidecarBreaker", "SidecarCanary", "SidecarTelemetry", "SidecarNotify", "SidecarServer", "ObjectStorage", .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"), .product(name: "InMemoryLogging", package: "swift-log")]
         ),
         .testTarget(
             name: "IntegrationTests",

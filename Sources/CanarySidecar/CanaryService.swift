@@ -40,7 +40,7 @@ public final class CanaryService: EndpointModel {
             metrics: metrics,
             board: StatusBoard(),
             logger: logger,
-            origin: .init(instance: configuration.instance, statusURL: configuration.statusURL)
+            origin: .init(configuration)
         )
         self.telemetry = telemetry
         self.scheduler = CanaryScheduler(
@@ -48,7 +48,7 @@ public final class CanaryService: EndpointModel {
             logger: logger,
             now: now,
             onSweepErrors: { backend, errors in metrics.sweepErrors.add([backend], Double(errors)) },
-            observer: { report in telemetry.cycleFinished(report.result, drift: report.drift) }
+            observer: { report in telemetry.cycleFinished(report.result, breaker: report.breaker, drift: report.drift) }
         )
         self.owner = ReloadOwner(
             configuration: configuration,
@@ -113,7 +113,7 @@ public final class CanaryService: EndpointModel {
             lines.withLock { $0.append(line) }
         }
         let result = await cycle.run()
-        self.telemetry.cycleFinished(result)
+        self.telemetry.cycleFinished(result, breaker: target.backend.snapshot)
         return (result, lines.withLock { $0 })
     }
 }

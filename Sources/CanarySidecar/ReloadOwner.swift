@@ -15,9 +15,16 @@ import Synchronization
 /// state (the race a lock around each half of a reload left open).
 final class ReloadOwner: Service {
     /// Who asked for a reload (logged with its result).
-    enum Origin: String, Sendable {
-        case signal = "SIGHUP"
-        case http = "POST /-/reload"
+    enum Origin: Sendable, CustomStringConvertible {
+        case signal
+        case http
+
+        var description: String {
+            switch self {
+            case .signal: "SIGHUP"
+            case .http: "POST \(Route.reload.path)"
+            }
+        }
     }
 
     /// What runs now; written only by ``apply(_:initial:)``, which only the queue and ``start()`` call.
@@ -161,7 +168,7 @@ final class ReloadOwner: Service {
             metrics.reloads.add([ReloadResult.success.rawValue])
             self.logger.notice(
                 "configuration reloaded",
-                metadata: ["config.backends": "\(count)", "config.reload_origin": "\(origin.rawValue)"]
+                metadata: ["config.backends": "\(count)", "config.reload_origin": "\(origin)"]
             )
         case .failure(let error):
             let problems = error.problems.map(\.description).joined(separator: "; ")
@@ -169,7 +176,7 @@ final class ReloadOwner: Service {
             metrics.reloads.add([ReloadResult.failure.rawValue])
             self.logger.error(
                 "configuration reload failed; the running configuration stays",
-                metadata: ["config.problems": "\(problems)", "config.reload_origin": "\(origin.rawValue)"]
+                metadata: ["config.problems": "\(problems)", "config.reload_origin": "\(origin)"]
             )
             self.telemetry.emit(.reloadFailed, message: problems)
         }
@@ -255,7 +262,7 @@ final class ReloadOwner: Service {
             state.configuration = configuration
             state.active = next
         }
-        self.telemetry.setOrigin(.init(instance: configuration.instance, statusURL: configuration.statusURL))
+        self.telemetry.setOrigin(.init(configuration))
         let metrics = self.telemetry.metrics
         for name in removed { metrics.removeBackend(name) }
         for active in fresh {
@@ -265,6 +272,8 @@ final class ReloadOwner: Service {
                 threshold: active.entry.breaker.failureThreshold,
                 openTimeout: active.entry.breaker.openTimeout
             )
+            // A rebuilt backend continues its predecessor's breaker: the gauges say where it is, not "closed".
+            metrics.record(active.target.backend.snapshot, backend: active.entry.name)
         }
         self.telemetry.board.setBackends(configuration.backends.map(\.name))
         // Removed runners stop; replaced ones are stopped by `start`. Each runner releases its own backend's

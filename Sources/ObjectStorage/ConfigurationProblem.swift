@@ -2,7 +2,7 @@
 ///
 /// Validation collects every problem instead of stopping at the first, so an operator fixes a file in one go.
 public struct ConfigurationProblem: Error, Sendable, Equatable, CustomStringConvertible {
-    /// A path to the offending field, such as `endpoint` or `credentials.secret_access_key_file`.
+    /// A path to the offending field, such as `endpoint` or `pool.maxConnections`.
     public var field: String
     /// What is wrong and how to fix it.
     public var message: String

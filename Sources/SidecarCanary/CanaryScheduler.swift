@@ -21,6 +21,8 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
         public var start: C.Instant
         /// Actual start minus planned start.
         public var drift: Duration
+        /// The backend's breaker right after the cycle (its live failure count for the gauges).
+        public var breaker: BreakerSnapshot
     }
 
     public typealias Observer = @Sendable (Report) async -> Void
@@ -193,7 +195,7 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
             let cycle = CanaryCycle(target: target, clock: self.clock, now: self.now, log: log)
             // On the backend's own event loop when it has one: no thread hop per request.
             let result = await withTaskExecutorPreference(target.backend.preferredExecutor) { await cycle.run() }
-            await self.observer(Report(result: result, start: start, drift: planned.duration(to: start)))
+            await self.observer(Report(result: result, start: start, drift: planned.duration(to: start), breaker: target.backend.snapshot))
             slot += 1
             cycles += 1
         }

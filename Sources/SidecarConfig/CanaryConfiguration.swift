@@ -111,10 +111,10 @@ public struct CanaryConfiguration: Sendable, Equatable {
     /// How receivers reach this instance's `/status` (links in events); default `http://<instance>:<port>`.
     public var externalURL: String?
 
-    /// The `/status` link events carry.
-    public var statusURL: String {
+    /// Where receivers reach this instance: `external_url`, or `http://<instance>:<port>` by default.
+    public var externalBaseURL: String {
         let base = self.externalURL ?? "http://\(self.instance):\(self.listen.port)"
-        return (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/status"
+        return base.hasSuffix("/") ? String(base.dropLast()) : base
     }
 
     public init(instance: String) {

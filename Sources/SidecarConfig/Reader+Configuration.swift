@@ -372,13 +372,16 @@ extension Reader {
         return CanaryConfiguration.Backend(name: name, s3: s3, credentials: credentials, probe: probe, breaker: breaker)
     }
 
-    /// Maps a field of `S3Backend.Configuration.validate()` to the key a user wrote.
+    /// Maps a field of `S3Backend.Configuration.validate()` (a Swift property path) to the key a user wrote.
     static func configKey(for field: String) -> String {
         switch field {
         case "timeouts.connect": "connect_timeout"
         case "timeouts.request": "probe.timeout"
-        case "pool.max_connections": "max_connections"
-        case "tls.ca_bundle": "tls.ca_bundle"
+        case "pool.maxConnections": "max_connections"
+        case "pool.idleTimeout": "pool.idle_timeout"
+        case "tls.caBundlePath": "tls.ca_bundle"
+        case "payloadSigning": "payload_signing"
+        case "maxResponseBytes": "max_response_bytes"
         default: field
         }
     }

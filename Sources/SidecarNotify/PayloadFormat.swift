@@ -215,7 +215,8 @@ struct AlertmanagerPayload: Encodable {
         self.groupLabels = ["alertname": alertname, "backend": event.backend ?? ""]
         self.commonLabels = labels
         self.commonAnnotations = annotations
-        self.externalURL = String(event.statusURL.dropLast("/status".count))
+        // The instance's base URL: the status link without its last path segment.
+        self.externalURL = event.statusURL.lastIndex(of: "/").map { String(event.statusURL[..<$0]) } ?? event.statusURL
         self.alerts = [
             Alert(
                 status: self.status,

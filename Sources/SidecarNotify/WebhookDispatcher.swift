@@ -209,8 +209,13 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
         }
     }
 
-    /// Sleeps for `delay`, or until shutdown begins (then the caller re-checks its deadline).
+    /// Sleeps for `delay`, or until shutdown begins (then the caller re-checks its deadline). While draining, a
+    /// retry that fits before the drain deadline waits its full delay: a struggling receiver still gets backoff.
     private func sleep(_ delay: Duration) async {
+        if self.draining.isStopped {
+            try? await self.clock.sleep(for: delay)
+            return
+        }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await self.clock.sleep(for: delay) }
             group.addTask { await self.draining.wait() }

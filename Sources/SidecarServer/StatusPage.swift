@@ -116,7 +116,7 @@ enum StatusPage {
             \(cards)<h2>Recent transitions</h2>
             <ul class="transitions">
             \(transitions.isEmpty ? "<li>none yet</li>" : transitions)</ul>
-            <footer><a href="/metrics">/metrics</a> · <a href="/status">/status</a> · refreshes every 10 s</footer>
+            <footer><a href="\(Route.metrics.path)">\(Route.metrics.path)</a> · <a href="\(Route.status.path)">\(Route.status.path)</a> · refreshes every 10 s</footer>
             </body></html>
             """
     }

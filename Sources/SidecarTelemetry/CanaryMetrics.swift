@@ -132,7 +132,7 @@ public final class CanaryMetrics: Sendable {
             "s3canary_config_last_reload_success_timestamp_seconds",
             help: "Unix time of the last successful configuration load.", kind: .gauge)
         self.reloads = try registry.family(
-            "s3canary_config_reloads_total", help: "Configuration reloads (SIGHUP, POST /-/reload) by result.",
+            "s3canary_config_reloads_total", help: "Configuration reloads (SIGHUP or HTTP) by result.",
             kind: .counter, labels: ["result"])
         for result in ReloadResult.allCases { self.reloads.touch([result.rawValue]) }
         self.sweepErrors = try registry.family(

@@ -46,6 +46,9 @@ public final class MetricsRegistry: Sendable {
         }
     }
 
+    /// The names of every defined family.
+    var familyNames: [String] { self.families.withLock { Array($0.keys) } }
+
     /// Renders every family, sorted by name, in the chosen format.
     public func render(format: ExpositionFormat) -> String {
         let families = self.families.withLock { $0.values.sorted { $0.name < $1.name } }

@@ -82,13 +82,15 @@ public final class TelemetryHook: Sendable {
         self.emit(WebhookEvent(transition: event, instance: origin.instance, statusURL: origin.statusURL))
     }
 
-    /// A cycle finished: metrics, board, and an `integrity.corruption_detected` event when a read returned other
-    /// bytes than were written. `drift` is how late a scheduled cycle started (`nil` for `/probe`). Results of a
-    /// backend a reload removed are dropped, so its series do not come back.
-    public func cycleFinished(_ result: CycleResult, drift: Duration? = nil) {
+    /// A cycle finished: metrics (with the breaker's live failure count), board, and an
+    /// `integrity.corruption_detected` event when a read returned other bytes than were written. `drift` is how
+    /// late a scheduled cycle started (`nil` for `/probe`). Results of a backend a reload removed are dropped, so
+    /// its series do not come back.
+    public func cycleFinished(_ result: CycleResult, breaker: BreakerSnapshot, drift: Duration? = nil) {
         guard self.board.contains(result.backend) else { return }
         if let drift { self.metrics.scheduleDrift.observe([], max(drift.seconds, 0)) }
         self.metrics.record(result)
+        self.metrics.record(breaker, backend: result.backend)
         self.board.record(result)
         guard result.integrityFailure else { return }
         let origin = self.currentOrigin

@@ -6,6 +6,7 @@ import ObjectStorage
 import ServiceLifecycle
 import SidecarCanary
 import SidecarConfig
+import SidecarServer
 import SidecarTelemetry
 
 @main
@@ -140,7 +141,7 @@ struct DemoCommand: AsyncParsableCommand {
         if let flaky = stores["demo-flaky"] {
             extra.append(Demo.FaultDriver(store: flaky, logger: logger))
         }
-        logger.notice("demo: open http://\(self.listen)/ for the status page, /metrics for Prometheus")
+        logger.notice("demo: open http://\(self.listen)\(Route.statusPage.path) for the status page, \(Route.metrics.path) for Prometheus")
         try await CanaryApplication(service: service, extraServices: extra, version: S3Canary.version).run()
     }
 }

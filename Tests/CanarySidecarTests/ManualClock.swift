@@ -18,12 +18,17 @@ final class ManualClock: Clock, Sendable {
         var now = Instant(offset: .zero)
         var sleepers: [Int: Sleeper] = [:]
         var nextID = 0
+        /// Tests waiting for someone to sleep (``advanceToNextSleeper()``).
+        var watchers: [CheckedContinuation<Void, Never>] = []
     }
 
     private let state = Mutex(State())
 
     var now: Instant { self.state.withLock { $0.now } }
     var minimumResolution: Duration { .nanoseconds(1) }
+
+    /// When each sleeper wakes, as offsets from the clock's start, earliest first.
+    var sleeperDeadlines: [Duration] { self.state.withLock { $0.sleepers.values.map(\.deadline.offset).sorted() } }
 
     /// How many tasks are sleeping on this clock.
     var sleeperCount: Int { self.state.withLock { $0.sleepers.count } }
@@ -35,12 +40,14 @@ final class ManualClock: Clock, Sendable {
         }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let resumeNow = self.state.withLock { state -> Bool in
+                let (resumeNow, watchers) = self.state.withLock { state -> (Bool, [CheckedContinuation<Void, Never>]) in
                     // Cancelled before registering: onCancel already ran and found nothing to resume.
-                    if deadline <= state.now || Task.isCancelled { return true }
+                    if deadline <= state.now || Task.isCancelled { return (true, []) }
                     state.sleepers[id] = Sleeper(deadline: deadline, continuation: continuation)
-                    return false
+                    defer { state.watchers = [] }
+                    return (false, state.watchers)
                 }
+                for watcher in watchers { watcher.resume() }
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
@@ -60,6 +67,31 @@ final class ManualClock: Clock, Sendable {
             return due.values.sorted { $0.deadline < $1.deadline }
         }
         for sleeper in due { sleeper.continuation.resume() }
+    }
+}
+
+extension ManualClock {
+    /// Waits until some task sleeps on this clock, then moves time to the earliest sleeper's deadline and wakes
+    /// it. Returns how far time moved. Tests step through timers this way instead of polling with real sleeps.
+    @discardableResult
+    func advanceToNextSleeper() async -> Duration {
+        while true {
+            let step = self.state.withLock { state in
+                state.sleepers.values.map(\.deadline).min().map { state.now.duration(to: $0) }
+            }
+            if let step {
+                self.advance(by: step)
+                return step
+            }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let someoneSleeps = self.state.withLock { state -> Bool in
+                    if !state.sleepers.isEmpty { return true }
+                    state.watchers.append(continuation)
+                    return false
+                }
+                if someoneSleeps { continuation.resume() }
+            }
+        }
     }
 }
 

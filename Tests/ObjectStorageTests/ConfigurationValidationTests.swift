@@ -43,7 +43,7 @@ struct ConfigurationValidationTests {
     }
 
     @Test func unsignedPayloadNeedsHTTPS() {
-        #expect(Self.problems { $0.payloadSigning = .unsigned }.map(\.field) == ["payload_signing"])
+        #expect(Self.problems { $0.payloadSigning = .unsigned }.map(\.field) == ["payloadSigning"])
         #expect(Self.problems { $0.payloadSigning = .unsigned; $0.endpoint = "https://s3.example.com" }.isEmpty)
     }
 
@@ -58,7 +58,7 @@ struct ConfigurationValidationTests {
         }
         #expect(
             Set(problems.map(\.field))
-                == ["endpoint", "bucket", "region", "timeouts.connect", "pool.max_connections", "tls.ca_bundle"]
+                == ["endpoint", "bucket", "region", "timeouts.connect", "pool.maxConnections", "tls.caBundlePath"]
         )
     }
 
@@ -72,31 +72,6 @@ struct ConfigurationValidationTests {
 
 @Suite("Credentials sources")
 struct CredentialsTests {
-    @Test func secretFromAMissingFileNamesTheFieldAndPath() {
-        do {
-            _ = try SecretSource.file("/nonexistent/secret").resolve(field: "credentials.secret_access_key_file")
-            Issue.record("expected an error")
-        } catch let error as ConfigurationError {
-            #expect(error.problems.first?.field == "credentials.secret_access_key_file")
-            #expect(error.description.contains("/nonexistent/secret"))
-        } catch {
-            Issue.record("unexpected \(error)")
-        }
-    }
-
-    @Test func secretFromFileDropsTheTrailingNewline() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("secret-\(UUID().uuidString)")
-        try Data("s3cr3t\n".utf8).write(to: path)
-        defer { try? FileManager.default.removeItem(at: path) }
-        #expect(try SecretSource.file(path.path).resolve(field: "f") == "s3cr3t")
-    }
-
-    @Test func secretFromEnvironment() throws {
-        #expect(try SecretSource.environment("K").resolve(field: "f", environment: ["K": "v"]) == "v")
-        #expect(throws: ConfigurationError.self) { try SecretSource.environment("K").resolve(field: "f", environment: [:]) }
-        #expect(throws: ConfigurationError.self) { try SecretSource.value("").resolve(field: "f") }
-    }
-
     @Test func environmentProvider() async throws {
         let provider = EnvironmentCredentialsProvider(environment: [
             "AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK", "AWS_SESSION_TOKEN": "TOK",

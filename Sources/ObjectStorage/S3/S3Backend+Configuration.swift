@@ -105,7 +105,8 @@ extension S3Backend {
             }
         }
 
-        /// Every problem with this configuration, each naming its field and the fix. Empty when usable.
+        /// Every problem with this configuration, each naming its field by its Swift property path (such as
+        /// `pool.maxConnections`; a caller reading a file maps those to its own keys) and the fix. Empty when usable.
         public func validate() -> [ConfigurationProblem] {
             var problems: [ConfigurationProblem] = []
             switch Self.parseEndpoint(self.endpoint) {
@@ -113,7 +114,7 @@ extension S3Backend {
                 if self.payloadSigning == .unsigned && !endpoint.isTLS {
                     problems.append(
                         .init(
-                            field: "payload_signing",
+                            field: "payloadSigning",
                             message: "unsigned payloads are only allowed over https; use signed or an https endpoint"
                         )
                     )
@@ -145,18 +146,18 @@ extension S3Backend {
                 problems.append(.init(field: "timeouts.request", message: "must be positive, such as 30s"))
             }
             if self.pool.maxConnections < 1 || self.pool.maxConnections > 1024 {
-                problems.append(.init(field: "pool.max_connections", message: "must be between 1 and 1024"))
+                problems.append(.init(field: "pool.maxConnections", message: "must be between 1 and 1024"))
             }
             if self.pool.idleTimeout <= .zero {
-                problems.append(.init(field: "pool.idle_timeout", message: "must be positive, such as 60s"))
+                problems.append(.init(field: "pool.idleTimeout", message: "must be positive, such as 60s"))
             }
             if let path = self.tls.caBundlePath, !FileManager.default.isReadableFile(atPath: path) {
                 problems.append(
-                    .init(field: "tls.ca_bundle", message: "cannot read \(path); give a readable PEM file")
+                    .init(field: "tls.caBundlePath", message: "cannot read \(path); give a readable PEM file")
                 )
             }
             if self.maxResponseBytes < 1 {
-                problems.append(.init(field: "max_response_bytes", message: "must be positive"))
+                problems.append(.init(field: "maxResponseBytes", message: "must be positive"))
             }
             return problems
         }
