@@ -9,25 +9,25 @@ import SidecarServer
 import SidecarTelemetry
 
 /// A backend the service owns: what probes go through, and how to release it.
-public struct OwnedBackend: Sendable {
-    public var backend: any ObjectBackend
-    public var shutdown: @Sendable () async -> Void
+struct OwnedBackend: Sendable {
+    var backend: any ObjectBackend
+    var shutdown: @Sendable () async -> Void
 
-    public init(backend: any ObjectBackend, shutdown: @escaping @Sendable () async -> Void = {}) {
+    init(backend: any ObjectBackend, shutdown: @escaping @Sendable () async -> Void = {}) {
         self.backend = backend
         self.shutdown = shutdown
     }
 }
 
 /// What a factory may report back to the service about a backend it made.
-public struct BackendContext: Sendable {
-    public var logger: Logger
+struct BackendContext: Sendable {
+    var logger: Logger
     /// Called when refreshing temporary credentials failed (the old ones stay in use until they expire).
-    public var onCredentialsRefreshFailure: @Sendable (any Error) -> Void
+    var onCredentialsRefreshFailure: @Sendable (any Error) -> Void
     /// Called with each request's time to first byte, during the canary operation that sent it.
-    public var onTimeToFirstByte: @Sendable (CanaryConfiguration.Operation, Duration) -> Void
+    var onTimeToFirstByte: @Sendable (CanaryConfiguration.Operation, Duration) -> Void
 
-    public init(
+    init(
         logger: Logger,
         onCredentialsRefreshFailure: @escaping @Sendable (any Error) -> Void = { _ in },
         onTimeToFirstByte: @escaping @Sendable (CanaryConfiguration.Operation, Duration) -> Void = { _, _ in }
@@ -40,9 +40,9 @@ public struct BackendContext: Sendable {
 
 /// Makes the real backend of a configuration entry. The demo and tests swap in in-memory backends.
 public struct BackendFactory: Sendable {
-    public var make: @Sendable (CanaryConfiguration.Backend, BackendContext) throws -> OwnedBackend
+    var make: @Sendable (CanaryConfiguration.Backend, BackendContext) throws -> OwnedBackend
 
-    public init(make: @escaping @Sendable (CanaryConfiguration.Backend, BackendContext) throws -> OwnedBackend) {
+    init(make: @escaping @Sendable (CanaryConfiguration.Backend, BackendContext) throws -> OwnedBackend) {
         self.make = make
     }
 

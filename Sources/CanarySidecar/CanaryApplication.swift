@@ -18,12 +18,13 @@ import UnixSignals
 /// the scheduler starts no new cycle and waits for running ones (their canaries are deleted), then the server
 /// stops.
 public struct CanaryApplication: Sendable {
-    public var service: CanaryService
-    public var extraServices: [any Service]
-    public var gracePeriod: Duration
-    public var webhookDrainTimeout: Duration
-    public var version: String
+    var service: CanaryService
+    var extraServices: [any Service]
+    var gracePeriod: Duration
+    var webhookDrainTimeout: Duration
+    var version: String
 
+    /// An application around `service`; `gracePeriod` bounds the whole graceful shutdown.
     public init(
         service: CanaryService,
         extraServices: [any Service] = [],
@@ -38,6 +39,7 @@ public struct CanaryApplication: Sendable {
         self.version = version
     }
 
+    /// Starts the service and serves until SIGTERM or SIGINT, then shuts everything down in order.
     public func run() async throws {
         let service = self.service
         let listen = service.configuration.listen

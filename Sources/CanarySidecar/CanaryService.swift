@@ -13,17 +13,21 @@ import Synchronization
 /// the endpoint's access rules and the one owner of the running backends (``ReloadOwner``). It decides nothing
 /// itself; it connects those parts and is what the HTTP endpoint serves.
 public final class CanaryService: EndpointModel {
-    public let telemetry: TelemetryHook
-    public let scheduler: CanaryScheduler<ContinuousClock>
-    public let logger: Logger
+    let telemetry: TelemetryHook
+    let scheduler: CanaryScheduler<ContinuousClock>
+    let logger: Logger
     let now: @Sendable () -> Date
     /// Credentials the endpoint accepts; replaced on every reload.
     public let access = EndpointAccess()
     let owner: ReloadOwner
 
+    /// Every metric family the service records into.
     public var metrics: CanaryMetrics { self.telemetry.metrics }
+    /// What `/status`, `/readyz` and the status page show.
     public var board: StatusBoard { self.telemetry.board }
 
+    /// A service for `configuration` (a reload reads `configurationPath` again); nothing runs until it starts.
+    ///
     /// - Parameter now: wall-clock time for cycle timestamps, canary keys and reload times (tests pass their own).
     public init(
         configuration: CanaryConfiguration,
@@ -64,33 +68,36 @@ public final class CanaryService: EndpointModel {
     }
 
     /// The configuration the backends run with now.
-    public var configuration: CanaryConfiguration { self.owner.configuration }
+    var configuration: CanaryConfiguration { self.owner.configuration }
 
     /// The endpoint's certificate when it serves TLS.
-    public var endpointTLS: EndpointTLS? { self.owner.endpointTLS }
+    var endpointTLS: EndpointTLS? { self.owner.endpointTLS }
 
     /// Registers a receiver of every event: breaker transitions, corruption, service and reload events.
-    public func onEvent(_ sink: @escaping @Sendable (WebhookEvent) -> Void) {
+    func onEvent(_ sink: @escaping @Sendable (WebhookEvent) -> Void) {
         self.telemetry.addSink(sink)
     }
 
     /// Sends a service-level event (`service.started`, `service.stopping`, `config.reload_failed`).
-    public func emit(_ type: WebhookEventType, message: String? = nil) {
+    func emit(_ type: WebhookEventType, message: String? = nil) {
         self.telemetry.emit(type, message: message)
     }
 
     /// Builds every backend of the initial configuration and starts probing.
-    public func start() async throws {
+    func start() async throws {
         try await self.owner.start()
     }
 
     /// The queue of reloads, applied one at a time; run it in the service group.
-    public var reloads: any Service { self.owner }
+    var reloads: any Service { self.owner }
 
     // MARK: - EndpointModel
 
+    /// The instance name of the running configuration.
     public var instance: String { self.configuration.instance }
+    /// The backends probed now, sorted by name.
     public var targets: [CanaryTarget] { self.scheduler.targets }
+    /// Changes on every reload attempt.
     public var reloadGeneration: Int { self.owner.reloadGeneration }
 
     /// Re-reads the configuration file and applies it, after any reload queued before; answers with this

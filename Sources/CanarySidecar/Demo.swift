@@ -15,9 +15,11 @@ import Synchronization
 /// `demo-stable` always works, `demo-slow` adds latency, and `demo-flaky` fails in bursts (35 s of errors every
 /// 70 s), so its breaker opens and closes about once a minute and every metric and transition can be watched.
 public enum Demo {
-    public static let burstPeriod: Duration = .seconds(70)
-    public static let burstLength: Duration = .seconds(35)
+    static let burstPeriod: Duration = .seconds(70)
+    static let burstLength: Duration = .seconds(35)
 
+    /// The demo's configuration: the three demo backends, each on an in-memory store, served on `listen`.
+    ///
     /// - Parameters:
     ///   - loadBackends: this many more always-healthy backends (`demo-load-0001`...), for load and soak runs.
     ///   - interval: the probe interval of every backend.
@@ -53,6 +55,7 @@ public enum Demo {
     public final class Stores: Sendable {
         let stores: [String: MemoryBackend]
 
+        /// One empty in-memory store per name; `demo-slow` answers 40 ms late.
         public init(names: [String]) {
             var stores: [String: MemoryBackend] = [:]
             for name in names { stores[name] = MemoryBackend(name: name) }
@@ -60,8 +63,10 @@ public enum Demo {
             stores["demo-slow"]?.setLatency(.milliseconds(40))
         }
 
+        /// The store of backend `name`, if the demo has one.
         public subscript(name: String) -> MemoryBackend? { self.stores[name] }
 
+        /// A factory that hands each configured backend its store.
         public var factory: BackendFactory {
             BackendFactory { entry, _ in
                 guard let store = self.stores[entry.name] else {
@@ -74,14 +79,16 @@ public enum Demo {
 
     /// Turns `demo-flaky`'s failures on and off in bursts.
     public struct FaultDriver: Service {
-        public var store: MemoryBackend
-        public var logger: Logger
+        var store: MemoryBackend
+        var logger: Logger
 
+        /// A driver of `store`'s faults that logs each switch.
         public init(store: MemoryBackend, logger: Logger) {
             self.store = store
             self.logger = logger
         }
 
+        /// Alternates healthy and failing (503) periods until graceful shutdown.
         public func run() async throws {
             let outage = ObjectStorageError(
                 code: .httpError,

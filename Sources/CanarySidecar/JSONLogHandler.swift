@@ -12,8 +12,11 @@ import Glibc
 /// under one process-wide lock, so lines from concurrent tasks never interleave. Timestamps are UTC with
 /// milliseconds, formatted without a date formatter per line.
 public struct JSONLogHandler: LogHandler {
+    /// Lowest level that is written.
     public var logLevel: Logger.Level = .info
+    /// Metadata added to every line of this handler.
     public var metadata: Logger.Metadata = [:]
+    /// Provides metadata at log time (such as task-local context).
     public var metadataProvider: Logger.MetadataProvider?
     let label: String
     let now: @Sendable () -> Date
@@ -22,6 +25,8 @@ public struct JSONLogHandler: LogHandler {
     /// Serialises writes from every handler of the process.
     private static let output = Mutex(())
 
+    /// A handler for the logger named `label`.
+    ///
     /// - Parameters:
     ///   - now: the time a line is stamped with (tests pass a fixed one).
     ///   - write: where a finished line goes; standard error by default.
@@ -35,11 +40,13 @@ public struct JSONLogHandler: LogHandler {
         self.write = write
     }
 
+    /// One entry of ``metadata``.
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { self.metadata[key] }
         set { self.metadata[key] = newValue }
     }
 
+    /// Writes one line: `ts`, `level`, `logger`, `msg` and the merged metadata as string fields.
     public func log(event: LogEvent) {
         var fields: [String: String] = [
             "ts": Self.timestamp(self.now()),

@@ -10,6 +10,7 @@ import SidecarTelemetry
 
 /// `s3-canary probe`: one cycle per backend, concurrently, then a table or JSON.
 public enum OneShotProbe {
+    /// Runs one cycle of each entry, all at once; results are in the order of `entries`.
     public static func run(
         _ entries: [CanaryConfiguration.Backend],
         instance: String,
@@ -40,6 +41,7 @@ public enum OneShotProbe {
         return results
     }
 
+    /// The results as a text table: one row per backend, one column per operation that ran.
     public static func table(_ results: [CycleResult]) -> String {
         let operations = CanaryConfiguration.Operation.allCases.filter { operation in
             results.contains { $0.steps.contains { $0.operation == operation } }

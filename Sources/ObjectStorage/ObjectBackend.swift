@@ -46,6 +46,7 @@ public protocol BackendCopier: Sendable {
 /// A backend whose I/O runs on one thread, which callers can run their own work on to avoid a thread hop per
 /// request (each hop is a cross-thread wake-up that shows up in the latency a canary reports).
 public protocol ExecutorPreferringBackend: Sendable {
+    /// The executor to run work on for this backend's I/O without a thread hop.
     var preferredExecutor: any TaskExecutor { get }
 }
 

@@ -6,8 +6,10 @@
 public struct ObjectStorageError: Error, Sendable, CustomStringConvertible {
     /// A stable, bounded classification of what went wrong.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The label value, such as `not_found`.
         public let rawValue: String
         private init(_ rawValue: String) { self.rawValue = rawValue }
+        /// The label value.
         public var description: String { self.rawValue }
 
         /// The object (or bucket) does not exist: HTTP 404.
@@ -38,6 +40,7 @@ public struct ObjectStorageError: Error, Sendable, CustomStringConvertible {
         public static let other = Code("other")
     }
 
+    /// What went wrong, for metrics and `switch`.
     public var code: Code
     /// Which operation failed, such as `HeadObject`.
     public var operation: String?
@@ -52,6 +55,7 @@ public struct ObjectStorageError: Error, Sendable, CustomStringConvertible {
     /// The error this one wraps, kept for logs.
     public var underlying: (any Error)?
 
+    /// An error of class `code`; everything else is optional detail for logs.
     public init(
         code: Code,
         operation: String? = nil,
@@ -87,6 +91,7 @@ public struct ObjectStorageError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Operation, code, HTTP status, S3 code, message and request id, as far as known.
     public var description: String {
         var parts: [String] = []
         if let operation { parts.append(operation) }
@@ -111,6 +116,7 @@ public struct ObjectStorageError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The error a backend that cannot copy server-side throws.
     public static func copyNotSupported(operation: String = "CopyObject") -> ObjectStorageError {
         ObjectStorageError(
             code: .copyNotSupported,
@@ -125,18 +131,23 @@ public struct ObjectStorageError: Error, Sendable, CustomStringConvertible {
 /// A `read` failure (the source is missing or unreadable) may be retried from another source; a `write`
 /// failure (the destination refused it) should stop the caller.
 public struct CopyError: Error, Sendable, CustomStringConvertible {
+    /// The side of the copy that failed.
     public enum Phase: String, Sendable {
         case read
         case write
     }
 
+    /// Whether reading the source or writing the destination failed.
     public var phase: Phase
+    /// The failure itself.
     public var underlying: ObjectStorageError
 
+    /// A copy failure on `phase`.
     public init(phase: Phase, underlying: ObjectStorageError) {
         self.phase = phase
         self.underlying = underlying
     }
 
+    /// `copy <phase> failed: <error>`.
     public var description: String { "copy \(self.phase.rawValue) failed: \(self.underlying)" }
 }

@@ -15,14 +15,17 @@ import ObjectStorage
 ///   `probeTimeout` is abandoned: the breaker returns to open and the late result is ignored, so no breaker is
 ///   ever stuck half-open.
 public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.Duration == Duration {
+    /// The breaker's rules: when it opens, and how long it stays open or half-open.
     public struct Configuration: Sendable, Equatable {
-        public var failureThreshold: Int
+        var failureThreshold: Int
+        /// How long the breaker stays open before it admits a half-open probe (plus jitter).
         public var openTimeout: Duration
         /// Up to this fraction of `openTimeout` is added at random, so breakers that tripped together do not
         /// all probe at the same instant.
-        public var jitterFraction: Double
-        public var probeTimeout: Duration
+        var jitterFraction: Double
+        var probeTimeout: Duration
 
+        /// Breaker settings; the sidecar passes the configured threshold and timeouts and keeps the default jitter.
         public init(
             failureThreshold: Int = 3,
             openTimeout: Duration = .seconds(30),
@@ -36,6 +39,7 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
         }
     }
 
+    /// The three breaker states; the raw values are the `from` and `to` label values.
     public enum State: String, Sendable, CaseIterable {
         case closed
         case open
@@ -62,7 +66,7 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
     /// Identifies an admitted call, so a result from an abandoned probe can be told apart.
     public struct Ticket: Sendable, Equatable {
         var generation: UInt64
-        public var isProbe: Bool
+        var isProbe: Bool
     }
 
     /// How a call ended, as the breaker counts it.
@@ -78,10 +82,10 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
         case successKeepingCount
     }
 
-    public private(set) var configuration: Configuration
-    public private(set) var state: State = .closed
-    public private(set) var consecutiveFailures = 0
-    public private(set) var lastFailure: FailureSummary?
+    private(set) var configuration: Configuration
+    private(set) var state: State = .closed
+    private(set) var consecutiveFailures = 0
+    private(set) var lastFailure: FailureSummary?
     /// When the current outage began (first closed → open), for the open duration reported on close.
     private var outageStartedAt: Instant?
     private var retryAt: Instant?
@@ -93,6 +97,7 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
     /// Bumped on every transition; tickets from an older generation no longer count.
     private var generation: UInt64 = 0
 
+    /// A closed breaker with no failures counted.
     public init(configuration: Configuration) {
         self.configuration = configuration
     }
@@ -100,7 +105,7 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
     /// A breaker with new settings that continues `previous`'s state, so a reload that changes a backend's settings
     /// neither forgets an outage (leaving an `opened` event without its `closed`) nor reports a stale state. A probe
     /// in flight is forgotten: the breaker is open and probes again at once.
-    public init(configuration: Configuration, continuing previous: CircuitBreaker) {
+    init(configuration: Configuration, continuing previous: CircuitBreaker) {
         self = previous
         self.configuration = configuration
         self.generation &+= 1
@@ -186,7 +191,7 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
     }
 
     /// Counts a failure found after the call itself succeeded (a content mismatch seen by the caller).
-    public mutating func recordLateFailure(_ failure: FailureSummary, now: Instant, jitter: Double) -> Transition? {
+    mutating func recordLateFailure(_ failure: FailureSummary, now: Instant, jitter: Double) -> Transition? {
         switch self.state {
         case .closed:
             let ticket = Ticket(generation: self.generation, isProbe: false)
@@ -202,7 +207,7 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
 
     /// A canary cycle ended: `failure` is `nil` when it succeeded as a whole. A success resets the count; the end
     /// of the cycle that is the half-open probe closes the breaker or opens it again.
-    public mutating func cycleEnded(_ cycle: UInt64, failure: FailureSummary?, now: Instant, jitter: Double) -> Transition? {
+    mutating func cycleEnded(_ cycle: UInt64, failure: FailureSummary?, now: Instant, jitter: Double) -> Transition? {
         switch self.state {
         case .closed:
             if failure == nil { self.consecutiveFailures = 0 }
@@ -228,7 +233,7 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
     }
 
     /// When an open breaker will admit its probe.
-    public var nextProbeAt: Instant? { self.state == .open ? self.retryAt : nil }
+    var nextProbeAt: Instant? { self.state == .open ? self.retryAt : nil }
 
     private mutating func open(now: Instant, jitter: Double) -> Transition {
         let transition = self.move(to: .open, now: now)
@@ -256,22 +261,31 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
 
     /// A change of state, with the counts that caused it.
     public struct Transition: Sendable, Equatable {
+        /// The state before.
         public var from: State
+        /// The state after.
         public var to: State
+        /// Consecutive failures counted when the transition happened.
         public var consecutiveFailures: Int
+        /// The failure threshold in force.
         public var threshold: Int
         /// How long the backend was unavailable, on the transition back to closed.
         public var openDuration: Duration?
+        /// The last failure counted, if any (why the breaker opened).
         public var lastFailure: FailureSummary?
     }
 }
 
 /// The last error a breaker counted, small and free of secrets: for logs, `/status` and webhooks.
 public struct FailureSummary: Sendable, Equatable, Codable {
+    /// The operation that failed, as the breaker was told it (a canary operation or an S3 call name).
     public var operation: String
+    /// The failure's class: the `reason` label value.
     public var reason: FailureReason
+    /// What went wrong, in the error's own words (short; never a request dump).
     public var message: String
 
+    /// A summary of one failure.
     public init(operation: String, reason: FailureReason, message: String) {
         self.operation = operation
         self.reason = reason

@@ -5,11 +5,14 @@ import Synchronization
 
 /// A breaker transition of one backend, as metrics, logs, the status board and webhooks receive it.
 public struct BreakerTransitionEvent: Sendable, Equatable {
+    /// The configured name of the backend.
     public var backend: String
+    /// What changed, with the counts that caused it.
     public var transition: CircuitBreaker<ContinuousClock.Instant>.Transition
+    /// Wall-clock time of the transition.
     public var at: Date
 
-    public init(backend: String, transition: CircuitBreaker<ContinuousClock.Instant>.Transition, at: Date) {
+    init(backend: String, transition: CircuitBreaker<ContinuousClock.Instant>.Transition, at: Date) {
         self.backend = backend
         self.transition = transition
         self.at = at
@@ -18,9 +21,13 @@ public struct BreakerTransitionEvent: Sendable, Equatable {
 
 /// What a breaker looks like right now, for `/status` and gauges.
 public struct BreakerSnapshot: Sendable, Equatable {
+    /// The current state.
     public var state: CircuitBreaker<ContinuousClock.Instant>.State
+    /// Consecutive failures counted so far.
     public var consecutiveFailures: Int
+    /// Failures that open the breaker.
     public var threshold: Int
+    /// The last failure counted, if any.
     public var lastFailure: FailureSummary?
 }
 
@@ -30,9 +37,10 @@ public struct BreakerSnapshot: Sendable, Equatable {
 /// dead backend costs nothing and recovers through a single probe. Copy is forwarded when the wrapped backend
 /// can copy; otherwise it throws ``ObjectStorageError/Code/copyNotSupported`` (not counted as a failure).
 public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
+    /// The breaker state machine, on the monotonic clock.
     public typealias Machine = CircuitBreaker<ContinuousClock.Instant>
 
-    public let name: String
+    let name: String
     private let wrapped: any ObjectBackend
     private let machine: Mutex<Machine>
     private let now: @Sendable () -> ContinuousClock.Instant
@@ -40,6 +48,8 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
     private let jitter: @Sendable () -> Double
     private let onTransition: @Sendable (BreakerTransitionEvent) -> Void
 
+    /// A breaker named `name` around `backend`, closed unless it continues `previous`.
+    ///
     /// - Parameters:
     ///   - now: the monotonic clock the breaker's timeouts run on (tests move it by hand).
     ///   - jitter: a draw in `0..<1` for the open-timeout jitter.
@@ -74,6 +84,7 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
     /// Where the guarded backend would like its callers to run, if it says.
     public var preferredExecutor: (any TaskExecutor)? { (self.wrapped as? any ExecutorPreferringBackend)?.preferredExecutor }
 
+    /// The breaker's state and counts right now.
     public var snapshot: BreakerSnapshot {
         self.machine.withLock { machine in
             BreakerSnapshot(
@@ -85,6 +96,7 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
         }
     }
 
+    /// The settings the breaker runs with.
     public var configuration: Machine.Configuration { self.machine.withLock { $0.configuration } }
 
     private static let cycleCounter = Atomic<UInt64>(0)
@@ -101,7 +113,7 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
     public struct CycleCalls: Sendable {
         let breaker: CircuitBreakerBackend
         /// Unique in this process.
-        public let id: UInt64
+        let id: UInt64
 
         /// Whether the guarded backend can copy (a cycle records copy as skipped otherwise).
         public var canCopy: Bool { self.breaker.wrapped is any BackendCopier }
@@ -131,7 +143,7 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
 
     /// A cycle ended (`failure` is `nil` when it succeeded as a whole): resets the count, or decides a half-open
     /// probe that this cycle is.
-    public func reportCycleEnded(_ cycle: UInt64, failure: FailureSummary?) {
+    func reportCycleEnded(_ cycle: UInt64, failure: FailureSummary?) {
         let (now, jitter) = (self.now(), self.jitter())
         let transition = self.machine.withLock { $0.cycleEnded(cycle, failure: failure, now: now, jitter: jitter) }
         self.emit(transition)
@@ -208,10 +220,12 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
 
     // MARK: - ObjectBackend
 
+    /// Forwards `HeadObject` through the breaker.
     public func headObject(key: String) async throws -> HeadObjectResult {
         try await self.guarded("HeadObject") { try await self.wrapped.headObject(key: key) }
     }
 
+    /// Forwards `PutObject` through the breaker.
     public func putObject(key: String, body: ByteBuffer, contentType: String?, metadata: [String: String])
         async throws -> PutObjectResult
     {
@@ -220,14 +234,17 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
         }
     }
 
+    /// Forwards `GetObject` through the breaker.
     public func getObject(key: String, range: String?) async throws -> GetObjectResult {
         try await self.guarded("GetObject") { try await self.wrapped.getObject(key: key, range: range) }
     }
 
+    /// Forwards `DeleteObject` through the breaker.
     public func deleteObject(key: String) async throws {
         try await self.guarded("DeleteObject") { try await self.wrapped.deleteObject(key: key) }
     }
 
+    /// Lists through the breaker as one call: the pages are collected first, then handed to `page`.
     public func listObjects(
         prefix: String,
         pageSize: Int,
@@ -247,6 +264,7 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
         }
     }
 
+    /// Forwards `CopyObject` through the breaker when the wrapped backend can copy.
     public func copyObject(source: String, destination: String, contentType: String?, metadata: [String: String]?)
         async throws -> CopyObjectResult
     {

@@ -1,8 +1,8 @@
 import ObjectStorage
 
-/// Runs `body` with a deadline on `clock`: when time runs out the body's task is cancelled and an
-/// ``ObjectStorageError`` with code `timeout` is thrown. The body is awaited after cancellation, so it must
-/// honour cancellation (every backend here does).
+/// Runs `body` with a deadline on `clock`: when time runs out the body's task is cancelled and
+/// ``DeadlineExceeded`` is thrown. The body is awaited after cancellation, so it must honour cancellation (every
+/// backend here does).
 package func withTimeout<C: Clock, T: Sendable>(
     _ timeout: Duration,
     clock: C,
@@ -28,8 +28,10 @@ package func withTimeout<C: Clock, T: Sendable>(
 /// Our own deadline ran out (as opposed to a timeout the HTTP client reported): the call was cancelled, so the
 /// breaker never saw its end, and the caller reports it to the breaker as a timeout failure.
 public struct DeadlineExceeded: Error, Sendable, CustomStringConvertible {
+    /// The operation that ran out of time.
     public var operation: String
-    public var timeout: Duration
+    var timeout: Duration
 
+    /// The operation and the deadline it missed, for logs and failure summaries.
     public var description: String { "\(self.operation): no answer within \(self.timeout)" }
 }

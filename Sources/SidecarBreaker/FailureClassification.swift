@@ -12,14 +12,16 @@ public enum FailureReason: String, Sendable, CaseIterable, Codable {
 
 /// The canary found different bytes (or sizes) than it wrote.
 public struct IntegrityError: Error, Sendable, CustomStringConvertible {
-    public var operation: String
-    public var message: String
+    var operation: String
+    var message: String
 
+    /// An integrity failure of `operation`; `message` says what differed.
     public init(operation: String, message: String) {
         self.operation = operation
         self.message = message
     }
 
+    /// The operation and what differed, for logs and failure summaries.
     public var description: String { "\(self.operation): integrity: \(self.message)" }
 }
 
@@ -28,7 +30,7 @@ public struct ErrorClassification: Sendable, Equatable {
     /// The metric reason; `nil` for our own cancellation, which is not the backend's doing.
     public var reason: FailureReason?
     /// Whether the breaker counts it as a failure of the backend.
-    public var isBackendFailure: Bool
+    var isBackendFailure: Bool
     /// Rejected by an open breaker without I/O.
     public var isRejection: Bool
 

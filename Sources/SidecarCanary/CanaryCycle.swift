@@ -8,6 +8,7 @@ import Synchronization
 
 /// The result of one canary operation.
 public struct StepResult: Sendable, Equatable, Codable {
+    /// How a step ended.
     public enum Result: String, Sendable, Codable {
         case success
         case error
@@ -17,26 +18,36 @@ public struct StepResult: Sendable, Equatable, Codable {
         case skipped
     }
 
+    /// The canary operation this step ran.
     public var operation: CanaryConfiguration.Operation
+    /// How it ended.
     public var result: Result
     /// Time the backend took; `nil` when the call never reached it.
     public var seconds: Double?
+    /// Why it failed, as the `reason` label; `nil` when it did not.
     public var reason: FailureReason?
+    /// What happened, in the error's own words, when the step did not succeed.
     public var message: String?
 }
 
 /// The result of one canary cycle of one backend.
 public struct CycleResult: Sendable, Equatable {
+    /// How a cycle ended as a whole: the `result` label of `s3canary_probes_total`.
     public enum Status: String, Sendable, Codable, CaseIterable {
         case success, failure
         /// The breaker was open: the cycle sent nothing.
         case skipped
     }
 
+    /// The configured name of the backend.
     public var backend: String
+    /// Wall-clock time the cycle started.
     public var startedAt: Date
+    /// How long the whole cycle took, cleanup included.
     public var duration: Duration
+    /// How the cycle ended.
     public var status: Status
+    /// Each operation that ran, in order.
     public var steps: [StepResult]
     /// The first error of a failed cycle.
     public var failure: FailureSummary?
@@ -46,13 +57,14 @@ public struct CycleResult: Sendable, Equatable {
 
 /// What a cycle needs to know about its backend.
 public struct CanaryTarget: Sendable {
+    /// The configured name of the backend.
     public var name: String
-    public var instance: String
-    public var probe: CanaryConfiguration.Probe
+    var instance: String
+    var probe: CanaryConfiguration.Probe
     /// The breaker-wrapped backend every counted operation goes through.
     public var backend: CircuitBreakerBackend
 
-    public init(name: String, instance: String, probe: CanaryConfiguration.Probe, backend: CircuitBreakerBackend) {
+    init(name: String, instance: String, probe: CanaryConfiguration.Probe, backend: CircuitBreakerBackend) {
         self.name = name
         self.instance = instance
         self.probe = probe
@@ -83,7 +95,7 @@ public struct CanaryTarget: Sendable {
     }
 
     /// `<key_prefix><instance>/<backend>/`: where this replica's canaries of this backend live.
-    public var keyPrefix: String { "\(self.probe.keyPrefix)\(self.instance)/\(self.name)/" }
+    var keyPrefix: String { "\(self.probe.keyPrefix)\(self.instance)/\(self.name)/" }
 
     /// A new canary key; its first part is the creation time in milliseconds, which the sweeper reads.
     func newKey(now: Date) -> String {
@@ -99,13 +111,14 @@ public struct CanaryTarget: Sendable {
 public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
     typealias Operation = CanaryConfiguration.Operation
 
-    public var target: CanaryTarget
-    public var clock: C
+    var target: CanaryTarget
+    var clock: C
     /// Wall-clock time for the cycle's start and its key's timestamp (tests pass a fixed one).
-    public var now: @Sendable () -> Date
+    var now: @Sendable () -> Date
     /// Each step, as it finishes (for `/probe?debug=true`).
-    public var log: (@Sendable (String) -> Void)?
+    var log: (@Sendable (String) -> Void)?
 
+    /// A cycle of `target`, timed on `clock`; `log` receives a line per step as it finishes.
     public init(
         target: CanaryTarget,
         clock: C,

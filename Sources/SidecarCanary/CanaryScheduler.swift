@@ -16,15 +16,17 @@ import Synchronization
 public final class CanaryScheduler<C: Clock>: Service where C.Duration == Duration {
     /// What the scheduler reports after each cycle.
     public struct Report: Sendable {
+        /// The cycle's result.
         public var result: CycleResult
         /// When the cycle started, on the scheduler's clock.
-        public var start: C.Instant
+        var start: C.Instant
         /// Actual start minus planned start.
         public var drift: Duration
         /// The backend's breaker right after the cycle (its live failure count for the gauges).
         public var breaker: BreakerSnapshot
     }
 
+    /// Receives every report; the scheduler awaits it before the runner plans its next cycle.
     public typealias Observer = @Sendable (Report) async -> Void
 
     private struct Runner: Sendable {
@@ -50,6 +52,8 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
     /// Canaries under our prefixes written before this are a predecessor's leftovers.
     private let startedAt: Date
 
+    /// A scheduler with no targets yet; `observer` receives the report of every cycle.
+    ///
     /// - Parameters:
     ///   - random: a draw in `0..<1` for jitter (tests pass a fixed sequence).
     ///   - sweepEvery: run the leftover sweeper every this many cycles (and once before the first).
@@ -80,6 +84,7 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
         self.runners.withLock { $0.values.map(\.target).sorted { $0.name < $1.name } }
     }
 
+    /// The running target named `name`, if any (for `/probe`).
     public func target(named name: String) -> CanaryTarget? {
         self.runners.withLock { $0[name]?.target }
     }
@@ -106,6 +111,7 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
         for runner in stopped { runner.stop.stop() }
     }
 
+    /// Runs the runners until graceful shutdown, then waits for their cycles to finish.
     public func run() async throws {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
@@ -122,7 +128,7 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
     }
 
     /// Stops every runner and ends `run()` once their cycles are done.
-    public func shutdown() {
+    func shutdown() {
         let all = self.runners.withLock { runners -> [Runner] in
             defer { runners = [:] }
             return Array(runners.values)

@@ -13,10 +13,13 @@ package final class StopSignal: Sendable {
 
     private let state = Mutex(State())
 
+    /// A signal not yet stopped.
     package init() {}
 
+    /// Whether ``stop()`` was called.
     package var isStopped: Bool { self.state.withLock { $0.stopped } }
 
+    /// Stops for good: wakes every waiter now, and later waiters return at once.
     package func stop() {
         let waiters = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.stopped = true

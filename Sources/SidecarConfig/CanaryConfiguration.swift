@@ -10,32 +10,41 @@ public struct CanaryConfiguration: Sendable, Equatable {
         case copy, list, delete
     }
 
+    /// What a canary cycle does and how often (`probe:`, at the top level or per backend).
     public struct Probe: Sendable, Equatable {
+        /// Time from the start of one cycle of a backend to the start of its next.
         public var interval: Duration = .seconds(15)
         /// Per-operation timeout.
         public var timeout: Duration = .seconds(5)
         /// Fraction of the interval each cycle's start may move, either way.
         public var jitter: Double = 0.10
+        /// Size in bytes of the object each cycle writes and reads back.
         public var objectSize: Int = 1024
+        /// Where canaries live in the bucket; each instance and backend gets its own folder below it.
         public var keyPrefix: String = ".s3-canary/"
+        /// Which operations a cycle runs; a cycle runs them in its own fixed order, whatever the order here.
         public var operations: [Operation] = [.put, .head, .get, .getRange, .delete]
-        public init() {}
+        init() {}
     }
 
+    /// When a backend's circuit breaker opens and for how long (`breaker:`, at the top level or per backend).
     public struct Breaker: Sendable, Equatable {
+        /// Consecutive failures that open the breaker.
         public var failureThreshold: Int = 3
+        /// How long an open breaker rejects calls before it lets a half-open probe through.
         public var openTimeout: Duration = .seconds(30)
         /// How long a half-open probe may take before it is abandoned; `nil` means ``defaultProbeTimeout(for:)``.
-        public var probeTimeout: Duration?
-        public init() {}
+        var probeTimeout: Duration?
+        init() {}
 
         /// The default probe timeout: twice the per-operation timeout, at least a second. The one place it is
         /// decided, so `run` and `probe` agree.
-        public static func defaultProbeTimeout(for probe: Probe) -> Duration {
+        static func defaultProbeTimeout(for probe: Probe) -> Duration {
             max(probe.timeout * 2, .seconds(1))
         }
     }
 
+    /// Where a backend's S3 credentials come from: keys given as secrets, or a named source.
     public enum Credentials: Sendable, Equatable {
         case keys(accessKeyID: SecretSource, secretAccessKey: SecretSource, sessionToken: SecretSource?)
         case environment
@@ -46,13 +55,20 @@ public struct CanaryConfiguration: Sendable, Equatable {
         case defaultChain(profile: String?)
     }
 
+    /// One backend to probe, with the top-level probe and breaker settings and its own overrides applied.
     public struct Backend: Sendable, Equatable {
+        /// Short unique name: the `backend` label of every metric and part of the canary keys.
         public var name: String
+        /// Endpoint, bucket, addressing, TLS and timeouts of the S3 client.
         public var s3: S3Backend.Configuration
+        /// Where the S3 credentials come from.
         public var credentials: Credentials
+        /// This backend's probe settings.
         public var probe: Probe
+        /// This backend's breaker settings.
         public var breaker: Breaker
 
+        /// A backend entry from its parts, for configurations built in code (the demo).
         public init(
             name: String,
             s3: S3Backend.Configuration,
@@ -73,10 +89,15 @@ public struct CanaryConfiguration: Sendable, Equatable {
         }
     }
 
+    /// The address the HTTP endpoint listens on (`listen: host:port`).
     public struct Listen: Sendable, Equatable {
+        /// Host name or IP address to bind; the default listens on every IPv4 interface.
         public var host: String = "0.0.0.0"
+        /// TCP port.
         public var port: Int = 9340
+        /// The default address, `0.0.0.0:9340`.
         public init() {}
+        /// `host:port` for logs and messages, an IPv6 host in brackets.
         public var description: String { self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)" }
     }
 
@@ -84,13 +105,15 @@ public struct CanaryConfiguration: Sendable, Equatable {
     public struct Server: Sendable, Equatable {
         /// PEM files of the endpoint's certificate chain and key; read again on every reload.
         public struct TLSFiles: Sendable, Equatable {
-            public var certificateFile: String
-            public var keyFile: String
+            var certificateFile: String
+            var keyFile: String
         }
 
+        /// The endpoint's certificate and key files; `nil` serves plain HTTP.
         public var tls: TLSFiles?
         /// User name to bcrypt hash (`htpasswd -nbB user password`).
         public var basicAuthUsers: [String: String] = [:]
+        /// A token clients may send as `Authorization: Bearer`; `nil` when the endpoint takes none.
         public var bearerToken: SecretSource?
         /// Sum of all request header lines; larger requests get 400 (from NIO's HTTP decoder).
         public var maxHeaderBytes: Int = 16 * 1024
@@ -98,18 +121,25 @@ public struct CanaryConfiguration: Sendable, Equatable {
         public var maxBodyBytes: Int = 4 * 1024
         /// Idle keep-alive connections are closed after this, so slow or abandoned clients cannot pile up.
         public var idleTimeout: Duration = .seconds(60)
-        public init() {}
+        init() {}
     }
 
+    /// Where the HTTP endpoint listens.
     public var listen = Listen()
+    /// TLS, credentials and limits of the HTTP endpoint.
     public var server = Server()
+    /// This replica's name: part of every canary key and of every event; the host name by default.
     public var instance: String
+    /// Probe settings every backend starts from.
     public var probe = Probe()
+    /// Breaker settings every backend starts from.
     public var breaker = Breaker()
+    /// The backends to probe, in file order.
     public var backends: [Backend] = []
+    /// Receivers of breaker, integrity and service events.
     public var webhooks: [WebhookConfiguration] = []
     /// How receivers reach this instance's `/status` (links in events); default `http://<instance>:<port>`.
-    public var externalURL: String?
+    var externalURL: String?
 
     /// Where receivers reach this instance: `external_url`, or `http://<instance>:<port>` by default.
     public var externalBaseURL: String {
@@ -117,6 +147,7 @@ public struct CanaryConfiguration: Sendable, Equatable {
         return base.hasSuffix("/") ? String(base.dropLast()) : base
     }
 
+    /// A configuration with every default and no backends.
     public init(instance: String) {
         self.instance = instance
     }

@@ -6,9 +6,11 @@ import Yams
 /// per-backend overrides, unknown keys rejected. Every problem is collected with its path
 /// (`backends[1].endpoint: ...`) so one run of `check-config` lists them all.
 public struct ConfigurationLoader: Sendable {
+    /// The variables `*_env` secrets and the bearer token are read from (tests pass their own).
     public var environment: [String: String]
-    public var hostName: String
+    var hostName: String
 
+    /// A loader that reads this process's environment and host name unless given others.
     public init(
         environment: [String: String] = ProcessInfo.processInfo.environment,
         hostName: String = ProcessInfo.processInfo.hostName
@@ -26,7 +28,7 @@ public struct ConfigurationLoader: Sendable {
     }
 
     /// Loads and validates a YAML document.
-    public func load(data: Data) throws(ConfigurationError) -> CanaryConfiguration {
+    func load(data: Data) throws(ConfigurationError) -> CanaryConfiguration {
         guard data.count <= 1 << 20 else {
             throw ConfigurationError(field: "config", message: "is larger than 1 MiB; this cannot be a canary configuration")
         }

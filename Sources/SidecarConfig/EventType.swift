@@ -21,7 +21,7 @@ public enum WebhookEventType: String, Sendable, CaseIterable, Codable {
     }
 
     /// Whether `filter` can ever match an event (for config validation).
-    package static func isValidFilter(_ filter: String) -> Bool {
+    static func isValidFilter(_ filter: String) -> Bool {
         if filter == "*" { return true }
         if filter.hasSuffix("*") { return Self.allCases.contains { $0.rawValue.hasPrefix(String(filter.dropLast())) } }
         return Self(rawValue: filter) != nil

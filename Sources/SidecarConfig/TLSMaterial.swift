@@ -3,9 +3,12 @@ import ObjectStorage
 
 /// One certificate chain and its key, read and parsed from PEM files.
 public struct TLSMaterial: Sendable {
+    /// The certificates of the chain, in file order.
     package var chain: [NIOSSLCertificate]
+    /// The private key of the chain's certificate.
     package var key: NIOSSLPrivateKey
 
+    /// Reads both files; throws one problem per file that cannot be read or parsed.
     public init(_ files: CanaryConfiguration.Server.TLSFiles) throws(ConfigurationError) {
         var problems: [ConfigurationProblem] = []
         let chain = try? NIOSSLCertificate.fromPEMFile(files.certificateFile)

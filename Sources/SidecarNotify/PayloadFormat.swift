@@ -8,16 +8,16 @@ import SidecarTelemetry
 
 /// Renders an event in a webhook's format. The body is rendered once per event and webhook, so every retry
 /// sends the same bytes (and the same id).
-public enum PayloadFormat {
-    public struct Rendered: Sendable, Equatable {
-        public var body: Data
-        public var contentType: String
+enum PayloadFormat {
+    struct Rendered: Sendable, Equatable {
+        var body: Data
+        var contentType: String
     }
 
     /// The body for `event`, or `nil` when the format has nothing to say about this event type (Alertmanager and
     /// PagerDuty carry alerts: breaker open/close and corruption only). Throws when the payload cannot be encoded
     /// (the dispatcher counts it as dropped, reason `unencodable`).
-    public static func render(
+    static func render(
         _ event: WebhookEvent,
         format: WebhookConfiguration.Format,
         webhook: String,

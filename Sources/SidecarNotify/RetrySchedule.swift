@@ -12,14 +12,15 @@ import SidecarTelemetry
 /// 1, 2, 4, 8, 16, 32, 60, 60... seconds, so eight retries span roughly two to three minutes. A `Retry-After`
 /// from the receiver replaces the computed delay (capped at `retryAfterCap`).
 public struct RetrySchedule: Sendable, Equatable {
-    public var base: Duration = .seconds(1)
-    public var maximum: Duration = .seconds(60)
-    public var retryAfterCap: Duration = .seconds(300)
+    var base: Duration = .seconds(1)
+    var maximum: Duration = .seconds(60)
+    var retryAfterCap: Duration = .seconds(300)
 
+    /// The default schedule: 1 s base, 60 s maximum, `Retry-After` capped at 300 s.
     public init() {}
 
     /// The delay before retry `retry` (1 = the first retry); `jitter` is a draw in `0..<1`.
-    public func delay(retry: Int, jitter: Double, retryAfter: Duration? = nil) -> Duration {
+    func delay(retry: Int, jitter: Double, retryAfter: Duration? = nil) -> Duration {
         if let retryAfter { return min(max(retryAfter, .zero), self.retryAfterCap) }
         let exponent = min(max(retry - 1, 0), 30)
         let full = min(self.maximum, self.base * Double(1 << exponent))
@@ -27,7 +28,7 @@ public struct RetrySchedule: Sendable, Equatable {
     }
 
     /// Parses `Retry-After`: delta seconds or an HTTP date.
-    public static func parseRetryAfter(_ value: String?, now: Date = Date()) -> Duration? {
+    static func parseRetryAfter(_ value: String?, now: Date = Date()) -> Duration? {
         guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
         if let seconds = Int(value), seconds >= 0 { return .seconds(seconds) }
         let formatter = DateFormatter()
@@ -40,7 +41,7 @@ public struct RetrySchedule: Sendable, Equatable {
 }
 
 /// What a delivery attempt's answer means.
-public enum DeliveryVerdict: Sendable, Equatable {
+enum DeliveryVerdict: Sendable, Equatable {
     case delivered
     /// 410: the receiver is gone for good; drop the event.
     case gone
@@ -48,7 +49,7 @@ public enum DeliveryVerdict: Sendable, Equatable {
     case rejected
     case retry(after: Duration?)
 
-    public static func of(status: Int?, retryAfter: Duration?) -> DeliveryVerdict {
+    static func of(status: Int?, retryAfter: Duration?) -> DeliveryVerdict {
         guard let status else { return .retry(after: nil) }
         switch status {
         case 200..<300: return .delivered

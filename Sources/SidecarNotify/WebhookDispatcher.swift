@@ -53,6 +53,8 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
     private let drainDeadline = Mutex<C.Instant?>(nil)
     private let userAgent: String
 
+    /// A dispatcher with one queue per webhook; creates every delivery series of each webhook at once.
+    ///
     /// - Parameters:
     ///   - clock: what backoff, `Retry-After`, `max_age` and the drain are measured on.
     ///   - now: wall-clock time for the signature timestamp.
@@ -122,6 +124,7 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
         self.metrics.webhookQueueDepth.set([lane.webhook.name], Double(max(0, lane.depth.load(ordering: .relaxed))))
     }
 
+    /// Runs a worker per webhook until graceful shutdown, then drains the queues within `drainTimeout`.
     public func run() async throws {
         await withDiscardingTaskGroup { group in
             for lane in self.lanes {

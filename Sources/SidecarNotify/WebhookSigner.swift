@@ -12,10 +12,10 @@ import SidecarTelemetry
 /// (keyed with the secret's bytes as written), and Standard Webhooks (`webhook-id`, `webhook-timestamp`,
 /// `webhook-signature: v1,<base64 HMAC-SHA256(key, "id.timestamp.body")>`, where a `whsec_<base64>` secret is
 /// base64-decoded into the key, as that specification says).
-public struct WebhookSigner: Sendable {
+struct WebhookSigner: Sendable {
     let secret: String
 
-    public init(secret: String) {
+    init(secret: String) {
         self.secret = secret
     }
 
@@ -27,7 +27,7 @@ public struct WebhookSigner: Sendable {
         return SymmetricKey(data: Data(self.secret.utf8))
     }
 
-    public func headers(body: Data, id: String, timestamp: Date) -> [(String, String)] {
+    func headers(body: Data, id: String, timestamp: Date) -> [(String, String)] {
         let seconds = String(Int64(timestamp.timeIntervalSince1970))
         let hmac = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(self.secret.utf8)))
         var signed = Data("\(id).\(seconds).".utf8)

@@ -6,19 +6,19 @@ import SidecarConfig
 
 /// One delivery attempt as the dispatcher sees it: what it sends and what came back.
 public struct WebhookAttempt: Sendable {
-    public var url: String
-    public var headers: [(String, String)]
-    public var body: Data
-    public var timeout: Duration
+    var url: String
+    var headers: [(String, String)]
+    var body: Data
+    var timeout: Duration
 }
 
 /// The answer to one attempt: the status (`nil` when nothing answered), a `Retry-After`, and what went wrong.
 public struct WebhookAnswer: Sendable, Equatable {
-    public var status: Int?
-    public var retryAfter: Duration?
-    public var failure: String?
+    var status: Int?
+    var retryAfter: Duration?
+    var failure: String?
 
-    public init(status: Int?, retryAfter: Duration? = nil, failure: String? = nil) {
+    init(status: Int?, retryAfter: Duration? = nil, failure: String? = nil) {
         self.status = status
         self.retryAfter = retryAfter
         self.failure = failure
@@ -36,6 +36,7 @@ public protocol WebhookTransport: Sendable {
 public final class HTTPWebhookTransport: WebhookTransport {
     private let client: HTTPClient
 
+    /// A transport with its own HTTP client; call ``shutdown()`` when done.
     public init() {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5)))
         configuration.connectionPool.retryConnectionEstablishment = false
@@ -43,6 +44,7 @@ public final class HTTPWebhookTransport: WebhookTransport {
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
+    /// POSTs one attempt; a transport error is an answer without a status, never a throw.
     public func send(_ attempt: WebhookAttempt) async -> WebhookAnswer {
         var request = HTTPClientRequest(url: attempt.url)
         request.method = .POST
@@ -59,6 +61,7 @@ public final class HTTPWebhookTransport: WebhookTransport {
         }
     }
 
+    /// Shuts the HTTP client down.
     public func shutdown() async {
         try? await self.client.shutdown()
     }

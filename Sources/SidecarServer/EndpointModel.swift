@@ -6,8 +6,11 @@ import SidecarTelemetry
 /// What the HTTP endpoint serves, provided by the application's wiring: the endpoint reads through it and asks it
 /// for probes and reloads, and knows nothing of how the service is put together.
 public protocol EndpointModel: Sendable {
+    /// Every metric family; `/metrics` renders them.
     var metrics: CanaryMetrics { get }
+    /// What `/status`, `/readyz` and the status page show.
     var board: StatusBoard { get }
+    /// Who may read the endpoint.
     var access: EndpointAccess { get }
     /// The configured instance name, for `/status`.
     var instance: String { get }

@@ -16,6 +16,7 @@ import Synchronization
 public final class EndpointTLS: Sendable {
     private let current: Mutex<TLSMaterial>
 
+    /// Serves `material` until the next ``install(_:)``.
     public init(_ material: TLSMaterial) {
         self.current = Mutex(material)
     }
@@ -47,7 +48,7 @@ public final class EndpointTLS: Sendable {
 /// Who may read the endpoint: basic auth against bcrypt hashes, or a bearer token. `/healthz` is always open so
 /// liveness probes need no secret.
 public final class EndpointAccess: Sendable {
-    public enum Decision: Sendable, Equatable {
+    enum Decision: Sendable, Equatable {
         case allowed
         /// No or wrong credentials; the `WWW-Authenticate` challenge to send.
         case denied(challenge: String)
@@ -61,6 +62,7 @@ public final class EndpointAccess: Sendable {
 
         init() {}
 
+        /// The rules of `server`, its bearer token read now from its secret source.
         public init(_ server: CanaryConfiguration.Server, environment: [String: String] = ProcessInfo.processInfo.environment)
             throws
         {
@@ -83,6 +85,7 @@ public final class EndpointAccess: Sendable {
     /// Keyed digests: an attacker who reads memory does not get a table of `sha256(user:password)`.
     private let cacheKey = SymmetricKey(size: .bits256)
 
+    /// Open access until the first ``install(_:)``.
     public init() {}
 
     /// Replaces the rules; successes remembered under the old ones are forgotten.
@@ -90,10 +93,10 @@ public final class EndpointAccess: Sendable {
         self.state.withLock { $0 = State(rules: rules) }
     }
 
-    public var isOpen: Bool { self.state.withLock { $0.rules.isOpen } }
+    var isOpen: Bool { self.state.withLock { $0.rules.isOpen } }
 
     /// Checks an `Authorization` header value.
-    public func authorize(_ authorization: String?) async -> Decision {
+    func authorize(_ authorization: String?) async -> Decision {
         let rules = self.state.withLock { $0.rules }
         if rules.isOpen { return .allowed }
         let challenge = rules.users.isEmpty ? #"Bearer realm="s3-canary""# : #"Basic realm="s3-canary", charset="UTF-8""#

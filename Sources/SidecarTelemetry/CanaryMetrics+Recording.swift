@@ -6,7 +6,7 @@ import SidecarConfig
 
 extension CanaryMetrics {
     /// Records a finished cycle: probe gauges and counters, and every operation it ran.
-    public func record(_ result: CycleResult) {
+    func record(_ result: CycleResult) {
         let backend = result.backend
         self.probes.add([backend, result.status.rawValue])
         self.probeSuccess.set([backend], result.status == .success ? 1 : 0)
@@ -37,7 +37,7 @@ extension CanaryMetrics {
     }
 
     /// Records a breaker transition.
-    public func record(_ event: BreakerTransitionEvent) {
+    func record(_ event: BreakerTransitionEvent) {
         let transition = event.transition
         self.breakerTransitions.add([event.backend, transition.from.rawValue, transition.to.rawValue])
         self.breakerState.set([event.backend], transition.to.gaugeValue)

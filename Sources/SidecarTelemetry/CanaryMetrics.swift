@@ -10,39 +10,49 @@ import SidecarConfig
 /// `backend` and `webhook` labels carry configured names, never URLs. Series for every backend × operation
 /// exist from the moment a backend is added, so rates and alerts work before the first failure.
 public final class CanaryMetrics: Sendable {
-    public let registry: MetricsRegistry
+    let registry: MetricsRegistry
 
     /// Latency buckets from 250 µs (a local RGW answers in under 1 ms) to 60 s.
-    public static let latencyBuckets: [Double] = [
+    static let latencyBuckets: [Double] = [
         0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1, 2, 4, 8, 16,
         30, 60,
     ]
 
-    public let probeSuccess: MetricFamily
-    public let probeDuration: MetricFamily
-    public let probes: MetricFamily
-    public let lastSuccess: MetricFamily
-    public let operationDuration: MetricFamily
+    let probeSuccess: MetricFamily
+    let probeDuration: MetricFamily
+    let probes: MetricFamily
+    let lastSuccess: MetricFamily
+    let operationDuration: MetricFamily
+    /// `s3canary_operation_ttfb_seconds`: time to the first response byte, per backend and operation.
     public let operationTimeToFirstByte: MetricFamily
-    public let operations: MetricFamily
-    public let operationErrors: MetricFamily
-    public let integrityFailures: MetricFamily
-    public let scheduleDrift: MetricFamily
-    public let breakerState: MetricFamily
-    public let breakerTransitions: MetricFamily
-    public let breakerConsecutiveFailures: MetricFamily
-    public let breakerThreshold: MetricFamily
-    public let breakerOpenTimeout: MetricFamily
+    let operations: MetricFamily
+    let operationErrors: MetricFamily
+    let integrityFailures: MetricFamily
+    let scheduleDrift: MetricFamily
+    let breakerState: MetricFamily
+    let breakerTransitions: MetricFamily
+    let breakerConsecutiveFailures: MetricFamily
+    let breakerThreshold: MetricFamily
+    let breakerOpenTimeout: MetricFamily
+    /// `s3canary_credentials_refresh_failures_total`, per backend.
     public let credentialsRefreshFailures: MetricFamily
-    public let tlsCertificateExpiry: MetricFamily
+    let tlsCertificateExpiry: MetricFamily
+    /// `s3canary_webhook_deliveries_total`, per webhook, event and ``DeliveryResult``.
     public let webhookDeliveries: MetricFamily
+    /// `s3canary_webhook_dropped_total`, per webhook and ``DropReason``.
     public let webhookDropped: MetricFamily
+    /// `s3canary_webhook_queue_depth`: events waiting, per webhook.
     public let webhookQueueDepth: MetricFamily
+    /// `s3canary_webhook_request_duration_seconds`, per webhook.
     public let webhookRequestDuration: MetricFamily
-    public let buildInfo: MetricFamily
+    let buildInfo: MetricFamily
+    /// `s3canary_config_last_reload_successful`: whether the last load of the configuration succeeded.
     public let reloadSuccessful: MetricFamily
+    /// `s3canary_config_last_reload_success_timestamp_seconds`.
     public let reloadTimestamp: MetricFamily
+    /// `s3canary_config_reloads_total`, per ``ReloadResult``.
     public let reloads: MetricFamily
+    /// `s3canary_sweep_errors_total`: leftover canaries the sweeper could not list or delete, per backend.
     public let sweepErrors: MetricFamily
     let processResidentMemory: MetricFamily
     let processCPUSeconds: MetricFamily
@@ -50,6 +60,7 @@ public final class CanaryMetrics: Sendable {
     let processMaxFDs: MetricFamily
     let processStartTime: MetricFamily
 
+    /// Defines every family and publishes `version` in the build info; throws only if two definitions clash.
     public init(version: String) throws {
         let registry = MetricsRegistry()
         self.registry = registry
@@ -244,7 +255,7 @@ public final class CanaryMetrics: Sendable {
 }
 
 /// The `result` label of `s3canary_operations_total`.
-public enum OperationResult: String, CaseIterable, Sendable {
+enum OperationResult: String, CaseIterable, Sendable {
     case success, error, rejected
 }
 
@@ -277,4 +288,4 @@ public enum DropReason: String, CaseIterable, Sendable {
 }
 
 /// The breaker states as label values.
-public typealias BreakerState = CircuitBreaker<ContinuousClock.Instant>.State
+typealias BreakerState = CircuitBreaker<ContinuousClock.Instant>.State

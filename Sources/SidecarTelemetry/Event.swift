@@ -6,29 +6,44 @@ import SidecarConfig
 
 /// One event, as every payload format renders it. Holds configured names and counts only: no URL, key or secret.
 public struct WebhookEvent: Sendable, Equatable {
+    /// The failure behind an event, as payloads carry it.
     public struct LastError: Sendable, Equatable, Codable {
+        /// The operation that failed.
         public var operation: String
+        /// The failure's class (a ``FailureReason`` raw value).
         public var reason: String
+        /// The error's own words.
         public var message: String
     }
 
     /// Unique per event, and the same on every delivery attempt (receivers deduplicate on it).
     public var id: String
+    /// What happened.
     public var type: WebhookEventType
+    /// When it happened.
     public var time: Date
+    /// The instance that saw it.
     public var instance: String
+    /// The backend concerned; `nil` for service events.
     public var backend: String?
+    /// The breaker state before, on breaker events.
     public var from: String?
+    /// The breaker state after, on breaker events.
     public var to: String?
+    /// Consecutive failures counted, on breaker events.
     public var consecutiveFailures: Int?
+    /// The breaker's failure threshold, on breaker events.
     public var threshold: Int?
     /// How long the backend was unavailable, on `backend.circuit.closed`.
     public var openDurationSeconds: Double?
+    /// The failure behind the event, if any.
     public var lastError: LastError?
+    /// A human-readable line, such as why a reload failed.
     public var message: String?
+    /// Link to this instance's `/status`.
     public var statusURL: String
 
-    public init(
+    init(
         id: String = UUID().uuidString.lowercased(),
         type: WebhookEventType,
         time: Date = Date(),
@@ -59,7 +74,7 @@ public struct WebhookEvent: Sendable, Equatable {
     }
 
     /// The event of a breaker transition.
-    public init(transition event: BreakerTransitionEvent, instance: String, statusURL: String) {
+    init(transition event: BreakerTransitionEvent, instance: String, statusURL: String) {
         let transition = event.transition
         let type: WebhookEventType
         switch transition.to {

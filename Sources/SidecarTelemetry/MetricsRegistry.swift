@@ -12,17 +12,19 @@ import Synchronization
 /// OpenMetrics output, removing the series of a backend that a reload dropped, and no `fatalError` on a
 /// definition clash (a clash throws at start-up instead).
 public final class MetricsRegistry: Sendable {
+    /// The three metric types the exporter uses.
     public enum Kind: String, Sendable {
         case counter, gauge, histogram
     }
 
     private let families = Mutex<[String: MetricFamily]>([:])
 
+    /// An empty registry.
     public init() {}
 
-    public struct DefinitionError: Error, CustomStringConvertible {
-        public var name: String
-        public var description: String { "metric \(self.name) is defined twice with different shapes" }
+    struct DefinitionError: Error, CustomStringConvertible {
+        var name: String
+        var description: String { "metric \(self.name) is defined twice with different shapes" }
     }
 
     /// Defines (or returns the existing identical) family. `name` is the sample name: counters end in `_total`.
@@ -67,6 +69,7 @@ public enum ExpositionFormat: Sendable {
     case text004
     case openMetrics
 
+    /// The `Content-Type` of a scrape answer in this format.
     public var contentType: String {
         switch self {
         case .text004: "text/plain; version=0.0.4; charset=utf-8"
@@ -83,12 +86,12 @@ public enum ExpositionFormat: Sendable {
 
 /// One metric family and its series.
 public final class MetricFamily: Sendable {
-    public let name: String
-    public let help: String
-    public let kind: MetricsRegistry.Kind
-    public let labelNames: [String]
+    let name: String
+    let help: String
+    let kind: MetricsRegistry.Kind
+    let labelNames: [String]
     /// Upper bounds of a histogram's buckets, ascending, without `+Inf`.
-    public let buckets: [Double]
+    let buckets: [Double]
 
     struct Histogram: Sendable {
         var counts: [UInt64]
@@ -173,7 +176,7 @@ public final class MetricFamily: Sendable {
     }
 
     /// Creates the series with zero values if it does not exist, so rates and alerts work before any event.
-    public func touch(_ labels: [String]) {
+    func touch(_ labels: [String]) {
         self.series.withLock { series in
             if series[labels] == nil { series[labels] = self.fresh() }
         }
@@ -207,7 +210,7 @@ public final class MetricFamily: Sendable {
     }
 
     /// The current value of a counter or gauge series (tests, `/status`).
-    public func value(_ labels: [String]) -> Double? {
+    func value(_ labels: [String]) -> Double? {
         self.series.withLock { series in
             if case .scalar(let value) = series[labels] { return value }
             return nil
@@ -215,7 +218,7 @@ public final class MetricFamily: Sendable {
     }
 
     /// The observation count of a histogram series.
-    public func count(_ labels: [String]) -> UInt64? {
+    func count(_ labels: [String]) -> UInt64? {
         self.series.withLock { series in
             if case .histogram(let histogram) = series[labels] { return histogram.count }
             return nil
@@ -223,7 +226,7 @@ public final class MetricFamily: Sendable {
     }
 
     /// Drops every series whose label `label` equals `value` (a backend removed by a reload).
-    public func removeSeries(where label: String, equals value: String) {
+    func removeSeries(where label: String, equals value: String) {
         guard let index = self.labelNames.firstIndex(of: label) else { return }
         self.series.withLock { series in
             series.removeAll { $0[index] == value }

@@ -8,23 +8,34 @@ import Synchronization
 /// What `/status`, `/readyz` and the status page show: per backend its last cycle and recent latencies, the
 /// recent transitions, and whether the service is ready.
 public final class StatusBoard: Sendable {
+    /// One backend as `/status` and the status page show it.
     public struct BackendStatus: Sendable {
+        /// The configured name of the backend.
         public var name: String
+        /// The last finished cycle; `nil` before the first.
         public var lastCycle: CycleResult?
+        /// When the last successful cycle ended.
         public var lastSuccess: Date?
         /// Durations of recent cycles in seconds, oldest first (the status page's sparkline).
         public var recentDurations: [Double] = []
     }
 
+    /// One breaker transition as `/status` lists it.
     public struct TransitionRecord: Sendable, Codable, Equatable {
+        /// The configured name of the backend.
         public var backend: String
+        /// The state before.
         public var from: String
+        /// The state after.
         public var to: String
+        /// Wall-clock time of the transition.
         public var at: Date
+        /// Consecutive failures counted at the transition.
         public var consecutiveFailures: Int
+        /// The failure threshold in force.
         public var threshold: Int
-        public var openSeconds: Double?
-        public var lastError: FailureSummary?
+        var openSeconds: Double?
+        var lastError: FailureSummary?
     }
 
     struct State {
@@ -39,8 +50,10 @@ public final class StatusBoard: Sendable {
 
     private let state = Mutex(State())
 
+    /// An empty board, with no backends yet.
     public init() {}
 
+    /// Sets the configured backends, in order; keeps what is known of those that stay.
     public func setBackends(_ names: [String]) {
         self.state.withLock { state in
             state.order = names
@@ -51,7 +64,7 @@ public final class StatusBoard: Sendable {
         }
     }
 
-    public func record(_ result: CycleResult) {
+    func record(_ result: CycleResult) {
         self.state.withLock { state in
             guard var status = state.backends[result.backend] else { return }
             status.lastCycle = result
@@ -62,7 +75,7 @@ public final class StatusBoard: Sendable {
         }
     }
 
-    public func record(_ event: BreakerTransitionEvent) {
+    func record(_ event: BreakerTransitionEvent) {
         let record = TransitionRecord(
             backend: event.backend,
             from: event.transition.from.rawValue,
@@ -80,14 +93,16 @@ public final class StatusBoard: Sendable {
     }
 
     /// Whether `name` is a configured backend (results of a removed backend's last cycle are ignored).
-    public func contains(_ name: String) -> Bool {
+    func contains(_ name: String) -> Bool {
         self.state.withLock { $0.backends[name] != nil }
     }
 
+    /// Marks the service as shutting down, so `/readyz` fails from now on.
     public func beginShutdown() {
         self.state.withLock { $0.shuttingDown = true }
     }
 
+    /// Whether graceful shutdown has begun.
     public var isShuttingDown: Bool { self.state.withLock { $0.shuttingDown } }
 
     /// Ready once every backend finished a first cycle, and until shutdown begins.
@@ -98,10 +113,12 @@ public final class StatusBoard: Sendable {
         }
     }
 
+    /// Every configured backend, in configuration order.
     public var backends: [BackendStatus] {
         self.state.withLock { state in state.order.compactMap { state.backends[$0] } }
     }
 
+    /// The most recent transitions, oldest first.
     public var transitions: [TransitionRecord] {
         self.state.withLock { $0.transitions }
     }

@@ -16,6 +16,7 @@ public struct TLSExpiryWatcher<C: Clock>: Service where C.Duration == Duration {
     /// Reads the earliest `notAfter` of the chain served at host:port (tests pass their own).
     let inspect: @Sendable (_ host: String, _ port: Int) async throws -> Date
 
+    /// A watcher of the backends `backends` returns at each check; `inspect` reads a chain's earliest expiry.
     public init(
         metrics: CanaryMetrics,
         logger: Logger,
@@ -34,6 +35,7 @@ public struct TLSExpiryWatcher<C: Clock>: Service where C.Duration == Duration {
         self.inspect = inspect
     }
 
+    /// Checks every https backend now and then every `interval`, until graceful shutdown.
     public func run() async throws {
         while !Task.isShuttingDownGracefully {
             await self.checkAll()

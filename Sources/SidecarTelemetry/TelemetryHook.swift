@@ -11,21 +11,25 @@ import Synchronization
 public final class TelemetryHook: Sendable {
     /// What every event carries about this instance, read when the event happens (a reload may change it).
     public struct Origin: Sendable, Equatable {
-        public var instance: String
-        public var statusURL: String
+        var instance: String
+        var statusURL: String
 
+        /// The origin of this instance's events.
         public init(instance: String, statusURL: String) {
             self.instance = instance
             self.statusURL = statusURL
         }
     }
 
+    /// Every metric family events are recorded in.
     public let metrics: CanaryMetrics
+    /// What `/status` shows.
     public let board: StatusBoard
     let logger: Logger
     private let origin: Mutex<Origin>
     private let sinks = Mutex<[@Sendable (WebhookEvent) -> Void]>([])
 
+    /// A hook recording into `metrics` and `board`, its events stamped with `origin` until ``setOrigin(_:)``.
     public init(metrics: CanaryMetrics, board: StatusBoard, logger: Logger, origin: Origin) {
         self.metrics = metrics
         self.board = board
@@ -38,7 +42,7 @@ public final class TelemetryHook: Sendable {
         self.origin.withLock { $0 = origin }
     }
 
-    public var currentOrigin: Origin { self.origin.withLock { $0 } }
+    var currentOrigin: Origin { self.origin.withLock { $0 } }
 
     /// Adds a receiver of every event (the webhook dispatcher, tests).
     public func addSink(_ sink: @escaping @Sendable (WebhookEvent) -> Void) {
@@ -46,7 +50,7 @@ public final class TelemetryHook: Sendable {
     }
 
     /// Sends `event` to every sink.
-    public func emit(_ event: WebhookEvent) {
+    func emit(_ event: WebhookEvent) {
         for sink in self.sinks.withLock({ $0 }) { sink(event) }
     }
 

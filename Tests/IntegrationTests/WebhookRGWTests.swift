@@ -1,8 +1,8 @@
 import CanarySidecar
-import SidecarConfig
+@testable import SidecarConfig
 import SidecarBreaker
 import SidecarCanary
-import SidecarTelemetry
+@testable import SidecarTelemetry
 import SidecarNotify
 import SidecarServer
 import Foundation

@@ -58,13 +58,18 @@ struct CredentialsDocument: Decodable {
 /// `AssumeRoleWithWebIdentity` with the token in `AWS_WEB_IDENTITY_TOKEN_FILE` (Kubernetes service-account tokens,
 /// EKS IRSA). The token file is re-read on every fetch: Kubernetes rotates it.
 public struct WebIdentityCredentialsFetcher: CredentialsFetcher {
+    /// Path of the web identity token, read again on every fetch.
     public var tokenFile: String
+    /// The role to assume.
     public var roleARN: String
+    /// The session name the assumed role is known by.
     public var sessionName: String
     /// `AWS_ENDPOINT_URL_STS`, else the regional STS endpoint.
     public var stsEndpoint: String
+    /// `web identity`.
     public var sourceName: String { "web identity" }
 
+    /// A fetcher for `roleARN` with the token in `tokenFile`, asking the STS at `stsEndpoint`.
     public init(tokenFile: String, roleARN: String, sessionName: String, stsEndpoint: String) {
         self.tokenFile = tokenFile
         self.roleARN = roleARN
@@ -87,6 +92,7 @@ public struct WebIdentityCredentialsFetcher: CredentialsFetcher {
         )
     }
 
+    /// Calls `AssumeRoleWithWebIdentity` with the current token.
     public func fetch() async throws -> Credentials {
         guard let data = FileManager.default.contents(atPath: self.tokenFile) else {
             throw CredentialsError(source: self.sourceName, message: "cannot read the token file \(self.tokenFile)")
@@ -121,17 +127,23 @@ public struct WebIdentityCredentialsFetcher: CredentialsFetcher {
 /// The ECS/EKS container credentials endpoint (`AWS_CONTAINER_CREDENTIALS_FULL_URI` or `_RELATIVE_URI`), with the
 /// authorization token from `AWS_CONTAINER_AUTHORIZATION_TOKEN` or the file in `_TOKEN_FILE` (re-read each time).
 public struct ContainerCredentialsFetcher: CredentialsFetcher {
+    /// The credentials endpoint's full URL.
     public var url: String
+    /// The authorization token, when given as a value.
     public var token: String?
+    /// The file holding the authorization token, read again on every fetch.
     public var tokenFile: String?
+    /// `container endpoint`.
     public var sourceName: String { "container endpoint" }
 
+    /// A fetcher for the endpoint at `url`, authorized with `token` or the contents of `tokenFile`.
     public init(url: String, token: String? = nil, tokenFile: String? = nil) {
         self.url = url
         self.token = token
         self.tokenFile = tokenFile
     }
 
+    /// The fetcher the standard `AWS_CONTAINER_*` variables describe; `nil` when they name no endpoint.
     public init?(environment: [String: String]) {
         let url: String
         if let full = environment["AWS_CONTAINER_CREDENTIALS_FULL_URI"], !full.isEmpty {
@@ -148,6 +160,7 @@ public struct ContainerCredentialsFetcher: CredentialsFetcher {
         )
     }
 
+    /// Asks the container endpoint for the task's credentials.
     public func fetch() async throws -> Credentials {
         var headers: [(String, String)] = [("Accept", "application/json")]
         if let tokenFile = self.tokenFile {
@@ -170,18 +183,23 @@ public struct ContainerCredentialsFetcher: CredentialsFetcher {
 /// The endpoint is `AWS_EC2_METADATA_SERVICE_ENDPOINT` (default `http://169.254.169.254`);
 /// `AWS_EC2_METADATA_DISABLED=true` turns it off.
 public struct InstanceMetadataCredentialsFetcher: CredentialsFetcher {
+    /// Base URL of the instance metadata service, without a trailing slash.
     public var endpoint: String
+    /// `IMDSv2`.
     public var sourceName: String { "IMDSv2" }
 
+    /// A fetcher asking the metadata service at `endpoint`.
     public init(endpoint: String = "http://169.254.169.254") {
         self.endpoint = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
     }
 
+    /// The fetcher the `AWS_EC2_METADATA_*` variables describe; `nil` when `AWS_EC2_METADATA_DISABLED` is `true`.
     public init?(environment: [String: String]) {
         if environment["AWS_EC2_METADATA_DISABLED"]?.lowercased() == "true" { return nil }
         self.init(endpoint: environment["AWS_EC2_METADATA_SERVICE_ENDPOINT"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://169.254.169.254")
     }
 
+    /// Gets a session token, then the credentials of the instance's role.
     public func fetch() async throws -> Credentials {
         let (tokenStatus, token) = try await fetchSmall(
             "\(self.endpoint)/latest/api/token", method: .PUT,

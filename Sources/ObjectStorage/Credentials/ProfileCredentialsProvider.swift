@@ -7,10 +7,14 @@ import Foundation
 /// (default `~/.aws/config`, sections `[profile name]` or `[default]`); the credentials file wins.
 /// Files are read on every call, so rotated keys are picked up without a restart.
 public struct ProfileCredentialsProvider: CredentialsProvider {
+    /// The profile whose keys are read.
     public var profile: String
+    /// Path of the shared credentials file.
     public var credentialsFile: String
+    /// Path of the shared config file.
     public var configFile: String
 
+    /// A provider for `profile`, with the file paths and the default profile taken from `environment`.
     public init(profile: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) {
         let home = environment["HOME"] ?? NSHomeDirectory()
         self.profile = profile ?? environment["AWS_PROFILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
@@ -18,6 +22,7 @@ public struct ProfileCredentialsProvider: CredentialsProvider {
         self.configFile = environment["AWS_CONFIG_FILE"] ?? "\(home)/.aws/config"
     }
 
+    /// Reads the profile's keys from the files now.
     public func credentials() async throws -> Credentials {
         let source = "profile \(self.profile)"
         let fromCredentials = Self.readINI(path: self.credentialsFile)?[self.profile]

@@ -23,6 +23,7 @@ public final class RefreshingCredentialsProvider: CredentialsProvider {
     private let cached = Mutex<Credentials?>(nil)
     private let gate = RefreshGate()
 
+    /// A provider caching `fetcher`'s credentials; failed refreshes go to `onRefreshFailure`.
     public init(
         _ fetcher: any CredentialsFetcher,
         refreshBefore: Duration = .seconds(300),
@@ -41,6 +42,7 @@ public final class RefreshingCredentialsProvider: CredentialsProvider {
         return expiration.timeIntervalSince(self.now()) > self.refreshBefore.seconds
     }
 
+    /// The cached credentials while fresh; otherwise one fetch shared by every waiting caller.
     public func credentials() async throws -> Credentials {
         if let current = self.cached.withLock({ $0 }), self.isFresh(current) { return current }
         return try await self.gate.run {

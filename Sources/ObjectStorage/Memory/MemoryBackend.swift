@@ -54,6 +54,7 @@ public final class MemoryBackend: ObjectBackend, BackendCopier {
     /// A name used in error messages.
     public let name: String
 
+    /// An empty store.
     public init(name: String = "memory") {
         self.name = name
     }
@@ -187,6 +188,7 @@ public final class MemoryBackend: ObjectBackend, BackendCopier {
 
     // MARK: - ObjectBackend
 
+    /// Reports a stored object, after any injected fault.
     public func headObject(key: String) async throws -> HeadObjectResult {
         try await self.applyFaults(.head)
         guard let object = self.state.withLock({ $0.objects[key] }) else {
@@ -200,6 +202,7 @@ public final class MemoryBackend: ObjectBackend, BackendCopier {
         )
     }
 
+    /// Stores an object, after any injected fault.
     public func putObject(key: String, body: ByteBuffer, contentType: String?, metadata: [String: String])
         async throws -> PutObjectResult
     {
@@ -218,6 +221,7 @@ public final class MemoryBackend: ObjectBackend, BackendCopier {
         return PutObjectResult(etag: etag)
     }
 
+    /// Reads an object or a range of it, after any injected fault.
     public func getObject(key: String, range: String?) async throws -> GetObjectResult {
         try await self.applyFaults(.get)
         let (found, corrupt) = self.state.withLock { state -> (StoredObject?, Bool) in
@@ -258,11 +262,13 @@ public final class MemoryBackend: ObjectBackend, BackendCopier {
         )
     }
 
+    /// Deletes an object, after any injected fault.
     public func deleteObject(key: String) async throws {
         try await self.applyFaults(.delete)
         _ = self.state.withLock { $0.objects.removeValue(forKey: key) }
     }
 
+    /// Lists the keys under `prefix` in pages, after any injected fault.
     public func listObjects(
         prefix: String,
         pageSize: Int,
@@ -288,6 +294,7 @@ public final class MemoryBackend: ObjectBackend, BackendCopier {
         }
     }
 
+    /// Copies an object inside the store, after any injected fault.
     public func copyObject(source: String, destination: String, contentType: String?, metadata: [String: String]?)
         async throws -> CopyObjectResult
     {

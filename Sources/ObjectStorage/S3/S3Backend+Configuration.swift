@@ -17,36 +17,42 @@ extension S3Backend {
             case unsigned
         }
 
+        /// How long a connection and a request may take.
         public struct Timeouts: Sendable, Equatable {
             /// Time to establish a connection (TCP and TLS).
             public var connect: Duration
             /// Whole-request deadline when the caller gives none.
             public var request: Duration
 
+            /// Timeouts; the defaults are 5 s to connect and 30 s per request.
             public init(connect: Duration = .seconds(5), request: Duration = .seconds(30)) {
                 self.connect = connect
                 self.request = request
             }
         }
 
+        /// The connection pool of the backend's HTTP client.
         public struct Pool: Sendable, Equatable {
             /// Connections kept per backend; a canary needs few.
             public var maxConnections: Int
             /// How long an idle connection is kept for reuse.
             public var idleTimeout: Duration
 
+            /// Pool settings; the defaults keep 4 connections, idle for up to 60 s.
             public init(maxConnections: Int = 4, idleTimeout: Duration = .seconds(60)) {
                 self.maxConnections = maxConnections
                 self.idleTimeout = idleTimeout
             }
         }
 
+        /// Which servers to trust over HTTPS.
         public struct TLS: Sendable, Equatable {
             /// PEM file of the CAs to trust instead of the system's.
             public var caBundlePath: String?
             /// Turning this off accepts any certificate: for tests and broken labs only.
             public var verifyCertificates: Bool
 
+            /// TLS settings; by default the system's CAs, with verification on.
             public init(caBundlePath: String? = nil, verifyCertificates: Bool = true) {
                 self.caBundlePath = caBundlePath
                 self.verifyCertificates = verifyCertificates
@@ -55,16 +61,24 @@ extension S3Backend {
 
         /// `http(s)://host[:port]`, without a path.
         public var endpoint: String
+        /// The region requests are signed for.
         public var region: String
+        /// The bucket every key lives in.
         public var bucket: String
+        /// Where the bucket goes in the URL.
         public var addressing: Addressing
+        /// Whether request bodies are signed.
         public var payloadSigning: PayloadSigning
+        /// Connect and request timeouts.
         public var timeouts: Timeouts
+        /// Connection pool settings.
         public var pool: Pool
+        /// Which servers to trust over HTTPS.
         public var tls: TLS
         /// Largest response body read into memory; a canary's objects are small.
         public var maxResponseBytes: Int
 
+        /// A configuration for `bucket` at `endpoint`; ``S3Backend`` rejects an invalid one when created.
         public init(
             endpoint: String,
             region: String = "us-east-1",

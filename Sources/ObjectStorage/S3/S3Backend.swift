@@ -13,6 +13,7 @@ import NIOSSL
 /// Each backend owns its HTTP client, so one slow or broken store never exhausts connections another needs,
 /// and pool size and timeouts can be tuned per store. Call ``shutdown()`` before dropping it.
 public final class S3Backend: ObjectBackend, BackendCopier {
+    /// How this backend reaches its bucket.
     public let configuration: Configuration
     private let endpoint: Configuration.Endpoint
     private let credentialsProvider: any CredentialsProvider
@@ -81,6 +82,7 @@ public final class S3Backend: ObjectBackend, BackendCopier {
 
     // MARK: - ObjectBackend
 
+    /// `HEAD` on the object.
     public func headObject(key: String) async throws -> HeadObjectResult {
         let response = try await self.send(operation: "HeadObject", method: .HEAD, key: key)
         return HeadObjectResult(
@@ -92,6 +94,7 @@ public final class S3Backend: ObjectBackend, BackendCopier {
         )
     }
 
+    /// `PUT` of the object, with its content type and `x-amz-meta-*` headers.
     public func putObject(key: String, body: ByteBuffer, contentType: String?, metadata: [String: String])
         async throws -> PutObjectResult
     {
@@ -103,6 +106,7 @@ public final class S3Backend: ObjectBackend, BackendCopier {
         return PutObjectResult(etag: response.etag)
     }
 
+    /// `GET` of the object, or of a byte range with `Range`.
     public func getObject(key: String, range: String?) async throws -> GetObjectResult {
         var headers: [(String, String)] = []
         if let range { headers.append(("Range", range)) }
@@ -117,6 +121,7 @@ public final class S3Backend: ObjectBackend, BackendCopier {
         )
     }
 
+    /// `DELETE` of the object; a missing key counts as deleted.
     public func deleteObject(key: String) async throws {
         do {
             _ = try await self.send(operation: "DeleteObject", method: .DELETE, key: key)
@@ -125,6 +130,7 @@ public final class S3Backend: ObjectBackend, BackendCopier {
         }
     }
 
+    /// `ListObjectsV2`, page by page, following continuation tokens.
     public func listObjects(
         prefix: String,
         pageSize: Int,
@@ -177,6 +183,7 @@ public final class S3Backend: ObjectBackend, BackendCopier {
 
     // MARK: - BackendCopier
 
+    /// `PUT` with `x-amz-copy-source`: a server-side copy inside the bucket.
     public func copyObject(source: String, destination: String, contentType: String?, metadata: [String: String]?)
         async throws -> CopyObjectResult
     {
@@ -393,6 +400,7 @@ public final class S3Backend: ObjectBackend, BackendCopier {
 }
 
 extension S3Backend: ExecutorPreferringBackend {
+    /// The event loop of this backend's HTTP client.
     public var preferredExecutor: any TaskExecutor { self.eventLoopExecutor }
 }
 

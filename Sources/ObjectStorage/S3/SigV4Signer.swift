@@ -9,12 +9,15 @@ import Synchronization
 /// `x-amz-content-sha256` (or `UNSIGNED-PAYLOAD`). The signing key depends only on the secret, day, region and
 /// service, so it is cached per day.
 public struct SigV4Signer: Sendable {
+    /// The region signatures are scoped to.
     public var region: String
+    /// The service signatures are scoped to (`s3`).
     public var service: String
     /// The last derived signing key: it changes once a day (or with the secret), and deriving it is four HMACs,
     /// a third of a signature's cost.
     private let keyCache = SigningKeyCache()
 
+    /// A signer for `service` in `region`.
     public init(region: String, service: String = "s3") {
         self.region = region
         self.service = service
@@ -30,10 +33,15 @@ public struct SigV4Signer: Sendable {
         /// Headers to add to the request: `Authorization`, `x-amz-date`, `x-amz-content-sha256` and, for
         /// temporary credentials, `x-amz-security-token`.
         public var headers: [(String, String)]
+        /// The canonical request (SigV4 task 1).
         public var canonicalRequest: String
+        /// The string to sign (SigV4 task 2).
         public var stringToSign: String
+        /// The signed header names, lower-case, `;`-separated.
         public var signedHeaders: String
+        /// The signature, lower-case hex.
         public var signature: String
+        /// The `Authorization` header value.
         public var authorization: String
     }
 
@@ -226,6 +234,7 @@ struct AmzTimestamp: Sendable {
 /// Percent-encoding as S3 signs and expects it: RFC 3986 unreserved characters stay, every other byte of the
 /// UTF-8 form becomes `%XX` (upper-case hex). In object keys `/` stays as the path separator.
 public enum S3URIEncoding {
+    /// Encodes `value`; with `keepSlash`, `/` stays as is (object keys).
     public static func encode(_ value: String, keepSlash: Bool) -> String {
         let hexDigits = Array("0123456789ABCDEF".utf8)
         var out: [UInt8] = []

@@ -10,6 +10,7 @@ import Synchronization
 /// The chain is read, not judged: an expired or untrusted chain still has dates, and on-call wants to see them
 /// coming. SNI carries the host name (not for IP addresses).
 public enum TLSCertificateInspector {
+    /// The earliest `notAfter` in the chain `host:port` serves; gives up after `timeout`.
     public static func earliestExpiry(host: String, port: Int, timeout: Duration = .seconds(5)) async throws -> Date {
         let chain = Mutex<[NIOSSLCertificate]>([])
         var configuration = TLSConfiguration.makeClientConfiguration()
