@@ -161,6 +161,7 @@ let package = Package(
                 "SidecarBreaker",
                 "SidecarTelemetry",
                 "SidecarNotify",
+                "SidecarServer",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Benchmarks/Micro"

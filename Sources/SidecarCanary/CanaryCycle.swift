@@ -105,7 +105,7 @@ public struct CanaryTarget: Sendable {
     }
 }
 
-/// One canary cycle (DESIGN §4): PUT → HEAD → GET (verify) → ranged GET → [COPY → HEAD] → [LIST] → DELETE →
+/// One canary cycle (docs/design.md, 4.2): PUT → HEAD → GET (verify) → ranged GET → [COPY → HEAD] → [LIST] → DELETE →
 /// HEAD (404). A failed operation ends the cycle; whatever was written is then deleted on a best-effort basis
 /// through the unwrapped backend, so the cleanup never counts against the breaker.
 public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
@@ -158,7 +158,7 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
         var failure: FailureSummary?
         let calls = self.target.backend.beginCycle()
         do {
-            try await withTimeout(cycleDeadline, clock: self.clock, operation: "cycle") { () async throws -> Bool in
+            _ = try await withTimeout(cycleDeadline, clock: self.clock, operation: "cycle") { () async throws -> Bool in
                 try await self.steps(calls, written: written, steps: steps)
                 return true
             }

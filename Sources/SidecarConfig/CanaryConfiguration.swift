@@ -1,7 +1,7 @@
 import Foundation
 import ObjectStorage
 
-/// The whole configuration of the service (DESIGN §9), after parsing, expansion and validation.
+/// The whole configuration of the service (docs/design.md, 3.5), after parsing, expansion and validation.
 public struct CanaryConfiguration: Sendable, Equatable {
     /// The canary operations, in the order a cycle runs them.
     public enum Operation: String, Sendable, CaseIterable, Codable {
@@ -101,7 +101,7 @@ public struct CanaryConfiguration: Sendable, Equatable {
         public var description: String { self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)" }
     }
 
-    /// Who may reach the HTTP endpoint and how (exporter-toolkit's web config, DESIGN §7).
+    /// Who may reach the HTTP endpoint and how (exporter-toolkit's web config, docs/design.md, 4.7).
     public struct Server: Sendable, Equatable {
         /// PEM files of the endpoint's certificate chain and key; read again on every reload.
         public struct TLSFiles: Sendable, Equatable {

@@ -1,7 +1,7 @@
 import Foundation
 import ObjectStorage
 
-/// One webhook receiver (DESIGN §6). The URL, secret and routing key are secrets: never logged or exported.
+/// One webhook receiver (docs/design.md, 3.3). The URL, secret and routing key are secrets: never logged or exported.
 public struct WebhookConfiguration: Sendable, Equatable {
     /// The payload shape the receiver expects (`format:`).
     public enum Format: String, Sendable, CaseIterable {

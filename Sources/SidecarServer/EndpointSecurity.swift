@@ -153,7 +153,7 @@ public final class EndpointAccess: Sendable {
             c_hb_bcrypt_hashpass(password, hash, buffer.baseAddress, buffer.count)
         }
         guard status == 0 else { return false }
-        let computed = Array(String(cString: output).utf8)
+        let computed = Array(output.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) })
         return Self.constantTimeEqual(computed, Array(hash.utf8))
     }
 

@@ -62,7 +62,7 @@ extension StatusDocument {
             return Backend(
                 name: status.name,
                 breaker: Breaker(
-                    state: snapshot?.state.rawValue ?? "closed",
+                    state: (snapshot?.state ?? .closed).rawValue,
                     consecutiveFailures: snapshot?.consecutiveFailures ?? 0,
                     failureThreshold: snapshot?.threshold ?? 0,
                     openTimeoutSeconds: target?.backend.configuration.openTimeout.seconds ?? 0,

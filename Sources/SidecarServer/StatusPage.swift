@@ -27,9 +27,9 @@ enum StatusPage {
     }
 
     static func stateColour(_ state: String) -> String {
-        switch state {
-        case "closed": "#1a7f37"
-        case "open": "#cf222e"
+        switch BreakerState(rawValue: state) {
+        case .closed: "#1a7f37"
+        case .open: "#cf222e"
         default: "#bf8700"
         }
     }
@@ -70,7 +70,7 @@ enum StatusPage {
             for operation in backend.lastCycle?.operations ?? [] {
                 let error = [operation.reason, operation.message].compactMap { $0 }.joined(separator: ": ")
                 operations += """
-                    <tr class="\(operation.result == "success" ? "ok" : "bad")"><td>\(escape(operation.operation))</td>\
+                    <tr class="\(operation.result == StepResult.Result.success.rawValue ? "ok" : "bad")"><td>\(escape(operation.operation))</td>\
                     <td>\(escape(operation.result))</td><td>\(milliseconds(operation.latencySeconds))</td>\
                     <td>\(escape(error))</td></tr>\n
                     """

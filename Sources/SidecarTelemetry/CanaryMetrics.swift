@@ -288,4 +288,4 @@ public enum DropReason: String, CaseIterable, Sendable {
 }
 
 /// The breaker states as label values.
-typealias BreakerState = CircuitBreaker<ContinuousClock.Instant>.State
+public typealias BreakerState = CircuitBreaker<ContinuousClock.Instant>.State

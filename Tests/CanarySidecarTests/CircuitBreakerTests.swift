@@ -238,7 +238,7 @@ struct CircuitBreakerTests {
     }
 }
 
-@Suite("Failure classification (DESIGN §3)")
+@Suite("Failure classification (docs/design.md, 4.1)")
 struct ErrorClassificationTests {
     static func http(_ status: Int, _ code: String? = nil) -> ObjectStorageError {
         ObjectStorageError(code: status == 404 ? .notFound : .httpError, httpStatus: status, s3Code: code, message: "")
