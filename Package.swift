@@ -173,11 +173,20 @@ let package = Package(
         ),
         .testTarget(
             name: "CanarySidecarTests",
-            dependencies: ["CanarySidecar", "SidecarConfig", "SidecarBreaker", "SidecarCanary", "SidecarTelemetry", "SidecarNotify", "SidecarServer", "ObjectStorage", .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"), .product(name: "InMemoryLogging", package: "swift-log")]
+            dependencies: [
+                "CanarySidecar", "SidecarConfig", "SidecarBreaker", "SidecarCanary", "SidecarTelemetry",
+                "SidecarNotify", "SidecarServer", "ObjectStorage",
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["CanarySidecar", "SidecarConfig", "SidecarBreaker", "SidecarCanary", "SidecarTelemetry", "SidecarNotify", "SidecarServer", "ObjectStorage"]
+            dependencies: [
+                "CanarySidecar", "SidecarConfig", "SidecarBreaker", "SidecarCanary", "SidecarTelemetry",
+                "SidecarNotify", "SidecarServer", "ObjectStorage",
+            ]
         ),
     ]
 )

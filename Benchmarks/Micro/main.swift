@@ -1,13 +1,13 @@
 import CanarySidecar
-import SidecarConfig
-import SidecarBreaker
-import SidecarCanary
-import SidecarTelemetry
-import SidecarNotify
-import SidecarServer
 import Crypto
 import Foundation
 import ObjectStorage
+import SidecarBreaker
+import SidecarCanary
+import SidecarConfig
+import SidecarNotify
+import SidecarServer
+import SidecarTelemetry
 import Synchronization
 
 // Micro benchmarks of the hot paths, each beside a baseline measured in the same run (ratios are what matter:
@@ -75,7 +75,9 @@ report("breaker_admit_and_record", nanoseconds: breakerNs, baseline: "mutex_incr
 
 // 3. Exposition: rendering 1,000 gauge series (text 0.0.4) against appending the same 1,000 finished lines.
 let registry = MetricsRegistry()
-if let family = try? registry.family("bench_series", help: "Benchmark series.", kind: .gauge, labels: ["backend", "operation"]) {
+if let family = try? registry.family(
+    "bench_series", help: "Benchmark series.", kind: .gauge, labels: ["backend", "operation"])
+{
     for index in 0..<1000 { family.set(["backend-\(index / 10)", "op-\(index % 10)"], Double(index)) }
 }
 let rendered = registry.render(format: .text004)
@@ -87,6 +89,10 @@ let appendNs = measure(200, repeats: 7) {
     for line in lines { out += line }
     blackHole(out)
 }
-report("exposition_1000_series", nanoseconds: renderNs, baseline: "string_append_same_lines", baselineNanoseconds: appendNs)
+report(
+    "exposition_1000_series", nanoseconds: renderNs, baseline: "string_append_same_lines", baselineNanoseconds: appendNs
+)
 let openMetricsNs = measure(200, repeats: 7) { blackHole(registry.render(format: .openMetrics)) }
-report("exposition_1000_series_openmetrics", nanoseconds: openMetricsNs, baseline: "string_append_same_lines", baselineNanoseconds: appendNs)
+report(
+    "exposition_1000_series_openmetrics", nanoseconds: openMetricsNs, baseline: "string_append_same_lines",
+    baselineNanoseconds: appendNs)

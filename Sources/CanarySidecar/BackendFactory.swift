@@ -102,25 +102,34 @@ public struct BackendFactory: Sendable {
             return ProfileCredentialsProvider(profile: profile)
         case .webIdentity:
             guard let fetcher = WebIdentityCredentialsFetcher(environment: environment, region: region) else {
-                throw ConfigurationError(field: "\(field).source", message: "web_identity needs AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN")
+                throw ConfigurationError(
+                    field: "\(field).source", message: "web_identity needs AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN"
+                )
             }
             return refreshing(fetcher)
         case .container:
             guard let fetcher = ContainerCredentialsFetcher(environment: environment) else {
-                throw ConfigurationError(field: "\(field).source", message: "container needs AWS_CONTAINER_CREDENTIALS_FULL_URI or _RELATIVE_URI")
+                throw ConfigurationError(
+                    field: "\(field).source",
+                    message: "container needs AWS_CONTAINER_CREDENTIALS_FULL_URI or _RELATIVE_URI")
             }
             return refreshing(fetcher)
         case .instanceMetadata:
-            return refreshing(InstanceMetadataCredentialsFetcher(environment: environment) ?? InstanceMetadataCredentialsFetcher())
+            return refreshing(
+                InstanceMetadataCredentialsFetcher(environment: environment) ?? InstanceMetadataCredentialsFetcher())
         case .defaultChain(let profile):
             // The AWS SDKs' order: environment, shared files, web identity, container endpoint, instance metadata.
             var chain: [any CredentialsProvider] = [
                 EnvironmentCredentialsProvider(environment: environment),
                 ProfileCredentialsProvider(profile: profile, environment: environment),
             ]
-            if let fetcher = WebIdentityCredentialsFetcher(environment: environment, region: region) { chain.append(refreshing(fetcher)) }
+            if let fetcher = WebIdentityCredentialsFetcher(environment: environment, region: region) {
+                chain.append(refreshing(fetcher))
+            }
             if let fetcher = ContainerCredentialsFetcher(environment: environment) { chain.append(refreshing(fetcher)) }
-            if let fetcher = InstanceMetadataCredentialsFetcher(environment: environment) { chain.append(refreshing(fetcher)) }
+            if let fetcher = InstanceMetadataCredentialsFetcher(environment: environment) {
+                chain.append(refreshing(fetcher))
+            }
             return ChainCredentialsProvider(chain)
         }
     }

@@ -55,7 +55,9 @@ public struct CanaryApplication: Sendable {
                 )
             )
         )
-        let builder = try service.endpointTLS.map { try HTTPServerBuilder.tls(http1, tlsConfiguration: $0.serverConfiguration()) } ?? http1
+        let builder =
+            try service.endpointTLS.map { try HTTPServerBuilder.tls(http1, tlsConfiguration: $0.serverConfiguration()) }
+            ?? http1
         let server = Application(
             router: HTTPServer.router(serving: service, maxBodyBytes: settings.maxBodyBytes),
             server: builder,

@@ -100,7 +100,9 @@ public enum Demo {
                 self.store.clearFaults()
                 self.logger.info("demo: demo-flaky is healthy")
                 do {
-                    try await cancelWhenGracefulShutdown { try await Task.sleep(for: Demo.burstPeriod - Demo.burstLength) }
+                    try await cancelWhenGracefulShutdown {
+                        try await Task.sleep(for: Demo.burstPeriod - Demo.burstLength)
+                    }
                 } catch { return }
                 self.store.failAlways(with: outage)
                 self.logger.info("demo: demo-flaky starts failing with 503")

@@ -46,7 +46,9 @@ public enum OneShotProbe {
         let operations = CanaryConfiguration.Operation.allCases.filter { operation in
             results.contains { $0.steps.contains { $0.operation == operation } }
         }
-        var rows: [[String]] = [["BACKEND", "RESULT", "TOTAL ms"] + operations.map { $0.rawValue.uppercased() + " ms" } + ["ERROR"]]
+        var rows: [[String]] = [
+            ["BACKEND", "RESULT", "TOTAL ms"] + operations.map { $0.rawValue.uppercased() + " ms" } + ["ERROR"]
+        ]
         for result in results {
             var row = [result.backend, result.status.rawValue, String(format: "%.1f", result.duration.seconds * 1000)]
             for operation in operations {
@@ -84,7 +86,9 @@ public enum OneShotProbe {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.keyEncodingStrategy = .convertToSnakeCase
         let documents = results.map {
-            JSONResult(backend: $0.backend, status: $0.status.rawValue, durationSeconds: $0.duration.seconds, operations: $0.steps, error: $0.failure)
+            JSONResult(
+                backend: $0.backend, status: $0.status.rawValue, durationSeconds: $0.duration.seconds,
+                operations: $0.steps, error: $0.failure)
         }
         return String(decoding: try encoder.encode(documents), as: UTF8.self)
     }

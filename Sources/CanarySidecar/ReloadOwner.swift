@@ -143,7 +143,8 @@ final class ReloadOwner: Service {
         let result: Result<Int, ConfigurationError>
         do {
             guard let path = self.configurationPath else {
-                throw ConfigurationError(field: "config", message: "this instance was not started from a file; nothing to reload")
+                throw ConfigurationError(
+                    field: "config", message: "this instance was not started from a file; nothing to reload")
             }
             let configuration = try self.loader.load(path: path)
             let running = self.configuration
@@ -183,7 +184,9 @@ final class ReloadOwner: Service {
         return result
     }
 
-    private func makeTarget(_ entry: CanaryConfiguration.Backend, instance: String, replacing previous: Active?) throws -> Active {
+    private func makeTarget(
+        _ entry: CanaryConfiguration.Backend, instance: String, replacing previous: Active?
+    ) throws -> Active {
         let metrics = self.telemetry.metrics
         let logger = self.logger
         let owned = try self.factory.make(

@@ -9,7 +9,9 @@ public protocol ObjectBackend: Sendable {
     func headObject(key: String) async throws -> HeadObjectResult
 
     /// Stores `body` under `key` and returns the ETag the store reports.
-    func putObject(key: String, body: ByteBuffer, contentType: String?, metadata: [String: String]) async throws
+    func putObject(
+        key: String, body: ByteBuffer, contentType: String?, metadata: [String: String]
+    ) async throws
         -> PutObjectResult
 
     /// Reads an object, or the byte range `range` of it (an HTTP `Range` value such as `bytes=0-99`).
@@ -39,7 +41,9 @@ public protocol BackendCopier: Sendable {
     /// With `contentType` or `metadata` given, the destination gets them (S3's `REPLACE` directive);
     /// with neither, it keeps the source's (`COPY`). Failures are thrown as ``CopyError`` saying whether
     /// reading the source or writing the destination failed.
-    func copyObject(source: String, destination: String, contentType: String?, metadata: [String: String]?)
+    func copyObject(
+        source: String, destination: String, contentType: String?, metadata: [String: String]?
+    )
         async throws -> CopyObjectResult
 }
 

@@ -1,4 +1,5 @@
 import ObjectStorage
+
 /// The circuit breaker's logic as a pure value: no clock reads, no randomness, no I/O.
 ///
 /// Callers pass the current instant and a jitter draw in `0..<1`; the machine answers whether a call may go

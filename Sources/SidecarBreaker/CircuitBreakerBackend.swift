@@ -82,7 +82,9 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
     public func unwrap() -> any ObjectBackend { self.wrapped }
 
     /// Where the guarded backend would like its callers to run, if it says.
-    public var preferredExecutor: (any TaskExecutor)? { (self.wrapped as? any ExecutorPreferringBackend)?.preferredExecutor }
+    public var preferredExecutor: (any TaskExecutor)? {
+        (self.wrapped as? any ExecutorPreferringBackend)?.preferredExecutor
+    }
 
     /// The breaker's state and counts right now.
     public var snapshot: BreakerSnapshot {
@@ -133,7 +135,9 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
             _ operation: String,
             _ body: @Sendable (any BackendCopier) async throws -> T
         ) async throws -> T {
-            guard let copier = self.breaker.wrapped as? any BackendCopier else { throw ObjectStorageError.copyNotSupported() }
+            guard let copier = self.breaker.wrapped as? any BackendCopier else {
+                throw ObjectStorageError.copyNotSupported()
+            }
             return try await self.breaker.guarded(operation, cycle: self.id) { try await body(copier) }
         }
 
@@ -226,7 +230,9 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
     }
 
     /// Forwards `PutObject` through the breaker.
-    public func putObject(key: String, body: ByteBuffer, contentType: String?, metadata: [String: String])
+    public func putObject(
+        key: String, body: ByteBuffer, contentType: String?, metadata: [String: String]
+    )
         async throws -> PutObjectResult
     {
         try await self.guarded("PutObject") {
@@ -265,7 +271,9 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
     }
 
     /// Forwards `CopyObject` through the breaker when the wrapped backend can copy.
-    public func copyObject(source: String, destination: String, contentType: String?, metadata: [String: String]?)
+    public func copyObject(
+        source: String, destination: String, contentType: String?, metadata: [String: String]?
+    )
         async throws -> CopyObjectResult
     {
         guard let copier = self.wrapped as? any BackendCopier else {

@@ -71,7 +71,8 @@ public struct ErrorClassification: Sendable, Equatable {
         case .cancelled: return .init(reason: nil, isBackendFailure: false, isRejection: false)
         case .backendUnavailable: return .init(reason: nil, isBackendFailure: false, isRejection: true)
         case .notFound: return .init(reason: .notFound, isBackendFailure: false, isRejection: false)
-        case .copyNotSupported, .invalidRequest: return .init(reason: .other, isBackendFailure: false, isRejection: false)
+        case .copyNotSupported, .invalidRequest:
+            return .init(reason: .other, isBackendFailure: false, isRejection: false)
         default: return .init(reason: .other, isBackendFailure: true, isRejection: false)
         }
     }

@@ -254,19 +254,27 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
                 steps.append(StepResult(operation: operation, result: .rejected, reason: nil, message: message))
             } else if classification.reason != nil {
                 steps.append(
-                    StepResult(operation: operation, result: .error, seconds: seconds, reason: classification.reason, message: message)
+                    StepResult(
+                        operation: operation, result: .error, seconds: seconds, reason: classification.reason,
+                        message: message)
                 )
             }
-            self.log?("\(operation.rawValue): \(classification.isRejection ? "rejected" : "error") after \(String(format: "%.3f", seconds * 1000)) ms: \(message)")
+            self.log?(
+                "\(operation.rawValue): \(classification.isRejection ? "rejected" : "error") after \(String(format: "%.3f", seconds * 1000)) ms: \(message)"
+            )
             throw error
         }
     }
 
     /// Raises an integrity failure: counted by the breaker, recorded on the step, ends the cycle.
-    private func integrity(_ operation: CanaryConfiguration.Operation, _ steps: Steps, seconds: Double?, _ message: String) -> IntegrityError {
+    private func integrity(
+        _ operation: CanaryConfiguration.Operation, _ steps: Steps, seconds: Double?, _ message: String
+    ) -> IntegrityError {
         let error = IntegrityError(operation: operation.rawValue, message: message)
-        steps.append(StepResult(operation: operation, result: .error, seconds: seconds, reason: .integrity, message: message))
-        self.target.backend.reportLateFailure(FailureSummary(operation: operation.rawValue, reason: .integrity, message: message))
+        steps.append(
+            StepResult(operation: operation, result: .error, seconds: seconds, reason: .integrity, message: message))
+        self.target.backend.reportLateFailure(
+            FailureSummary(operation: operation.rawValue, reason: .integrity, message: message))
         self.log?("\(operation.rawValue): INTEGRITY FAILURE: \(message)")
         return error
     }
@@ -291,9 +299,9 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
             _ = try await self.step(.put, steps) {
                 try await calls.call(Operation.put.label) { backend in
                     try await backend.putObject(
-                    key: key,
-                    body: payload,
-                    contentType: "application/octet-stream",
+                        key: key,
+                        body: payload,
+                        contentType: "application/octet-stream",
                         metadata: ["s3-canary": "1"]
                     )
                 }
@@ -309,7 +317,9 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
                 try await calls.call(Operation.head.label) { try await $0.headObject(key: key) }
             }
             if head.size != Int64(size) {
-                throw self.integrity(.head, steps, seconds: steps.all.last?.seconds, "HEAD reports \(head.size) bytes, \(size) were written")
+                throw self.integrity(
+                    .head, steps, seconds: steps.all.last?.seconds,
+                    "HEAD reports \(head.size) bytes, \(size) were written")
             }
         }
         if operations.contains(.get) {
@@ -355,7 +365,8 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
                 written.remove(copyKey)
                 if copiedSize != Int64(size) {
                     throw self.integrity(
-                        .copy, steps, seconds: steps.all.last?.seconds, "the copy has \(copiedSize) bytes, \(size) were written"
+                        .copy, steps, seconds: steps.all.last?.seconds,
+                        "the copy has \(copiedSize) bytes, \(size) were written"
                     )
                 }
             } else {
@@ -375,7 +386,8 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
                 }
             }
             if !found {
-                throw self.integrity(.list, steps, seconds: steps.all.last?.seconds, "the listing of \(prefix) lacks \(key)")
+                throw self.integrity(
+                    .list, steps, seconds: steps.all.last?.seconds, "the listing of \(prefix) lacks \(key)")
             }
         }
         // The delete step is the DELETE and a HEAD that must answer 404: both through the breaker, timed together.
@@ -391,7 +403,8 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
         }
         written.remove(key)
         if stillThere {
-            throw self.integrity(.delete, steps, seconds: steps.all.last?.seconds, "the object is still there after DELETE")
+            throw self.integrity(
+                .delete, steps, seconds: steps.all.last?.seconds, "the object is still there after DELETE")
         }
     }
 }

@@ -178,7 +178,8 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
                         "the sweeper could not remove every leftover canary; the next sweep tries again",
                         metadata: [
                             "canary.backend": "\(target.name)",
-                            "sweep.failed": "\(outcome.listingFailed ? "listing" : "\(outcome.failedKeys.count) deletes")",
+                            "sweep.failed":
+                                "\(outcome.listingFailed ? "listing" : "\(outcome.failedKeys.count) deletes")",
                             "sweep.deleted": "\(outcome.deleted)",
                             "sweep.error": "\(outcome.firstError ?? "-")",
                         ]
@@ -201,7 +202,9 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
             let cycle = CanaryCycle(target: target, clock: self.clock, now: self.now, log: log)
             // On the backend's own event loop when it has one: no thread hop per request.
             let result = await withTaskExecutorPreference(target.backend.preferredExecutor) { await cycle.run() }
-            await self.observer(Report(result: result, start: start, drift: planned.duration(to: start), breaker: target.backend.snapshot))
+            await self.observer(
+                Report(
+                    result: result, start: start, drift: planned.duration(to: start), breaker: target.backend.snapshot))
             slot += 1
             cycles += 1
         }

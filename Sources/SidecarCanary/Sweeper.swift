@@ -25,7 +25,9 @@ struct Sweeper: Sendable {
 
     /// Lists the leftovers and deletes each; a failed delete does not stop the others. `processStartedAt`: objects
     /// older than this are leftovers whatever their age, so a restart right after a SIGKILL cleans up at once.
-    func sweep(now: Date = Date(), processStartedAt: Date = .distantPast, log: (@Sendable (String) -> Void)? = nil)
+    func sweep(
+        now: Date = Date(), processStartedAt: Date = .distantPast, log: (@Sendable (String) -> Void)? = nil
+    )
         async -> Outcome
     {
         let raw = self.target.backend.unwrap()

@@ -98,7 +98,9 @@ public struct CanaryConfiguration: Sendable, Equatable {
         /// The default address, `0.0.0.0:9340`.
         public init() {}
         /// `host:port` for logs and messages, an IPv6 host in brackets.
-        public var description: String { self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)" }
+        public var description: String {
+            self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)"
+        }
     }
 
     /// Who may reach the HTTP endpoint and how (exporter-toolkit's web config, docs/design.md, 4.7).

@@ -30,7 +30,8 @@ public struct ConfigurationLoader: Sendable {
     /// Loads and validates a YAML document.
     func load(data: Data) throws(ConfigurationError) -> CanaryConfiguration {
         guard data.count <= 1 << 20 else {
-            throw ConfigurationError(field: "config", message: "is larger than 1 MiB; this cannot be a canary configuration")
+            throw ConfigurationError(
+                field: "config", message: "is larger than 1 MiB; this cannot be a canary configuration")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigurationError(field: "config", message: "is not valid UTF-8; save the file as UTF-8")
@@ -208,7 +209,8 @@ struct Reader {
                 } else if parts.count > 1 {
                     out += parts.dropFirst().joined(separator: ":-")
                 } else {
-                    self.problem(path, "environment variable \(name) is not set; export it or write ${\(name):-default}")
+                    self.problem(
+                        path, "environment variable \(name) is not set; export it or write ${\(name):-default}")
                     failed = true
                 }
                 index = text.index(after: close)
@@ -244,7 +246,9 @@ struct Reader {
         return value
     }
 
-    mutating func duration(_ node: Node, _ path: String, min: Duration = .milliseconds(1), max: Duration = .seconds(86_400))
+    mutating func duration(
+        _ node: Node, _ path: String, min: Duration = .milliseconds(1), max: Duration = .seconds(86_400)
+    )
         -> Duration?
     {
         guard let text = self.string(node, path) else { return nil }

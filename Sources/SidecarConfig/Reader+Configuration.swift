@@ -3,7 +3,9 @@ import ObjectStorage
 import Yams
 
 extension Reader {
-    static let topLevelKeys = ["listen", "server", "instance", "external_url", "probe", "breaker", "backends", "webhooks"]
+    static let topLevelKeys = [
+        "listen", "server", "instance", "external_url", "probe", "breaker", "backends", "webhooks",
+    ]
     static let serverKeys = [
         "tls", "basic_auth_users", "bearer_token", "bearer_token_env", "bearer_token_file", "max_header_bytes",
         "max_body_bytes", "idle_timeout",
@@ -40,7 +42,8 @@ extension Reader {
             if Self.isSafeName(text) {
                 configuration.instance = text
             } else {
-                self.problem(path, "\"\(text)\" may hold only letters, digits, -, _ and . (it becomes part of object keys)")
+                self.problem(
+                    path, "\"\(text)\" may hold only letters, digits, -, _ and . (it becomes part of object keys)")
             }
         }
         if let (node, path) = top["probe"] {
@@ -62,7 +65,8 @@ extension Reader {
             for (entry, entryPath) in entries {
                 guard let webhook = self.webhook(entry, entryPath) else { continue }
                 if !names.insert(webhook.name).inserted {
-                    self.problem("\(entryPath).name", "\"\(webhook.name)\" is used by another webhook; names must be unique")
+                    self.problem(
+                        "\(entryPath).name", "\"\(webhook.name)\" is used by another webhook; names must be unique")
                 }
                 configuration.webhooks.append(webhook)
             }
@@ -79,7 +83,8 @@ extension Reader {
         for (entry, entryPath) in entries {
             guard let backend = self.backend(entry, entryPath, defaults: configuration) else { continue }
             if !names.insert(backend.name).inserted {
-                self.problem("\(entryPath).name", "\"\(backend.name)\" is used by another backend; names must be unique")
+                self.problem(
+                    "\(entryPath).name", "\"\(backend.name)\" is used by another backend; names must be unique")
             }
             configuration.backends.append(backend)
         }
@@ -90,7 +95,11 @@ extension Reader {
         guard let map = self.mapping(node, path, allowed: Self.webhookKeys) else { return nil }
         var name: String?
         if let (n, p) = map["name"], let v = self.string(n, p) {
-            if Self.isSafeName(v) { name = v } else { self.problem(p, "\"\(v)\" may hold only letters, digits, -, _ and .") }
+            if Self.isSafeName(v) {
+                name = v
+            } else {
+                self.problem(p, "\"\(v)\" may hold only letters, digits, -, _ and .")
+            }
         } else if map["name"] == nil {
             self.problem("\(path).name", "is missing; give the webhook a short name such as oncall")
         }
@@ -117,7 +126,10 @@ extension Reader {
             if let format = WebhookConfiguration.Format(rawValue: v) {
                 webhook.format = format
             } else {
-                self.problem(p, "\"\(v)\" is not one of \(WebhookConfiguration.Format.allCases.map(\.rawValue).joined(separator: ", "))")
+                self.problem(
+                    p,
+                    "\"\(v)\" is not one of \(WebhookConfiguration.Format.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
         }
         if let (n, p) = map["events"], let items = self.list(n, p) {
@@ -128,7 +140,8 @@ extension Reader {
                     events.append(text)
                 } else {
                     let names = WebhookEventType.allCases.map(\.rawValue).joined(separator: ", ")
-                    self.problem(itemPath, "\"\(text)\" matches no event (events: \(names); or *, or a prefix ending in *)")
+                    self.problem(
+                        itemPath, "\"\(text)\" matches no event (events: \(names); or *, or a prefix ending in *)")
                 }
             }
             if items.isEmpty { self.problem(p, "is empty; list the events to deliver, or * for all") }
@@ -139,9 +152,13 @@ extension Reader {
             "routing_key", required: webhook.format == .pagerduty,
             hint: "PagerDuty needs the integration's routing key (routing_key_file or routing_key_env)"
         )
-        if let (n, p) = map["timeout"], let v = self.duration(n, p, min: .milliseconds(100), max: .seconds(120)) { webhook.timeout = v }
+        if let (n, p) = map["timeout"], let v = self.duration(n, p, min: .milliseconds(100), max: .seconds(120)) {
+            webhook.timeout = v
+        }
         if let (n, p) = map["max_retries"], let v = self.integer(n, p, range: 0...100) { webhook.maxRetries = v }
-        if let (n, p) = map["max_age"], let v = self.duration(n, p, min: .seconds(1), max: .seconds(86_400 * 7)) { webhook.maxAge = v }
+        if let (n, p) = map["max_age"], let v = self.duration(n, p, min: .seconds(1), max: .seconds(86_400 * 7)) {
+            webhook.maxAge = v
+        }
         if let (n, p) = map["queue_size"], let v = self.integer(n, p, range: 1...100_000) { webhook.queueSize = v }
         if let (n, p) = map["headers"], !n.isMapping {
             self.problem(p, "must be a mapping of header names to values")
@@ -150,8 +167,13 @@ extension Reader {
             for (keyNode, valueNode) in pairs {
                 guard case .scalar(let key) = keyNode else { continue }
                 let headerPath = "\(p).\(key.string)"
-                let reserved = ["content-type", "content-length", "host", "webhook-id", "webhook-timestamp", "webhook-signature", "x-webhook-signature"]
-                if key.string.isEmpty || !key.string.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
+                let reserved = [
+                    "content-type", "content-length", "host", "webhook-id", "webhook-timestamp", "webhook-signature",
+                    "x-webhook-signature",
+                ]
+                if key.string.isEmpty
+                    || !key.string.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") })
+                {
                     self.problem(headerPath, "is not a valid header name")
                 } else if reserved.contains(key.string.lowercased()) {
                     self.problem(headerPath, "is set by s3-canary itself; remove it")
@@ -171,11 +193,17 @@ extension Reader {
     mutating func server(_ node: Node, _ path: String) -> CanaryConfiguration.Server {
         var server = CanaryConfiguration.Server()
         guard let map = self.mapping(node, path, allowed: Self.serverKeys) else { return server }
-        if let (tlsNode, tlsPath) = map["tls"], let tls = self.mapping(tlsNode, tlsPath, allowed: ["cert_file", "key_file"]) {
+        if let (tlsNode, tlsPath) = map["tls"],
+            let tls = self.mapping(tlsNode, tlsPath, allowed: ["cert_file", "key_file"])
+        {
             let cert = tls["cert_file"].flatMap { self.string($0.0, $0.1) }
             let key = tls["key_file"].flatMap { self.string($0.0, $0.1) }
-            if tls["cert_file"] == nil { self.problem("\(tlsPath).cert_file", "is required with tls; give the PEM certificate chain file") }
-            if tls["key_file"] == nil { self.problem("\(tlsPath).key_file", "is required with tls; give the PEM private key file") }
+            if tls["cert_file"] == nil {
+                self.problem("\(tlsPath).cert_file", "is required with tls; give the PEM certificate chain file")
+            }
+            if tls["key_file"] == nil {
+                self.problem("\(tlsPath).key_file", "is required with tls; give the PEM private key file")
+            }
             if let cert, let key {
                 let files = CanaryConfiguration.Server.TLSFiles(certificateFile: cert, keyFile: key)
                 do {
@@ -212,7 +240,8 @@ extension Reader {
         if let (source, sourcePath) = self.secretSource(map, "bearer_token", parent: path) {
             if let token = self.resolveSecret(source, sourcePath) {
                 if token.count < 16 {
-                    self.problem(sourcePath, "is shorter than 16 characters; use a long random token (openssl rand -hex 32)")
+                    self.problem(
+                        sourcePath, "is shorter than 16 characters; use a long random token (openssl rand -hex 32)")
                 } else {
                     server.bearerToken = source
                 }
@@ -295,12 +324,20 @@ extension Reader {
         }
     }
 
-    mutating func breaker(_ node: Node, _ path: String, base: CanaryConfiguration.Breaker) -> CanaryConfiguration.Breaker {
+    mutating func breaker(
+        _ node: Node, _ path: String, base: CanaryConfiguration.Breaker
+    ) -> CanaryConfiguration.Breaker {
         var breaker = base
         guard let map = self.mapping(node, path, allowed: Self.breakerKeys) else { return breaker }
-        if let (n, p) = map["failure_threshold"], let v = self.integer(n, p, range: 1...1000) { breaker.failureThreshold = v }
-        if let (n, p) = map["open_timeout"], let v = self.duration(n, p, min: .milliseconds(100)) { breaker.openTimeout = v }
-        if let (n, p) = map["probe_timeout"], let v = self.duration(n, p, min: .milliseconds(100)) { breaker.probeTimeout = v }
+        if let (n, p) = map["failure_threshold"], let v = self.integer(n, p, range: 1...1000) {
+            breaker.failureThreshold = v
+        }
+        if let (n, p) = map["open_timeout"], let v = self.duration(n, p, min: .milliseconds(100)) {
+            breaker.openTimeout = v
+        }
+        if let (n, p) = map["probe_timeout"], let v = self.duration(n, p, min: .milliseconds(100)) {
+            breaker.probeTimeout = v
+        }
         return breaker
     }
 
@@ -311,7 +348,8 @@ extension Reader {
             if Self.isSafeName(v) {
                 name = v
             } else {
-                self.problem(p, "\"\(v)\" may hold only letters, digits, -, _ and . (it is a metric label and part of keys)")
+                self.problem(
+                    p, "\"\(v)\" may hold only letters, digits, -, _ and . (it is a metric label and part of keys)")
             }
         } else if map["name"] == nil {
             self.problem("\(path).name", "is missing; give the backend a short name such as ceph-a")
@@ -322,9 +360,11 @@ extension Reader {
             if let (n, p) = map[key] {
                 if let v = self.string(n, p) { required[key] = v }
             } else {
-                self.problem("\(path).\(key)", key == "endpoint"
-                    ? "is missing; give the S3 endpoint such as http://127.0.0.1:7480"
-                    : "is missing; name the bucket the canary writes to")
+                self.problem(
+                    "\(path).\(key)",
+                    key == "endpoint"
+                        ? "is missing; give the S3 endpoint such as http://127.0.0.1:7480"
+                        : "is missing; name the bucket the canary writes to")
             }
         }
         s3.endpoint = required["endpoint"] ?? ""
@@ -339,7 +379,9 @@ extension Reader {
             }
         }
         if let (n, p) = map["connect_timeout"], let v = self.duration(n, p) { s3.timeouts.connect = v }
-        if let (n, p) = map["max_connections"], let v = self.integer(n, p, range: 1...1024) { s3.pool.maxConnections = v }
+        if let (n, p) = map["max_connections"], let v = self.integer(n, p, range: 1...1024) {
+            s3.pool.maxConnections = v
+        }
         if let (n, p) = map["tls"], let tls = self.mapping(n, p, allowed: ["ca_bundle", "insecure_skip_verify"]) {
             if let (n, p) = tls["ca_bundle"], let v = self.string(n, p) { s3.tls.caBundlePath = v }
             if let (n, p) = tls["insecure_skip_verify"], let v = self.bool(n, p) { s3.tls.verifyCertificates = !v }
@@ -356,7 +398,8 @@ extension Reader {
         if s3.timeouts.connect > probe.timeout { s3.timeouts.connect = probe.timeout }
 
         if !s3.endpoint.isEmpty || !s3.bucket.isEmpty {
-            for problem in s3.validate() where !(problem.field == "endpoint" && s3.endpoint.isEmpty)
+            for problem in s3.validate()
+            where !(problem.field == "endpoint" && s3.endpoint.isEmpty)
                 && !(problem.field == "bucket" && s3.bucket.isEmpty)
             {
                 let field = Self.configKey(for: problem.field)
@@ -367,7 +410,9 @@ extension Reader {
         if let (n, p) = map["credentials"] {
             credentials = self.credentials(n, p) ?? credentials
         } else {
-            self.problem("\(path).credentials", "is missing; give keys (access_key_id and secret_access_key or their _file/_env forms) or a source")
+            self.problem(
+                "\(path).credentials",
+                "is missing; give keys (access_key_id and secret_access_key or their _file/_env forms) or a source")
         }
         return CanaryConfiguration.Backend(name: name, s3: s3, credentials: credentials, probe: probe, breaker: breaker)
     }
@@ -407,11 +452,19 @@ extension Reader {
         switch source ?? (givenKeys ? "static" : nil) {
         case "static":
             guard let keyID, let secretKey else {
-                if keyID == nil && !["access_key_id", "access_key_id_env", "access_key_id_file"].contains(where: { map[$0] != nil }) {
-                    self.problem("\(path).access_key_id", "is missing; give it (or access_key_id_env / access_key_id_file)")
+                if keyID == nil
+                    && !["access_key_id", "access_key_id_env", "access_key_id_file"].contains(where: { map[$0] != nil })
+                {
+                    self.problem(
+                        "\(path).access_key_id", "is missing; give it (or access_key_id_env / access_key_id_file)")
                 }
-                if secretKey == nil && !["secret_access_key", "secret_access_key_env", "secret_access_key_file"].contains(where: { map[$0] != nil }) {
-                    self.problem("\(path).secret_access_key", "is missing; give secret_access_key_file (or _env, or the value)")
+                if secretKey == nil
+                    && !["secret_access_key", "secret_access_key_env", "secret_access_key_file"].contains(where: {
+                        map[$0] != nil
+                    })
+                {
+                    self.problem(
+                        "\(path).secret_access_key", "is missing; give secret_access_key_file (or _env, or the value)")
                 }
                 return nil
             }
@@ -429,17 +482,24 @@ extension Reader {
         case "default_chain":
             return .defaultChain(profile: profile)
         case nil:
-            self.problem(path, "gives neither keys nor a source; add access_key_id and secret_access_key_file, or source: environment | profile | default_chain")
+            self.problem(
+                path,
+                "gives neither keys nor a source; add access_key_id and secret_access_key_file, or source: environment | profile | default_chain"
+            )
             return nil
         case let other?:
-            self.problem("\(path).source", "\"\(other)\" is not static, environment, profile, web_identity, container, imds or default_chain")
+            self.problem(
+                "\(path).source",
+                "\"\(other)\" is not static, environment, profile, web_identity, container, imds or default_chain")
             return nil
         }
     }
 
     /// A secret given as `BASE` (the value), `BASE_env` (a variable) or `BASE_file` (a file), with the path of the
     /// key used; `nil` when none is given or more than one is (reported).
-    mutating func secretSource(_ map: [String: (Node, String)], _ base: String, parent: String) -> (SecretSource, String)? {
+    mutating func secretSource(
+        _ map: [String: (Node, String)], _ base: String, parent: String
+    ) -> (SecretSource, String)? {
         let forms = [base, "\(base)_env", "\(base)_file"].filter { map[$0] != nil }
         if forms.count > 1 {
             self.problem("\(parent).\(base)", "is given as \(forms.joined(separator: " and ")); keep one")

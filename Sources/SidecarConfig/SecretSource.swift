@@ -10,7 +10,9 @@ public enum SecretSource: Sendable, Equatable {
     case file(String)
 
     /// Reads the secret now; `field` names it in the error.
-    public func resolve(field: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws
+    public func resolve(
+        field: String, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws
         -> String
     {
         switch self {

@@ -16,7 +16,8 @@ public struct TLSMaterial: Sendable {
             problems.append(
                 .init(
                     field: "server.tls.cert_file",
-                    message: "cannot read a PEM certificate from \(files.certificateFile); check the path, permissions and format"
+                    message:
+                        "cannot read a PEM certificate from \(files.certificateFile); check the path, permissions and format"
                 )
             )
         }
@@ -25,7 +26,8 @@ public struct TLSMaterial: Sendable {
             problems.append(
                 .init(
                     field: "server.tls.key_file",
-                    message: "cannot read a PEM private key from \(files.keyFile); check the path, permissions and that it is not encrypted"
+                    message:
+                        "cannot read a PEM private key from \(files.keyFile); check the path, permissions and that it is not encrypted"
                 )
             )
         }

@@ -30,16 +30,16 @@ enum PayloadFormat {
             try container.encode(Self.rfc3339(date))
         }
         switch format {
-            case .cloudevents:
-                return Rendered(body: try encoder.encode(CloudEvent(event)), contentType: "application/cloudevents+json")
-            case .slack:
-                return Rendered(body: try encoder.encode(SlackMessage(event)), contentType: "application/json")
-            case .alertmanager:
-                guard let payload = AlertmanagerPayload(event, receiver: webhook) else { return nil }
-                return Rendered(body: try encoder.encode(payload), contentType: "application/json")
-            case .pagerduty:
-                guard let payload = PagerDutyEvent(event, routingKey: routingKey ?? "") else { return nil }
-                return Rendered(body: try encoder.encode(payload), contentType: "application/json")
+        case .cloudevents:
+            return Rendered(body: try encoder.encode(CloudEvent(event)), contentType: "application/cloudevents+json")
+        case .slack:
+            return Rendered(body: try encoder.encode(SlackMessage(event)), contentType: "application/json")
+        case .alertmanager:
+            guard let payload = AlertmanagerPayload(event, receiver: webhook) else { return nil }
+            return Rendered(body: try encoder.encode(payload), contentType: "application/json")
+        case .pagerduty:
+            guard let payload = PagerDutyEvent(event, routingKey: routingKey ?? "") else { return nil }
+            return Rendered(body: try encoder.encode(payload), contentType: "application/json")
         }
     }
 
@@ -54,7 +54,8 @@ enum PayloadFormat {
         let backend = event.backend ?? "-"
         switch event.type {
         case .circuitOpened:
-            return "S3 backend \(backend) is unavailable: circuit breaker opened after \(event.consecutiveFailures ?? 0) consecutive failures"
+            return
+                "S3 backend \(backend) is unavailable: circuit breaker opened after \(event.consecutiveFailures ?? 0) consecutive failures"
                 + (event.lastError.map { " (last: \($0.operation) \($0.reason))" } ?? "")
         case .circuitHalfOpened:
             return "S3 backend \(backend): circuit breaker half-open, probing"
@@ -156,11 +157,15 @@ struct SlackMessage: Encodable {
         if let failures = event.consecutiveFailures, let threshold = event.threshold {
             details.append("*failures* \(failures)/\(threshold)")
         }
-        if let error = event.lastError { details.append("*last error* \(error.operation) \(error.reason): \(error.message)") }
+        if let error = event.lastError {
+            details.append("*last error* \(error.operation) \(error.reason): \(error.message)")
+        }
         self.text = summary
         self.blocks = [
             Block(type: "section", text: Text(text: "\(icon) \(summary)")),
-            Block(type: "context", elements: [Text(text: details.joined(separator: " · ") + " · <\(event.statusURL)|status>")]),
+            Block(
+                type: "context",
+                elements: [Text(text: details.joined(separator: " · ") + " · <\(event.statusURL)|status>")]),
         ]
     }
 }
@@ -208,7 +213,8 @@ struct AlertmanagerPayload: Encodable {
                 + (event.lastError.map { "; last error \($0.operation) \($0.reason): \($0.message)" } ?? ""),
         ]
         let time = PayloadFormat.rfc3339(event.time)
-        let started = event.openDurationSeconds.map { PayloadFormat.rfc3339(event.time.addingTimeInterval(-$0)) } ?? time
+        let started =
+            event.openDurationSeconds.map { PayloadFormat.rfc3339(event.time.addingTimeInterval(-$0)) } ?? time
         self.status = firing ? "firing" : "resolved"
         self.receiver = receiver
         self.groupKey = "{}:{alertname=\"\(alertname)\", backend=\"\(event.backend ?? "")\"}"
@@ -281,8 +287,12 @@ struct PagerDutyEvent: Encodable {
         var details = ["instance": event.instance, "event_id": event.id]
         if let failures = event.consecutiveFailures { details["consecutive_failures"] = String(failures) }
         if let threshold = event.threshold { details["threshold"] = String(threshold) }
-        if let error = event.lastError { details["last_error"] = "\(error.operation) \(error.reason): \(error.message)" }
-        if let seconds = event.openDurationSeconds { details["open_duration_seconds"] = String(format: "%.1f", seconds) }
+        if let error = event.lastError {
+            details["last_error"] = "\(error.operation) \(error.reason): \(error.message)"
+        }
+        if let seconds = event.openDurationSeconds {
+            details["open_duration_seconds"] = String(format: "%.1f", seconds)
+        }
         self.payload = Payload(
             summary: String(PayloadFormat.summary(event).prefix(1024)),
             source: event.instance,

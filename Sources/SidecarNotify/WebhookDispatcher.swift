@@ -36,7 +36,8 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
         init(_ webhook: WebhookConfiguration) {
             self.webhook = webhook
             self.signer = webhook.secret.map(WebhookSigner.init(secret:))
-            (self.items, self.sink) = AsyncStream.makeStream(of: Item.self, bufferingPolicy: .bufferingNewest(max(1, webhook.queueSize)))
+            (self.items, self.sink) = AsyncStream.makeStream(
+                of: Item.self, bufferingPolicy: .bufferingNewest(max(1, webhook.queueSize)))
         }
     }
 
@@ -82,7 +83,8 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
         self.now = now
         self.random = random
         for lane in self.lanes {
-            metrics.addWebhook(lane.webhook.name, events: WebhookEventType.allCases.filter { $0.matches(lane.webhook.events) })
+            metrics.addWebhook(
+                lane.webhook.name, events: WebhookEventType.allCases.filter { $0.matches(lane.webhook.events) })
         }
     }
 
@@ -180,7 +182,10 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
                 self.metrics.webhookDeliveries.add(labels + [DeliveryResult.success.rawValue])
                 self.logger.debug(
                     "webhook delivered",
-                    metadata: ["webhook.name": "\(webhook.name)", "webhook.event_id": "\(item.event.id)", "webhook.attempt": "\(attempt)"]
+                    metadata: [
+                        "webhook.name": "\(webhook.name)", "webhook.event_id": "\(item.event.id)",
+                        "webhook.attempt": "\(attempt)",
+                    ]
                 )
                 return
             }
@@ -201,7 +206,9 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
             case .rejected:
                 return self.drop(lane, item.event, reason: .rejected)
             case .retry(let after):
-                guard attempt <= webhook.maxRetries else { return self.drop(lane, item.event, reason: .retriesExhausted) }
+                guard attempt <= webhook.maxRetries else {
+                    return self.drop(lane, item.event, reason: .retriesExhausted)
+                }
                 let delay = self.schedule.delay(retry: attempt, jitter: self.random(), retryAfter: after)
                 if let deadline = self.drainDeadline.withLock({ $0 }), self.clock.now.advanced(by: delay) > deadline {
                     // Shutting down: no time to wait for this retry.
@@ -240,7 +247,8 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
             headers.append(("webhook-id", item.event.id))
             headers.append(("webhook-timestamp", String(Int64(now.timeIntervalSince1970))))
         }
-        let attempt = WebhookAttempt(url: lane.webhook.url, headers: headers, body: item.rendered.body, timeout: lane.webhook.timeout)
+        let attempt = WebhookAttempt(
+            url: lane.webhook.url, headers: headers, body: item.rendered.body, timeout: lane.webhook.timeout)
         let start = self.clock.now
         let answer = await self.transport.send(attempt)
         self.metrics.webhookRequestDuration.observe([lane.webhook.name], start.duration(to: self.clock.now).seconds)

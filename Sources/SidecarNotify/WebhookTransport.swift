@@ -38,7 +38,8 @@ public final class HTTPWebhookTransport: WebhookTransport {
 
     /// A transport with its own HTTP client; call ``shutdown()`` when done.
     public init() {
-        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5)))
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5)))
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.httpVersion = .http1Only
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)

@@ -12,14 +12,17 @@ struct EndpointGuard<Context: RequestContext>: RouterMiddleware {
     let access: EndpointAccess
     let maxBodyBytes: Int
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         let path = request.uri.path
         guard let route = Route.matching(path) else {
             return HTTPServer.text(.notFound, "no such page; \(Route.suggestion)\n")
         }
         let allowed = route.methods
         guard allowed.contains(request.method) else {
-            var response = HTTPServer.text(.methodNotAllowed, "\(path) answers \(allowed.map(\.rawValue).joined(separator: ", ")) only\n")
+            var response = HTTPServer.text(
+                .methodNotAllowed, "\(path) answers \(allowed.map(\.rawValue).joined(separator: ", ")) only\n")
             response.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
             return response
         }
@@ -33,7 +36,9 @@ struct EndpointGuard<Context: RequestContext>: RouterMiddleware {
         } else if request.headers[.transferEncoding] != nil {
             return HTTPServer.text(.lengthRequired, "send a Content-Length; chunked request bodies are not accepted\n")
         }
-        if route.requiresCredentials, case .denied(let challenge) = await self.access.authorize(request.headers[.authorization]) {
+        if route.requiresCredentials,
+            case .denied(let challenge) = await self.access.authorize(request.headers[.authorization])
+        {
             var response = HTTPServer.text(.unauthorized, "authentication required\n")
             response.headers[.wwwAuthenticate] = challenge
             return response

@@ -63,7 +63,9 @@ public final class EndpointAccess: Sendable {
         init() {}
 
         /// The rules of `server`, its bearer token read now from its secret source.
-        public init(_ server: CanaryConfiguration.Server, environment: [String: String] = ProcessInfo.processInfo.environment)
+        public init(
+            _ server: CanaryConfiguration.Server, environment: [String: String] = ProcessInfo.processInfo.environment
+        )
             throws
         {
             self.users = server.basicAuthUsers
@@ -99,8 +101,11 @@ public final class EndpointAccess: Sendable {
     func authorize(_ authorization: String?) async -> Decision {
         let rules = self.state.withLock { $0.rules }
         if rules.isOpen { return .allowed }
-        let challenge = rules.users.isEmpty ? #"Bearer realm="s3-canary""# : #"Basic realm="s3-canary", charset="UTF-8""#
-        guard let authorization, let space = authorization.firstIndex(of: " ") else { return .denied(challenge: challenge) }
+        let challenge =
+            rules.users.isEmpty ? #"Bearer realm="s3-canary""# : #"Basic realm="s3-canary", charset="UTF-8""#
+        guard let authorization, let space = authorization.firstIndex(of: " ") else {
+            return .denied(challenge: challenge)
+        }
         let scheme = authorization[..<space].lowercased()
         let credential = authorization[authorization.index(after: space)...].trimmingCharacters(in: .whitespaces)
         switch scheme {

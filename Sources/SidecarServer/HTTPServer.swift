@@ -77,7 +77,8 @@ public enum HTTPServer {
                 return Self.text(.notFound, "no backend named \(String(name.prefix(128))) is configured\n")
             }
             if debug {
-                var text = "Probe of \(result.backend): \(result.status.rawValue) in \(String(format: "%.3f", result.duration.seconds)) s\n"
+                var text =
+                    "Probe of \(result.backend): \(result.status.rawValue) in \(String(format: "%.3f", result.duration.seconds)) s\n"
                 text += lines.map { "  \($0)\n" }.joined()
                 if let failure = result.failure {
                     text += "Error: \(failure.operation) \(failure.reason.rawValue): \(failure.message)\n"

@@ -65,7 +65,9 @@ final class ScrapeCache<C: Clock>: Sendable where C.Duration == Duration {
         for _ in 0..<500 {
             let plan: Plan = self.state.withLock { state in
                 let usable = state.entries[key].flatMap { $0.generation == generation ? $0 : nil }
-                if let entry = usable, entry.renderedAt.duration(to: now) < entry.lifetime || state.rendering.contains(key) {
+                if let entry = usable,
+                    entry.renderedAt.duration(to: now) < entry.lifetime || state.rendering.contains(key)
+                {
                     return .serve(entry.body, gzipped: entry.gzipped)
                 }
                 if state.rendering.contains(key) { return .wait }
@@ -74,7 +76,9 @@ final class ScrapeCache<C: Clock>: Sendable where C.Duration == Duration {
             }
             switch plan {
             case .serve(let body, let gzipped): return (body, gzipped)
-            case .render: return await self.renderOffThePool(key: key, format: format, gzip: gzip, generation: generation, started: now)
+            case .render:
+                return await self.renderOffThePool(
+                    key: key, format: format, gzip: gzip, generation: generation, started: now)
             case .wait:
                 try? await self.clock.sleep(for: .milliseconds(10))
                 now = self.clock.now
@@ -86,7 +90,9 @@ final class ScrapeCache<C: Clock>: Sendable where C.Duration == Duration {
 
     /// Renders on NIO's blocking thread pool: a rendering of a thousand backends takes a CPU for a fifth of a
     /// second, which on the two threads of the cooperative pool would hold up request handling and canaries.
-    private func renderOffThePool(key: Key, format: ExpositionFormat, gzip: Bool, generation: Int, started now: C.Instant)
+    private func renderOffThePool(
+        key: Key, format: ExpositionFormat, gzip: Bool, generation: Int, started now: C.Instant
+    )
         async -> (body: ByteBuffer, gzipped: Bool)
     {
         do {
@@ -99,7 +105,9 @@ final class ScrapeCache<C: Clock>: Sendable where C.Duration == Duration {
         }
     }
 
-    private func renderAndStore(key: Key, format: ExpositionFormat, gzip: Bool, generation: Int, started now: C.Instant)
+    private func renderAndStore(
+        key: Key, format: ExpositionFormat, gzip: Bool, generation: Int, started now: C.Instant
+    )
         -> (body: ByteBuffer, gzipped: Bool)
     {
         var body = ByteBuffer(string: self.render(format))

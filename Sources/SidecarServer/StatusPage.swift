@@ -75,7 +75,8 @@ enum StatusPage {
                     <td>\(escape(error))</td></tr>\n
                     """
             }
-            let cycle = backend.lastCycle.map { "\($0.status) in \(milliseconds($0.durationSeconds))" } ?? "no cycle yet"
+            let cycle =
+                backend.lastCycle.map { "\($0.status) in \(milliseconds($0.durationSeconds))" } ?? "no cycle yet"
             let lastError = backend.breaker.lastError.map { "\($0.operation) \($0.reason.rawValue): \($0.message)" }
             cards += """
                 <section class="backend" data-backend="\(escape(backend.name))" data-state="\(escape(state))">
@@ -94,7 +95,8 @@ enum StatusPage {
         var transitions = ""
         for record in document.transitions.suffix(20).reversed() {
             let when = ISO8601DateFormatter().string(from: record.at)
-            transitions += "<li><time>\(escape(when))</time> <b>\(escape(record.backend))</b> \(escape(record.from)) → \(escape(record.to)) (\(record.consecutiveFailures)/\(record.threshold) failures)</li>\n"
+            transitions +=
+                "<li><time>\(escape(when))</time> <b>\(escape(record.backend))</b> \(escape(record.from)) → \(escape(record.to)) (\(record.consecutiveFailures)/\(record.threshold) failures)</li>\n"
         }
         return """
             <!doctype html>

@@ -72,7 +72,8 @@ public final class CanaryMetrics: Sendable {
             "s3canary_probe_duration_seconds", help: "Duration of the last canary cycle of the backend.",
             kind: .gauge, labels: backend)
         self.probes = try registry.family(
-            "s3canary_probes_total", help: "Canary cycles by result (success, failure, skipped while the breaker was open).",
+            "s3canary_probes_total",
+            help: "Canary cycles by result (success, failure, skipped while the breaker was open).",
             kind: .counter, labels: ["backend", "result"])
         self.lastSuccess = try registry.family(
             "s3canary_last_success_timestamp_seconds", help: "Unix time of the backend's last successful cycle.",
@@ -106,7 +107,8 @@ public final class CanaryMetrics: Sendable {
             "s3canary_circuit_breaker_failure_threshold", help: "Consecutive failures that open the breaker (config).",
             kind: .gauge, labels: backend)
         self.breakerOpenTimeout = try registry.family(
-            "s3canary_circuit_breaker_open_timeout_seconds", help: "Time an open breaker waits before probing (config).",
+            "s3canary_circuit_breaker_open_timeout_seconds",
+            help: "Time an open breaker waits before probing (config).",
             kind: .gauge, labels: backend)
         self.credentialsRefreshFailures = try registry.family(
             "s3canary_credentials_refresh_failures_total",
@@ -117,11 +119,13 @@ public final class CanaryMetrics: Sendable {
             help: "Unix time when the earliest certificate of the backend's served chain expires (https backends).",
             kind: .gauge, labels: backend)
         self.webhookDeliveries = try registry.family(
-            "s3canary_webhook_deliveries_total", help: "Webhook delivery attempts by event and result (success, failure).",
+            "s3canary_webhook_deliveries_total",
+            help: "Webhook delivery attempts by event and result (success, failure).",
             kind: .counter, labels: ["webhook", "event", "result"])
         self.webhookDropped = try registry.family(
             "s3canary_webhook_dropped_total",
-            help: "Webhook events given up on, by reason (\(DropReason.allCases.map(\.rawValue).joined(separator: ", "))).",
+            help:
+                "Webhook events given up on, by reason (\(DropReason.allCases.map(\.rawValue).joined(separator: ", "))).",
             kind: .counter, labels: ["webhook", "reason"])
         self.webhookQueueDepth = try registry.family(
             "s3canary_webhook_queue_depth", help: "Events waiting for delivery, per webhook.", kind: .gauge,
@@ -131,7 +135,8 @@ public final class CanaryMetrics: Sendable {
             labels: ["webhook"], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30])
         self.scheduleDrift = try registry.family(
             "s3canary_schedule_drift_seconds",
-            help: "How late each cycle started against its planned time (jitter included in the plan): the canary's own lag.",
+            help:
+                "How late each cycle started against its planned time (jitter included in the plan): the canary's own lag.",
             kind: .histogram, buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])
         self.buildInfo = try registry.family(
             "s3canary_build_info", help: "Build information; always 1.", kind: .gauge,
@@ -148,7 +153,8 @@ public final class CanaryMetrics: Sendable {
         for result in ReloadResult.allCases { self.reloads.touch([result.rawValue]) }
         self.sweepErrors = try registry.family(
             "s3canary_sweep_errors_total",
-            help: "Leftover canaries the sweeper could not list or delete (it goes on with the next; the next sweep retries).",
+            help:
+                "Leftover canaries the sweeper could not list or delete (it goes on with the next; the next sweep retries).",
             kind: .counter, labels: backend)
         // The standard process metrics (client_golang's names), read from /proc at scrape time.
         self.processResidentMemory = try registry.family(
@@ -193,7 +199,9 @@ public final class CanaryMetrics: Sendable {
         self.sweepErrors.touch([name])
         self.breakerState.set([name], 0)
         self.breakerConsecutiveFailures.set([name], 0)
-        let transitions: [(BreakerState, BreakerState)] = [(.closed, .open), (.open, .halfOpen), (.halfOpen, .closed), (.halfOpen, .open)]
+        let transitions: [(BreakerState, BreakerState)] = [
+            (.closed, .open), (.open, .halfOpen), (.halfOpen, .closed), (.halfOpen, .open),
+        ]
         for (from, to) in transitions {
             self.breakerTransitions.touch([name, from.rawValue, to.rawValue])
         }
@@ -204,7 +212,9 @@ public final class CanaryMetrics: Sendable {
     /// Creates every series of a webhook with zeros.
     public func addWebhook(_ name: String, events: [WebhookEventType]) {
         for event in events {
-            for result in DeliveryResult.allCases { self.webhookDeliveries.touch([name, event.rawValue, result.rawValue]) }
+            for result in DeliveryResult.allCases {
+                self.webhookDeliveries.touch([name, event.rawValue, result.rawValue])
+            }
         }
         for reason in DropReason.allCases { self.webhookDropped.touch([name, reason.rawValue]) }
         self.webhookQueueDepth.set([name], 0)

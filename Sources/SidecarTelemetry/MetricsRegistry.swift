@@ -172,7 +172,8 @@ public final class MetricFamily: Sendable {
     }
 
     private func fresh() -> Value {
-        self.kind == .histogram ? .histogram(Histogram(counts: Array(repeating: 0, count: self.buckets.count))) : .scalar(0)
+        self.kind == .histogram
+            ? .histogram(Histogram(counts: Array(repeating: 0, count: self.buckets.count))) : .scalar(0)
     }
 
     /// Creates the series with zero values if it does not exist, so rates and alerts work before any event.
@@ -248,7 +249,9 @@ public final class MetricFamily: Sendable {
         }
         if snapshot.isEmpty && !self.labelNames.isEmpty { return }
         let declared = format == .openMetrics ? self.openMetricsName : self.name
-        out.append(contentsOf: "# HELP \(declared) \(Self.escapeHelp(self.help))\n# TYPE \(declared) \(self.kind.rawValue)\n".utf8)
+        out.append(
+            contentsOf: "# HELP \(declared) \(Self.escapeHelp(self.help))\n# TYPE \(declared) \(self.kind.rawValue)\n"
+                .utf8)
         let rows: [([UInt8], Value)] =
             snapshot.isEmpty ? [([], self.fresh())] : order.map { (snapshot.labelBytes[$0], snapshot.values[$0]) }
         let name = Array(self.name.utf8)
@@ -312,9 +315,12 @@ public final class MetricFamily: Sendable {
             out.append(UInt8(ascii: "0") + UInt8(value))
             return
         }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var digits:
+            (
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
+            ) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         var count = 0
         var rest = value
         withUnsafeMutableBytes(of: &digits) { buffer in
@@ -336,7 +342,10 @@ public final class MetricFamily: Sendable {
     }
 
     static func escapeLabel(_ value: String) -> String {
-        guard value.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n") })
+        guard
+            value.utf8.contains(where: {
+                $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n")
+            })
         else { return value }
         var out = ""
         for character in value {

@@ -68,7 +68,9 @@ public final class StatusBoard: Sendable {
         self.state.withLock { state in
             guard var status = state.backends[result.backend] else { return }
             status.lastCycle = result
-            if result.status == .success { status.lastSuccess = result.startedAt.addingTimeInterval(result.duration.seconds) }
+            if result.status == .success {
+                status.lastSuccess = result.startedAt.addingTimeInterval(result.duration.seconds)
+            }
             status.recentDurations.append(result.duration.seconds)
             if status.recentDurations.count > Self.maxDurations { status.recentDurations.removeFirst() }
             state.backends[result.backend] = status

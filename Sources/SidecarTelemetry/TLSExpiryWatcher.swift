@@ -49,7 +49,8 @@ public struct TLSExpiryWatcher<C: Clock>: Service where C.Duration == Duration {
 
     func checkAll() async {
         for backend in self.backends() {
-            guard let url = URL(string: backend.s3.endpoint), url.scheme?.lowercased() == "https", let host = url.host else {
+            guard let url = URL(string: backend.s3.endpoint), url.scheme?.lowercased() == "https", let host = url.host
+            else {
                 continue
             }
             do {

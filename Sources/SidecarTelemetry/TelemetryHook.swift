@@ -78,7 +78,8 @@ public final class TelemetryHook: Sendable {
                 "breaker.consecutive_failures": "\(transition.consecutiveFailures)",
                 "breaker.threshold": "\(transition.threshold)",
                 "breaker.open_seconds": "\(transition.openDuration.map { String(format: "%.1f", $0.seconds) } ?? "-")",
-                "breaker.last_error": "\(transition.lastFailure.map { "\($0.operation) \($0.reason.rawValue): \($0.message)" } ?? "-")",
+                "breaker.last_error":
+                    "\(transition.lastFailure.map { "\($0.operation) \($0.reason.rawValue): \($0.message)" } ?? "-")",
             ]
         )
         guard !(transition.from == .halfOpen && transition.to == .open) else { return }
@@ -105,7 +106,9 @@ public final class TelemetryHook: Sendable {
                 instance: origin.instance,
                 backend: result.backend,
                 lastError: step.map {
-                    .init(operation: $0.operation.label, reason: FailureReason.integrity.rawValue, message: $0.message ?? "")
+                    .init(
+                        operation: $0.operation.label, reason: FailureReason.integrity.rawValue,
+                        message: $0.message ?? "")
                 },
                 message: step?.message,
                 statusURL: origin.statusURL

@@ -30,7 +30,8 @@ struct LoggingOptions: ParsableArguments {
 
     func bootstrap() throws -> Logger {
         guard let level = Logger.Level(rawValue: self.logLevel) else {
-            throw ValidationError("--log-level \(self.logLevel) is not one of trace, debug, info, notice, warning, error, critical")
+            throw ValidationError(
+                "--log-level \(self.logLevel) is not one of trace, debug, info, notice, warning, error, critical")
         }
         switch self.logFormat {
         case "text":
@@ -71,7 +72,10 @@ struct ConfigOption: ParsableArguments {
             return (try ConfigurationLoader().load(path: path), path)
         } catch {
             let lines = error.problems.map { "  \($0.field): \($0.message)" }.joined(separator: "\n")
-            FileHandle.standardError.write(Data("configuration \(path) is invalid (\(error.problems.count) problem\(error.problems.count == 1 ? "" : "s")):\n\(lines)\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "configuration \(path) is invalid (\(error.problems.count) problem\(error.problems.count == 1 ? "" : "s")):\n\(lines)\n"
+                        .utf8))
             throw ExitCode(2)
         }
     }
@@ -125,7 +129,9 @@ struct DemoCommand: AsyncParsableCommand {
         guard (0...10_000).contains(self.loadBackends) else {
             throw ValidationError("--load-backends \(self.loadBackends) is out of range 0...10000")
         }
-        guard let interval = Demo.parseDuration(self.interval), interval >= .milliseconds(50), interval <= .seconds(3600) else {
+        guard let interval = Demo.parseDuration(self.interval), interval >= .milliseconds(50),
+            interval <= .seconds(3600)
+        else {
             throw ValidationError("--interval \(self.interval) is not a duration from 50ms to 1h, such as 250ms or 5s")
         }
         let configuration = Demo.configuration(listen: listen, loadBackends: self.loadBackends, interval: interval)
@@ -141,7 +147,9 @@ struct DemoCommand: AsyncParsableCommand {
         if let flaky = stores["demo-flaky"] {
             extra.append(Demo.FaultDriver(store: flaky, logger: logger))
         }
-        logger.notice("demo: open http://\(self.listen)\(Route.statusPage.path) for the status page, \(Route.metrics.path) for Prometheus")
+        logger.notice(
+            "demo: open http://\(self.listen)\(Route.statusPage.path) for the status page, \(Route.metrics.path) for Prometheus"
+        )
         try await CanaryApplication(service: service, extraServices: extra, version: S3Canary.version).run()
     }
 }
@@ -156,7 +164,9 @@ struct CheckConfig: AsyncParsableCommand {
 
     func run() async throws {
         let (configuration, path) = try self.configOption.load()
-        print("configuration \(path) is valid: \(configuration.backends.count) backend\(configuration.backends.count == 1 ? "" : "s") (\(configuration.backends.map(\.name).joined(separator: ", ")))")
+        print(
+            "configuration \(path) is valid: \(configuration.backends.count) backend\(configuration.backends.count == 1 ? "" : "s") (\(configuration.backends.map(\.name).joined(separator: ", ")))"
+        )
     }
 }
 
@@ -182,7 +192,9 @@ struct Probe: AsyncParsableCommand {
         if let name = self.backend {
             entries = entries.filter { $0.name == name }
             guard !entries.isEmpty else {
-                throw ValidationError("no backend named \(name); configured: \(configuration.backends.map(\.name).joined(separator: ", "))")
+                throw ValidationError(
+                    "no backend named \(name); configured: \(configuration.backends.map(\.name).joined(separator: ", "))"
+                )
             }
         }
         let results = try await OneShotProbe.run(entries, instance: configuration.instance, logger: logger)
@@ -190,7 +202,9 @@ struct Probe: AsyncParsableCommand {
             do {
                 print(try OneShotProbe.json(results))
             } catch {
-                FileHandle.standardError.write(Data("error: cannot encode the results as JSON (\(error)); run without --json for the table\n".utf8))
+                FileHandle.standardError.write(
+                    Data("error: cannot encode the results as JSON (\(error)); run without --json for the table\n".utf8)
+                )
                 throw ExitCode(2)
             }
         } else {
@@ -199,4 +213,3 @@ struct Probe: AsyncParsableCommand {
         if results.contains(where: { $0.status != .success }) { throw ExitCode(1) }
     }
 }
-

@@ -5,12 +5,12 @@ import Synchronization
 import Testing
 
 @testable import CanarySidecar
-@testable import SidecarConfig
 @testable import SidecarBreaker
 @testable import SidecarCanary
-@testable import SidecarTelemetry
+@testable import SidecarConfig
 @testable import SidecarNotify
 @testable import SidecarServer
+@testable import SidecarTelemetry
 
 /// Helpers to build a target over a MemoryBackend.
 enum Fixtures {
@@ -73,7 +73,8 @@ struct CanaryCycleTests {
         #expect(result.status == .failure)
         #expect(result.steps.map(\.operation) == [.put, .head, .get])
         #expect(result.steps.last?.reason == .http5xx)
-        #expect(result.failure?.operation == "get", "failures are named by the canary operation, as webhooks report them")
+        #expect(
+            result.failure?.operation == "get", "failures are named by the canary operation, as webhooks report them")
         #expect(store.keys.isEmpty, "the written canary must be deleted after a failure")
     }
 
@@ -117,7 +118,8 @@ struct CanaryCycleTests {
 
     @Test func aBackendWhoseGETAlwaysFailsTripsTheBreakerAlthoughItsPUTWorks() async {
         let store = MemoryBackend()
-        store.failAlways(with: ObjectStorageError(code: .httpError, httpStatus: 500, message: "boom"), operations: [.get])
+        store.failAlways(
+            with: ObjectStorageError(code: .httpError, httpStatus: 500, message: "boom"), operations: [.get])
         let target = Fixtures.target(store: store, threshold: 3)
         for _ in 0..<3 { _ = await CanaryCycle(target: target, clock: ContinuousClock()).run() }
         #expect(target.backend.snapshot.state == .open)
@@ -142,10 +144,14 @@ struct CanaryCycleTests {
         final class NoCopy: ObjectBackend {
             let inner = MemoryBackend()
             func headObject(key: String) async throws -> HeadObjectResult { try await self.inner.headObject(key: key) }
-            func putObject(key: String, body: ByteBuffer, contentType: String?, metadata: [String: String]) async throws -> PutObjectResult {
+            func putObject(
+                key: String, body: ByteBuffer, contentType: String?, metadata: [String: String]
+            ) async throws -> PutObjectResult {
                 try await self.inner.putObject(key: key, body: body, contentType: contentType, metadata: metadata)
             }
-            func getObject(key: String, range: String?) async throws -> GetObjectResult { try await self.inner.getObject(key: key, range: range) }
+            func getObject(key: String, range: String?) async throws -> GetObjectResult {
+                try await self.inner.getObject(key: key, range: range)
+            }
             func deleteObject(key: String) async throws { try await self.inner.deleteObject(key: key) }
             func listObjects(prefix: String, pageSize: Int, page: (ListObjectsPage) async throws -> Bool) async throws {
                 try await self.inner.listObjects(prefix: prefix, pageSize: pageSize, page: page)
@@ -177,7 +183,8 @@ struct CanaryCycleTests {
         // After a restart, a canary written a second before this process started is a leftover too.
         let killed = target.newKey(now: now.addingTimeInterval(-1))
         _ = try await store.putObject(key: killed, body: ByteBuffer(string: "x"), contentType: nil, metadata: [:])
-        let swept = await Sweeper(target: target, minimumAge: .seconds(45)).sweep(now: now, processStartedAt: now.addingTimeInterval(-0.5))
+        let swept = await Sweeper(target: target, minimumAge: .seconds(45)).sweep(
+            now: now, processStartedAt: now.addingTimeInterval(-0.5))
         #expect(swept == Sweeper.Outcome(deleted: 1))
         #expect(Set(store.keys) == [fresh, foreign])
     }

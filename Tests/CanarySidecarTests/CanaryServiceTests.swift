@@ -5,12 +5,12 @@ import Synchronization
 import Testing
 
 @testable import CanarySidecar
-@testable import SidecarConfig
 @testable import SidecarBreaker
 @testable import SidecarCanary
-@testable import SidecarTelemetry
+@testable import SidecarConfig
 @testable import SidecarNotify
 @testable import SidecarServer
+@testable import SidecarTelemetry
 
 @Suite("CanaryService wiring over in-memory backends")
 struct CanaryServiceTests {
@@ -54,7 +54,9 @@ struct CanaryServiceTests {
         #expect(corruption.backend == "mem" && corruption.lastError?.reason == "integrity")
         // Two corrupted reads in a row are two breaker failures: the threshold of 2 opens it.
         let opened = try #require(received.first { $0.type == .circuitOpened })
-        #expect(opened.lastError?.reason == "integrity" && opened.threshold == 2, "opened by \(String(describing: opened.lastError))")
+        #expect(
+            opened.lastError?.reason == "integrity" && opened.threshold == 2,
+            "opened by \(String(describing: opened.lastError))")
         #expect((metrics.integrityFailures.value(["mem"]) ?? 0) >= 2)
         #expect(metrics.breakerTransitions.value(["mem", "closed", "open"]) == 1)
         service.scheduler.shutdown()

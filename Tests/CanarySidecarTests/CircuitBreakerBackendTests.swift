@@ -5,12 +5,12 @@ import Synchronization
 import Testing
 
 @testable import CanarySidecar
-@testable import SidecarConfig
 @testable import SidecarBreaker
 @testable import SidecarCanary
-@testable import SidecarTelemetry
+@testable import SidecarConfig
 @testable import SidecarNotify
 @testable import SidecarServer
+@testable import SidecarTelemetry
 
 @Suite("CircuitBreakerBackend decorator")
 struct CircuitBreakerBackendTests {
@@ -27,7 +27,8 @@ struct CircuitBreakerBackendTests {
         let breaker = CircuitBreakerBackend(
             name: "b",
             wrapping: store,
-            configuration: .init(failureThreshold: 3, openTimeout: .seconds(30), jitterFraction: 0, probeTimeout: .seconds(10)),
+            configuration: .init(
+                failureThreshold: 3, openTimeout: .seconds(30), jitterFraction: 0, probeTimeout: .seconds(10)),
             now: { clock.now },
             onTransition: { event in recorded.append(event) }
         )
@@ -80,7 +81,9 @@ struct CircuitBreakerBackendTests {
         #expect(store.keys == ["a", "b"])
         store.failNext(3, status: 503, operations: [.copy])
         for _ in 0..<3 {
-            await #expect(throws: CopyError.self) { try await breaker.copyObject(source: "a", destination: "c", contentType: nil, metadata: nil) }
+            await #expect(throws: CopyError.self) {
+                try await breaker.copyObject(source: "a", destination: "c", contentType: nil, metadata: nil)
+            }
         }
         #expect(breaker.snapshot.state == .open)
         #expect(breaker.unwrap() is MemoryBackend)
@@ -103,7 +106,9 @@ struct CircuitBreakerBackendTests {
         let store = MemoryBackend()
         let (breaker, events) = Self.make(store, Offset())
         store.failNext(3, status: 403, s3Code: "SignatureDoesNotMatch", operations: [.put])
-        for _ in 0..<3 { _ = try? await breaker.putObject(key: "k", body: ByteBuffer(), contentType: nil, metadata: [:]) }
+        for _ in 0..<3 {
+            _ = try? await breaker.putObject(key: "k", body: ByteBuffer(), contentType: nil, metadata: [:])
+        }
         let transition = try #require(events.all.first?.transition)
         #expect(transition.lastFailure?.reason == .auth)
         #expect(transition.lastFailure?.operation == "PutObject")

@@ -2,12 +2,12 @@ import ObjectStorage
 import Testing
 
 @testable import CanarySidecar
-@testable import SidecarConfig
 @testable import SidecarBreaker
 @testable import SidecarCanary
-@testable import SidecarTelemetry
+@testable import SidecarConfig
 @testable import SidecarNotify
 @testable import SidecarServer
+@testable import SidecarTelemetry
 
 /// The breaker's transition table, under a clock that only moves when the test says so.
 @Suite("Circuit breaker state machine")
@@ -22,7 +22,9 @@ struct CircuitBreakerTests {
     static func at(_ seconds: Double) -> ManualClock.Instant { ManualClock.Instant(offset: .seconds(seconds)) }
 
     /// Admits one call at `t` and records `outcome` at `t`.
-    static func call(_ breaker: inout Breaker, _ outcome: Breaker.Outcome, at t: Double, jitter: Double = 0, cycle: UInt64? = nil)
+    static func call(
+        _ breaker: inout Breaker, _ outcome: Breaker.Outcome, at t: Double, jitter: Double = 0, cycle: UInt64? = nil
+    )
         -> (admitted: Bool, transitions: [Breaker.Transition])
     {
         let (admission, admitTransition) = breaker.admit(now: Self.at(t), jitter: jitter, cycle: cycle)

@@ -3,12 +3,12 @@ import ObjectStorage
 import Testing
 
 @testable import CanarySidecar
-@testable import SidecarConfig
 @testable import SidecarBreaker
 @testable import SidecarCanary
-@testable import SidecarTelemetry
+@testable import SidecarConfig
 @testable import SidecarNotify
 @testable import SidecarServer
+@testable import SidecarTelemetry
 
 /// The invalid configurations in `Tests/Fixtures/invalid-configs`; each names the field its error must point at
 /// in a first line `# expect: PATH`. The integration suite runs the same files through `s3-canary check-config`.
@@ -17,11 +17,14 @@ enum InvalidConfigs {
         .appendingPathComponent("Fixtures/invalid-configs")
 
     static var all: [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).filter { $0.hasSuffix(".yaml") }.sorted()
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).filter { $0.hasSuffix(".yaml") }
+            .sorted()
     }
 
     static func expectedPath(_ name: String) -> String? {
-        guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent(name).path) else { return nil }
+        guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent(name).path) else {
+            return nil
+        }
         let firstLine = data.prefix { $0 != UInt8(ascii: "\n") }
         let text = String(decoding: firstLine, as: UTF8.self)
         guard text.hasPrefix("# expect: ") else { return nil }
@@ -69,12 +72,15 @@ struct ConfigurationTests {
         #expect(configuration.probe.timeout == .milliseconds(2500))
         #expect(configuration.probe.objectSize == 4096)
         #expect(configuration.probe.keyPrefix == ".s3-canary/")
-        #expect(configuration.probe.operations == CanaryConfiguration.Operation.allCases, "operations run in cycle order")
+        #expect(
+            configuration.probe.operations == CanaryConfiguration.Operation.allCases, "operations run in cycle order")
         #expect(configuration.breaker.openTimeout == .seconds(60))
         #expect(configuration.backends.map(\.name) == ["ceph-a", "aws"])
         let ceph = configuration.backends[0]
         #expect(ceph.s3.addressing == .path)
-        #expect(ceph.credentials == .keys(accessKeyID: .value("AK"), secretAccessKey: .environment("HOME"), sessionToken: nil))
+        #expect(
+            ceph.credentials
+                == .keys(accessKeyID: .value("AK"), secretAccessKey: .environment("HOME"), sessionToken: nil))
         #expect(ceph.breaker.failureThreshold == 5)
         #expect(ceph.s3.timeouts.request == .milliseconds(2500))
         let aws = configuration.backends[1]
@@ -171,7 +177,9 @@ struct ConfigurationTests {
 
     @Test func aliasBombsAreBounded() {
         var text = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
-        for i in 1..<12 { text += "a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        for i in 1..<12 {
+            text += "a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n"
+        }
         text += "backends: *a11\n"
         let started = ContinuousClock.now
         #expect(throws: ConfigurationError.self) { try Self.loader.load(data: Data(text.utf8)) }

@@ -2,12 +2,12 @@ import Foundation
 import Testing
 
 @testable import CanarySidecar
-@testable import SidecarConfig
 @testable import SidecarBreaker
 @testable import SidecarCanary
-@testable import SidecarTelemetry
+@testable import SidecarConfig
 @testable import SidecarNotify
 @testable import SidecarServer
+@testable import SidecarTelemetry
 
 @Suite("Metrics registry and exposition")
 struct MetricsTests {
@@ -15,29 +15,31 @@ struct MetricsTests {
         let registry = MetricsRegistry()
         let counter = try registry.family("x_events_total", help: "Events.", kind: .counter, labels: ["backend"])
         let gauge = try registry.family("x_up", help: "Up.", kind: .gauge)
-        let histogram = try registry.family("x_seconds", help: "Latency.", kind: .histogram, labels: ["op"], buckets: [0.001, 0.01])
+        let histogram = try registry.family(
+            "x_seconds", help: "Latency.", kind: .histogram, labels: ["op"], buckets: [0.001, 0.01])
         counter.add(["a\"b\\c\nd"], 2)
         gauge.set([], 1)
         histogram.observe(["get"], 0.0005)
         histogram.observe(["get"], 0.005)
         histogram.observe(["get"], 5)
         let text = registry.render(format: .text004)
-        #expect(text == """
-            # HELP x_events_total Events.
-            # TYPE x_events_total counter
-            x_events_total{backend="a\\"b\\\\c\\nd"} 2
-            # HELP x_seconds Latency.
-            # TYPE x_seconds histogram
-            x_seconds_bucket{op="get",le="0.001"} 1
-            x_seconds_bucket{op="get",le="0.01"} 2
-            x_seconds_bucket{op="get",le="+Inf"} 3
-            x_seconds_sum{op="get"} 5.0055
-            x_seconds_count{op="get"} 3
-            # HELP x_up Up.
-            # TYPE x_up gauge
-            x_up 1
+        #expect(
+            text == """
+                # HELP x_events_total Events.
+                # TYPE x_events_total counter
+                x_events_total{backend="a\\"b\\\\c\\nd"} 2
+                # HELP x_seconds Latency.
+                # TYPE x_seconds histogram
+                x_seconds_bucket{op="get",le="0.001"} 1
+                x_seconds_bucket{op="get",le="0.01"} 2
+                x_seconds_bucket{op="get",le="+Inf"} 3
+                x_seconds_sum{op="get"} 5.0055
+                x_seconds_count{op="get"} 3
+                # HELP x_up Up.
+                # TYPE x_up gauge
+                x_up 1
 
-            """)
+                """)
     }
 
     @Test func rendersOpenMetricsWithEOFAndCounterFamilyNames() throws {
@@ -52,7 +54,10 @@ struct MetricsTests {
         #expect(ExpositionFormat.negotiate(accept: nil) == .text004)
         #expect(ExpositionFormat.negotiate(accept: "text/plain;version=0.0.4") == .text004)
         #expect(
-            ExpositionFormat.negotiate(accept: "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+            ExpositionFormat.negotiate(
+                accept:
+                    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+            )
                 == .openMetrics
         )
     }
@@ -60,7 +65,9 @@ struct MetricsTests {
     @Test func redefinitionWithAnotherShapeThrowsInsteadOfCrashing() throws {
         let registry = MetricsRegistry()
         _ = try registry.family("x_total", help: "a", kind: .counter)
-        #expect(throws: MetricsRegistry.DefinitionError.self) { try registry.family("x_total", help: "a", kind: .gauge) }
+        #expect(throws: MetricsRegistry.DefinitionError.self) {
+            try registry.family("x_total", help: "a", kind: .gauge)
+        }
         #expect(try registry.family("x_total", help: "a", kind: .counter).name == "x_total")
     }
 
@@ -69,9 +76,14 @@ struct MetricsTests {
         metrics.addBackend("ceph-a", operations: ["put", "get"], threshold: 3, openTimeout: .seconds(30))
         metrics.addBackend("ceph-b", operations: ["put", "get"], threshold: 5, openTimeout: .seconds(10))
         let text = metrics.render(format: .text004)
-        #expect(text.contains("s3canary_operation_errors_total{backend=\"ceph-a\",operation=\"get\",reason=\"timeout\"} 0"))
-        #expect(text.contains("s3canary_circuit_breaker_transitions_total{backend=\"ceph-b\",from=\"closed\",to=\"open\"} 0"))
-        #expect(text.contains("s3canary_operation_duration_seconds_bucket{backend=\"ceph-a\",operation=\"put\",le=\"0.00025\"} 0"))
+        #expect(
+            text.contains("s3canary_operation_errors_total{backend=\"ceph-a\",operation=\"get\",reason=\"timeout\"} 0"))
+        #expect(
+            text.contains(
+                "s3canary_circuit_breaker_transitions_total{backend=\"ceph-b\",from=\"closed\",to=\"open\"} 0"))
+        #expect(
+            text.contains(
+                "s3canary_operation_duration_seconds_bucket{backend=\"ceph-a\",operation=\"put\",le=\"0.00025\"} 0"))
         #expect(text.contains("s3canary_circuit_breaker_failure_threshold{backend=\"ceph-b\"} 5"))
         #expect(text.contains("s3canary_build_info{version=\"test\""))
         metrics.removeBackend("ceph-a")
@@ -117,7 +129,9 @@ struct ScrapeCacheTests {
 
     @Test func rendersOncePerAgeFormatEncodingAndReload() async throws {
         let renders = Counter()
-        let cache = ScrapeCache(maxAge: .seconds(3600), clock: ContinuousClock()) { _ in "metric_total \(renders.next())\n" }
+        let cache = ScrapeCache(maxAge: .seconds(3600), clock: ContinuousClock()) { _ in
+            "metric_total \(renders.next())\n"
+        }
         let first = await cache.body(format: .text004, gzip: false)
         let second = await cache.body(format: .text004, gzip: false)
         #expect(String(buffer: first.body) == "metric_total 1\n")
@@ -126,7 +140,8 @@ struct ScrapeCacheTests {
         #expect(zipped.gzipped && zipped.body.readableBytes > 0)
         #expect(String(buffer: await cache.body(format: .openMetrics, gzip: false).body) == "metric_total 3\n")
         // A reload makes the next scrape render again.
-        #expect(String(buffer: await cache.body(format: .text004, gzip: false, generation: 1).body) == "metric_total 4\n")
+        #expect(
+            String(buffer: await cache.body(format: .text004, gzip: false, generation: 1).body) == "metric_total 4\n")
         // Freshness is measured on the injected clock: no real time passes here.
         let clock = ManualClock()
         let expiring = ScrapeCache(maxAge: .seconds(1), clock: clock) { _ in "metric_total \(renders.next())\n" }

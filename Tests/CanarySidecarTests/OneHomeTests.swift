@@ -20,7 +20,9 @@ struct OneHomeTests {
             let text = try String(contentsOf: url, encoding: .utf8)
             let code = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> Substring in
                 // A comment starts at `//` at the start of a line or after a space (a URL's `://` is not one).
-                if let range = line.range(of: #"(^|\s)//"#, options: .regularExpression) { return line[..<range.lowerBound] }
+                if let range = line.range(of: #"(^|\s)//"#, options: .regularExpression) {
+                    return line[..<range.lowerBound]
+                }
                 return line
             }.joined(separator: "\n")
             files.append((url.path.replacingOccurrences(of: Self.sources.path + "/", with: ""), code))

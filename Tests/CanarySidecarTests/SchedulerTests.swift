@@ -4,21 +4,25 @@ import Synchronization
 import Testing
 
 @testable import CanarySidecar
-@testable import SidecarConfig
 @testable import SidecarBreaker
 @testable import SidecarCanary
-@testable import SidecarTelemetry
+@testable import SidecarConfig
 @testable import SidecarNotify
 @testable import SidecarServer
+@testable import SidecarTelemetry
 
 @Suite("Scheduler under a test clock", .timeLimit(.minutes(1)))
 struct SchedulerTests {
     final class Recorder: Sendable {
-        let reports = Mutex<[(name: String, startedAt: ManualClock.Instant, drift: Duration, status: CycleResult.Status)]>([])
+        let reports = Mutex<
+            [(name: String, startedAt: ManualClock.Instant, drift: Duration, status: CycleResult.Status)]
+        >([])
         func count(_ name: String) -> Int { self.reports.withLock { $0.filter { $0.name == name }.count } }
     }
 
-    static func scheduler(_ clock: ManualClock, random: Double = 0.5, recorder: Recorder) -> CanaryScheduler<ManualClock> {
+    static func scheduler(
+        _ clock: ManualClock, random: Double = 0.5, recorder: Recorder
+    ) -> CanaryScheduler<ManualClock> {
         CanaryScheduler(clock: clock, logger: .init(label: "test"), sweepEvery: 1000, random: { random }) { report in
             recorder.reports.withLock {
                 $0.append((report.result.backend, report.start, report.drift, report.result.status))
@@ -80,7 +84,9 @@ struct SchedulerTests {
         for (slot, start) in starts.enumerated() {
             let planned = Duration.seconds(10 * slot)
             // Jitter of ±10% of 10 s: the start must be within [planned - 1 s, planned + 1 s] (+ one step).
-            #expect(start >= planned - .seconds(1) && start <= planned + .seconds(1) + .milliseconds(200), "slot \(slot) at \(start)")
+            #expect(
+                start >= planned - .seconds(1) && start <= planned + .seconds(1) + .milliseconds(200),
+                "slot \(slot) at \(start)")
         }
         // Drift, measured against the jittered plan, stays within one clock step.
         #expect(recorder.reports.withLock { $0.allSatisfy { $0.drift <= .milliseconds(200) } })
@@ -116,8 +122,11 @@ struct SchedulerTests {
         let clock = ManualClock()
         let recorder = Recorder()
         let inFlight = Mutex((now: 0, max: 0))
-        let scheduler = CanaryScheduler(clock: clock, logger: .init(label: "t"), sweepEvery: 1000, random: { 0.5 }) { report in
-            recorder.reports.withLock { $0.append((report.result.backend, report.start, report.drift, report.result.status)) }
+        let scheduler = CanaryScheduler(clock: clock, logger: .init(label: "t"), sweepEvery: 1000, random: { 0.5 }) {
+            report in
+            recorder.reports.withLock {
+                $0.append((report.result.backend, report.start, report.drift, report.result.status))
+            }
         }
         // Every HEAD takes 14 s of the 10 s interval's budget until the op timeout (5 s) and cycle deadline cut it.
         let store = MemoryBackend()

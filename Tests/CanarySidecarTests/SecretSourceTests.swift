@@ -27,7 +27,9 @@ struct SecretSourceTests {
 
     @Test func secretFromEnvironment() throws {
         #expect(try SecretSource.environment("K").resolve(field: "f", environment: ["K": "v"]) == "v")
-        #expect(throws: ConfigurationError.self) { try SecretSource.environment("K").resolve(field: "f", environment: [:]) }
+        #expect(throws: ConfigurationError.self) {
+            try SecretSource.environment("K").resolve(field: "f", environment: [:])
+        }
         #expect(throws: ConfigurationError.self) { try SecretSource.value("").resolve(field: "f") }
     }
 }

@@ -2,17 +2,19 @@ import Foundation
 import Testing
 
 @testable import CanarySidecar
-@testable import SidecarConfig
 @testable import SidecarBreaker
 @testable import SidecarCanary
-@testable import SidecarTelemetry
+@testable import SidecarConfig
 @testable import SidecarNotify
 @testable import SidecarServer
+@testable import SidecarTelemetry
 
 @Suite("Status board readiness")
 struct StatusBoardTests {
     static func cycle(_ backend: String, _ status: CycleResult.Status) -> CycleResult {
-        CycleResult(backend: backend, startedAt: Date(), duration: .milliseconds(5), status: status, steps: [], failure: nil, integrityFailure: false)
+        CycleResult(
+            backend: backend, startedAt: Date(), duration: .milliseconds(5), status: status, steps: [], failure: nil,
+            integrityFailure: false)
     }
 
     @Test func readyAfterEveryBackendsFirstCycleAndNotReadyFromShutdown() {

@@ -56,7 +56,8 @@ struct TelemetryHookTests {
         await cycle()  // the probing cycle succeeds: closed
 
         let expected: [(from: String, to: String)] = [
-            ("closed", "open"), ("open", "half_open"), ("half_open", "open"), ("open", "half_open"), ("half_open", "closed"),
+            ("closed", "open"), ("open", "half_open"), ("half_open", "open"), ("open", "half_open"),
+            ("half_open", "closed"),
         ]
         // Metrics: one count per transition, the state gauge back at closed.
         #expect(metrics.breakerTransitions.value(["mem", "closed", "open"]) == 1)
@@ -93,7 +94,9 @@ struct TelemetryHookTests {
         let sent = events.current
         #expect(sent.map(\.type) == [.circuitOpened, .circuitHalfOpened, .circuitHalfOpened, .circuitClosed])
         let first = try #require(sent.first)
-        #expect(first.instance == "replica-1" && first.backend == "mem" && first.statusURL == "http://replica-1:9340/status")
+        #expect(
+            first.instance == "replica-1" && first.backend == "mem" && first.statusURL == "http://replica-1:9340/status"
+        )
         #expect(first.lastError?.operation == "put" && first.lastError?.reason == "http_5xx")
         #expect(first.consecutiveFailures == 2 && first.threshold == 2 && first.time == wall)
         #expect(sent.last?.openDurationSeconds == 60)
@@ -102,7 +105,8 @@ struct TelemetryHookTests {
     @Test func transitionsOfARemovedBackendAreDropped() throws {
         let metrics = try CanaryMetrics(version: "test")
         let hook = TelemetryHook(
-            metrics: metrics, board: StatusBoard(), logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }),
+            metrics: metrics, board: StatusBoard(),
+            logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }),
             origin: .init(instance: "i", statusURL: "u")
         )
         let events = Box<[WebhookEvent]>([])

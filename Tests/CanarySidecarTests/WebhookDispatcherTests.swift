@@ -61,7 +61,9 @@ final class ScriptedTransport: WebhookTransport {
 /// a full queue, with no socket and no real waiting (each test takes milliseconds).
 @Suite("Webhook dispatcher under a test clock", .timeLimit(.minutes(1)))
 struct WebhookDispatcherTests {
-    static func webhook(maxRetries: Int = 8, maxAge: Duration = .seconds(3600), queueSize: Int = 100) -> WebhookConfiguration {
+    static func webhook(
+        maxRetries: Int = 8, maxAge: Duration = .seconds(3600), queueSize: Int = 100
+    ) -> WebhookConfiguration {
         var webhook = WebhookConfiguration(name: "w", url: "http://127.0.0.1:9/hook")
         webhook.maxRetries = maxRetries
         webhook.maxAge = maxAge
@@ -70,7 +72,9 @@ struct WebhookDispatcherTests {
     }
 
     static func event(_ id: String) -> WebhookEvent {
-        WebhookEvent(id: id, type: .serviceStarted, time: Date(timeIntervalSince1970: 0), instance: "i", statusURL: "http://i/status")
+        WebhookEvent(
+            id: id, type: .serviceStarted, time: Date(timeIntervalSince1970: 0), instance: "i",
+            statusURL: "http://i/status")
     }
 
     struct Running {
@@ -128,12 +132,15 @@ struct WebhookDispatcherTests {
     }
 
     @Test func failedAttemptsAreRetriedOnTheBackoffScheduleWithTheSameIdAndBody() async throws {
-        try await Self.withDispatcher([.init(status: 500), .init(status: nil, failure: "refused"), .init(status: 200)]) { running in
+        try await Self.withDispatcher([.init(status: 500), .init(status: nil, failure: "refused"), .init(status: 200)])
+        { running in
             running.dispatcher.publish(Self.event("e1"))
             // Equal jitter with a draw of 0: half of 1 s, then half of 2 s.
             #expect(await running.clock.advanceToNextSleeper() == .milliseconds(500))
             #expect(await running.clock.advanceToNextSleeper() == .seconds(1))
-            while running.metrics.webhookDeliveries.value(["w", "service.started", "success"]) != 1 { await Task.yield() }
+            while running.metrics.webhookDeliveries.value(["w", "service.started", "success"]) != 1 {
+                await Task.yield()
+            }
             let attempts = running.transport.attempts
             #expect(attempts.count == 3)
             #expect(Set(attempts.map(\.body)).count == 1, "every attempt sends the same body")
@@ -147,14 +154,18 @@ struct WebhookDispatcherTests {
         try await Self.withDispatcher([.init(status: 503, retryAfter: .seconds(7)), .init(status: 200)]) { running in
             running.dispatcher.publish(Self.event("e1"))
             #expect(await running.clock.advanceToNextSleeper() == .seconds(7))
-            while running.metrics.webhookDeliveries.value(["w", "service.started", "success"]) != 1 { await Task.yield() }
+            while running.metrics.webhookDeliveries.value(["w", "service.started", "success"]) != 1 {
+                await Task.yield()
+            }
             #expect(running.transport.attempts.count == 2)
         }
     }
 
     @Test func eventsOlderThanMaxAgeAreDroppedAsExpired() async throws {
         // A draw of 1 waits the full backoff: 1, 2, 4, 8 s. After 15 s the event is older than its 10 s max age.
-        try await Self.withDispatcher([.init(status: 500)], webhook: Self.webhook(maxRetries: 100, maxAge: .seconds(10)), random: 1) {
+        try await Self.withDispatcher(
+            [.init(status: 500)], webhook: Self.webhook(maxRetries: 100, maxAge: .seconds(10)), random: 1
+        ) {
             running in
             running.dispatcher.publish(Self.event("e1"))
             let waited = await Self.advance(running.clock) { Self.dropped(running.metrics, .expired) == 1 }
@@ -190,14 +201,19 @@ struct WebhookDispatcherTests {
     }
 
     @Test func aFullQueueDropsItsOldestEvent() async throws {
-        try await Self.withDispatcher([.init(status: 200)], webhook: Self.webhook(queueSize: 3), gated: true) { running in
+        try await Self.withDispatcher([.init(status: 200)], webhook: Self.webhook(queueSize: 3), gated: true) {
+            running in
             running.dispatcher.publish(Self.event("e0"))
             await running.transport.firstAttemptInFlight()
             for index in 1...5 { running.dispatcher.publish(Self.event("e\(index)")) }
             #expect(Self.dropped(running.metrics, .queueFull) == 2)
             running.transport.open()
-            while running.metrics.webhookDeliveries.value(["w", "service.started", "success"]) != 4 { await Task.yield() }
-            let ids = running.transport.attempts.map { attempt in attempt.headers.first { $0.0 == "webhook-id" }?.1 ?? "" }
+            while running.metrics.webhookDeliveries.value(["w", "service.started", "success"]) != 4 {
+                await Task.yield()
+            }
+            let ids = running.transport.attempts.map { attempt in
+                attempt.headers.first { $0.0 == "webhook-id" }?.1 ?? ""
+            }
             #expect(ids == ["e0", "e3", "e4", "e5"], "the newest three wait; e1 and e2 made room")
         }
     }

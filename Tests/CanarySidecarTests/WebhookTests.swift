@@ -3,12 +3,12 @@ import Foundation
 import Testing
 
 @testable import CanarySidecar
-@testable import SidecarConfig
 @testable import SidecarBreaker
 @testable import SidecarCanary
-@testable import SidecarTelemetry
+@testable import SidecarConfig
 @testable import SidecarNotify
 @testable import SidecarServer
+@testable import SidecarTelemetry
 
 /// One fixed event per kind, rendered in every format and compared field by field with the fixtures in
 /// `Tests/Fixtures/webhooks` (reviewed against each format's documentation; the integration suite also validates
@@ -18,14 +18,16 @@ enum WebhookFixtures {
         .appendingPathComponent("Fixtures/webhooks")
 
     static let opened = WebhookEvent(
-        id: "5f1c2b1e-6a4f-4c55-9a0e-2f1d3c4b5a69", type: .circuitOpened, time: Date(timeIntervalSince1970: 1_795_600_000),
+        id: "5f1c2b1e-6a4f-4c55-9a0e-2f1d3c4b5a69", type: .circuitOpened,
+        time: Date(timeIntervalSince1970: 1_795_600_000),
         instance: "replica-1", backend: "ceph-a", from: "closed", to: "open", consecutiveFailures: 3, threshold: 3,
         lastError: .init(operation: "PutObject", reason: "connection", message: "connection refused by 127.0.0.1:7480"),
         statusURL: "http://replica-1:9340/status"
     )
 
     static let closed = WebhookEvent(
-        id: "9d2e4f60-1b7a-4e3c-8f5d-0a6b7c8d9e01", type: .circuitClosed, time: Date(timeIntervalSince1970: 1_795_600_095.5),
+        id: "9d2e4f60-1b7a-4e3c-8f5d-0a6b7c8d9e01", type: .circuitClosed,
+        time: Date(timeIntervalSince1970: 1_795_600_095.5),
         instance: "replica-1", backend: "ceph-a", from: "half_open", to: "closed", consecutiveFailures: 4, threshold: 3,
         openDurationSeconds: 95.5, statusURL: "http://replica-1:9340/status"
     )
@@ -40,15 +42,19 @@ struct WebhookTests {
     @Test(arguments: WebhookConfiguration.Format.allCases)
     func payloadsMatchTheirFixtures(format: WebhookConfiguration.Format) throws {
         for (name, event) in [("opened", WebhookFixtures.opened), ("closed", WebhookFixtures.closed)] {
-            let rendered = try #require(try PayloadFormat.render(event, format: format, webhook: "oncall", routingKey: "R0UT1NGKEY"))
+            let rendered = try #require(
+                try PayloadFormat.render(event, format: format, webhook: "oncall", routingKey: "R0UT1NGKEY"))
             let file = WebhookFixtures.directory.appendingPathComponent("\(format.rawValue)-\(name).json")
             if ProcessInfo.processInfo.environment["S3CANARY_WRITE_FIXTURES"] == "1" {
-                let pretty = try JSONSerialization.data(withJSONObject: try WebhookFixtures.json(rendered.body), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+                let pretty = try JSONSerialization.data(
+                    withJSONObject: try WebhookFixtures.json(rendered.body),
+                    options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
                 try pretty.write(to: file)
             }
             let expected = try WebhookFixtures.json(try Data(contentsOf: file))
             let actual = try WebhookFixtures.json(rendered.body)
-            let keys = Set(expected.allKeys.compactMap { $0 as? String }).union(actual.allKeys.compactMap { $0 as? String })
+            let keys = Set(expected.allKeys.compactMap { $0 as? String }).union(
+                actual.allKeys.compactMap { $0 as? String })
             #expect(!keys.isEmpty)
             for key in keys {
                 #expect(
@@ -60,7 +66,8 @@ struct WebhookTests {
     }
 
     @Test func cloudEventsCarryTheContractFields() throws {
-        let rendered = try #require(try PayloadFormat.render(WebhookFixtures.opened, format: .cloudevents, webhook: "w"))
+        let rendered = try #require(
+            try PayloadFormat.render(WebhookFixtures.opened, format: .cloudevents, webhook: "w"))
         #expect(rendered.contentType == "application/cloudevents+json")
         let json = try WebhookFixtures.json(rendered.body)
         #expect(json["specversion"] as? String == "1.0")
@@ -74,13 +81,17 @@ struct WebhookTests {
     }
 
     @Test func alertmanagerFiresAndResolvesWithOneFingerprintPerBackend() throws {
-        let firing = try WebhookFixtures.json(try #require(try PayloadFormat.render(WebhookFixtures.opened, format: .alertmanager, webhook: "am")).body)
-        let resolved = try WebhookFixtures.json(try #require(try PayloadFormat.render(WebhookFixtures.closed, format: .alertmanager, webhook: "am")).body)
+        let firing = try WebhookFixtures.json(
+            try #require(try PayloadFormat.render(WebhookFixtures.opened, format: .alertmanager, webhook: "am")).body)
+        let resolved = try WebhookFixtures.json(
+            try #require(try PayloadFormat.render(WebhookFixtures.closed, format: .alertmanager, webhook: "am")).body)
         #expect(firing["status"] as? String == "firing" && resolved["status"] as? String == "resolved")
         let firingAlert = try #require((firing["alerts"] as? [NSDictionary])?.first)
         let resolvedAlert = try #require((resolved["alerts"] as? [NSDictionary])?.first)
         #expect(firingAlert["fingerprint"] as? String == resolvedAlert["fingerprint"] as? String)
-        #expect(resolvedAlert["startsAt"] as? String == firingAlert["startsAt"] as? String, "the resolved alert starts when the outage began")
+        #expect(
+            resolvedAlert["startsAt"] as? String == firingAlert["startsAt"] as? String,
+            "the resolved alert starts when the outage began")
         // Service events are not alerts: nothing to send.
         let started = WebhookEvent(type: .serviceStarted, instance: "i", statusURL: "http://i/status")
         #expect(try PayloadFormat.render(started, format: .alertmanager, webhook: "am") == nil)
@@ -89,8 +100,14 @@ struct WebhookTests {
     }
 
     @Test func pagerDutyTriggersAndResolvesOneDedupKey() throws {
-        let trigger = try WebhookFixtures.json(try #require(try PayloadFormat.render(WebhookFixtures.opened, format: .pagerduty, webhook: "pd", routingKey: "K")).body)
-        let resolve = try WebhookFixtures.json(try #require(try PayloadFormat.render(WebhookFixtures.closed, format: .pagerduty, webhook: "pd", routingKey: "K")).body)
+        let trigger = try WebhookFixtures.json(
+            try #require(
+                try PayloadFormat.render(WebhookFixtures.opened, format: .pagerduty, webhook: "pd", routingKey: "K")
+            ).body)
+        let resolve = try WebhookFixtures.json(
+            try #require(
+                try PayloadFormat.render(WebhookFixtures.closed, format: .pagerduty, webhook: "pd", routingKey: "K")
+            ).body)
         #expect(trigger["event_action"] as? String == "trigger" && resolve["event_action"] as? String == "resolve")
         #expect(trigger["dedup_key"] as? String == resolve["dedup_key"] as? String)
         #expect(trigger["routing_key"] as? String == "K")
@@ -99,12 +116,15 @@ struct WebhookTests {
     @Test func signaturesFollowBothSchemes() {
         let body = Data(#"{"a":1}"#.utf8)
         let secret = "whsec_" + Data("0123456789abcdef0123456789abcdef".utf8).base64EncodedString()
-        let headers = Dictionary(uniqueKeysWithValues: WebhookSigner(secret: secret).headers(body: body, id: "msg_1", timestamp: Date(timeIntervalSince1970: 1_700_000_000)))
+        let headers = Dictionary(
+            uniqueKeysWithValues: WebhookSigner(secret: secret).headers(
+                body: body, id: "msg_1", timestamp: Date(timeIntervalSince1970: 1_700_000_000)))
         let hmac = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(secret.utf8)))
         #expect(headers["X-Webhook-Signature"] == "sha256=" + hmac.map { String(format: "%02x", $0) }.joined())
         var signed = Data("msg_1.1700000000.".utf8)
         signed.append(body)
-        let standard = HMAC<SHA256>.authenticationCode(for: signed, using: SymmetricKey(data: Data("0123456789abcdef0123456789abcdef".utf8)))
+        let standard = HMAC<SHA256>.authenticationCode(
+            for: signed, using: SymmetricKey(data: Data("0123456789abcdef0123456789abcdef".utf8)))
         #expect(headers["webhook-signature"] == "v1," + Data(standard).base64EncodedString())
         #expect(headers["webhook-id"] == "msg_1" && headers["webhook-timestamp"] == "1700000000")
     }

@@ -1,14 +1,15 @@
-@testable import CanarySidecar
-@testable import SidecarConfig
-@testable import SidecarBreaker
-@testable import SidecarCanary
-@testable import SidecarTelemetry
-@testable import SidecarNotify
-@testable import SidecarServer
 import Foundation
 import ObjectStorage
 import Synchronization
 import Testing
+
+@testable import CanarySidecar
+@testable import SidecarBreaker
+@testable import SidecarCanary
+@testable import SidecarConfig
+@testable import SidecarNotify
+@testable import SidecarServer
+@testable import SidecarTelemetry
 
 /// moto's server, which answers STS and the EC2 instance metadata endpoints.
 struct MotoServer {
@@ -18,7 +19,9 @@ struct MotoServer {
 
     static func start(directory: URL) async throws -> MotoServer {
         let port = try Harness.freePort()
-        let daemon = try Daemon("/usr/bin/env", ["moto_server", "-H", "127.0.0.1", "-p", String(port)], log: directory.appendingPathComponent("moto.log"))
+        let daemon = try Daemon(
+            "/usr/bin/env", ["moto_server", "-H", "127.0.0.1", "-p", String(port)],
+            log: directory.appendingPathComponent("moto.log"))
         try await Harness.waitUntil(.seconds(20), "moto up") {
             guard daemon.isRunning else { throw HarnessError("moto_server exited: \(daemon.log)") }
             return try Harness.http("http://127.0.0.1:\(port)/moto-api/", timeout: 1).status != nil
@@ -84,7 +87,10 @@ struct CloudCredentialsTests {
         let capturePort = try Harness.freePort()
         let capture = try Daemon(
             "/usr/bin/env",
-            ["python3", Harness.root.appendingPathComponent("Tests/Fixtures/fault_s3.py").path, String(capturePort), "404", "NoSuchKey", "", headerLog.path],
+            [
+                "python3", Harness.root.appendingPathComponent("Tests/Fixtures/fault_s3.py").path, String(capturePort),
+                "404", "NoSuchKey", "", headerLog.path,
+            ],
             log: work.appendingPathComponent("capture.log")
         )
         defer { capture.signal(SIGKILL) }
@@ -123,7 +129,8 @@ struct CloudCredentialsTests {
         let work = try Harness.temporaryDirectory("imds")
         let moto = try await MotoServer.start(directory: work)
         defer { moto.daemon.signal(SIGKILL) }
-        let fetcher = try #require(InstanceMetadataCredentialsFetcher(environment: ["AWS_EC2_METADATA_SERVICE_ENDPOINT": moto.base]))
+        let fetcher = try #require(
+            InstanceMetadataCredentialsFetcher(environment: ["AWS_EC2_METADATA_SERVICE_ENDPOINT": moto.base]))
         let credentials = try await fetcher.fetch()
         #expect(!credentials.accessKeyID.isEmpty && !credentials.secretAccessKey.isEmpty)
         #expect(credentials.expiration != nil)
@@ -145,14 +152,17 @@ struct CloudCredentialsTests {
             print("ready", flush=True)
             HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
             """
-        let server = try Daemon("/usr/bin/env", ["python3", "-c", script, String(port)], log: work.appendingPathComponent("container.log"))
+        let server = try Daemon(
+            "/usr/bin/env", ["python3", "-c", script, String(port)], log: work.appendingPathComponent("container.log"))
         defer { server.signal(SIGKILL) }
         try await Harness.waitUntil(.seconds(10), "container endpoint") { server.log.contains("ready") }
         let tokenFile = work.appendingPathComponent("token")
         try Data("secret-token\n".utf8).write(to: tokenFile)
-        let fetcher = try #require(ContainerCredentialsFetcher(environment: [
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:\(port)/creds", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": tokenFile.path,
-        ]))
+        let fetcher = try #require(
+            ContainerCredentialsFetcher(environment: [
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:\(port)/creds",
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": tokenFile.path,
+            ]))
         let credentials = try await fetcher.fetch()
         #expect(credentials.accessKeyID == "ASIACONTAINER" && credentials.sessionToken == "t")
         let unauthorized = ContainerCredentialsFetcher(url: "http://127.0.0.1:\(port)/creds", token: "wrong")
@@ -169,16 +179,21 @@ struct CloudCredentialsTests {
             "AWS_WEB_IDENTITY_TOKEN_FILE": tokenFile.path, "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/canary",
             "AWS_ENDPOINT_URL_STS": moto.base, "AWS_EC2_METADATA_DISABLED": "true", "HOME": work.path,
         ]
-        let chain = try BackendFactory.credentialsProvider(.defaultChain(profile: nil), field: "f", region: "us-east-1", environment: webIdentityOnly) { _ in }
+        let chain = try BackendFactory.credentialsProvider(
+            .defaultChain(profile: nil), field: "f", region: "us-east-1", environment: webIdentityOnly
+        ) { _ in }
         let fromSTS = try await chain.credentials()
         #expect(fromSTS.sessionToken != nil && fromSTS.expiration != nil)
         var withKeys = webIdentityOnly
         withKeys["AWS_ACCESS_KEY_ID"] = "AKIAENVIRONMENT"
         withKeys["AWS_SECRET_ACCESS_KEY"] = "secret"
-        let envFirst = try BackendFactory.credentialsProvider(.defaultChain(profile: nil), field: "f", region: "us-east-1", environment: withKeys) { _ in }
+        let envFirst = try BackendFactory.credentialsProvider(
+            .defaultChain(profile: nil), field: "f", region: "us-east-1", environment: withKeys
+        ) { _ in }
         #expect(try await envFirst.credentials().accessKeyID == "AKIAENVIRONMENT")
         let nothing = try BackendFactory.credentialsProvider(
-            .defaultChain(profile: nil), field: "f", region: "us-east-1", environment: ["AWS_EC2_METADATA_DISABLED": "true", "HOME": work.path]
+            .defaultChain(profile: nil), field: "f", region: "us-east-1",
+            environment: ["AWS_EC2_METADATA_DISABLED": "true", "HOME": work.path]
         ) { _ in }
         await #expect(throws: CredentialsError.self) { try await nothing.credentials() }
     }

@@ -6,7 +6,8 @@ struct CommandLineTests {
     static let fixtures = Harness.root.appendingPathComponent("Tests/Fixtures/invalid-configs")
 
     static var invalidConfigs: [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: fixtures.path)) ?? []).filter { $0.hasSuffix(".yaml") }.sorted()
+        ((try? FileManager.default.contentsOfDirectory(atPath: fixtures.path)) ?? []).filter { $0.hasSuffix(".yaml") }
+            .sorted()
     }
 
     @Test func everyInvalidConfigExitsTwoNamingItsField() throws {
@@ -19,7 +20,8 @@ struct CommandLineTests {
             let started = ContinuousClock.now
             let output = try Harness.run(Harness.binary, ["check-config", "--config", path])
             #expect(output.status == 2, "\(file): exit \(output.status) \(output.stderr)")
-            #expect(output.stderr.contains("  \(expected):"), "\(file): stderr does not name \(expected): \(output.stderr)")
+            #expect(
+                output.stderr.contains("  \(expected):"), "\(file): stderr does not name \(expected): \(output.stderr)")
             #expect(ContinuousClock.now - started < .seconds(10), "\(file) took too long")
         }
     }

@@ -85,7 +85,10 @@ struct ConfigFuzzTests {
         add("missing-name", "  - name: ceph\n    endpoint", "  - endpoint", mentions: "name")
         add("missing-secret", "      secret_access_key: fuzz-secret\n", "", mentions: "secret_access_key")
         add("missing-webhook-url", "    url: http://127.0.0.1:9999/hook\n", "", mentions: "url")
-        cases.append(Case(name: "missing-backends", data: Data(Self.valid.components(separatedBy: "backends:")[0].utf8), mentions: "backends"))
+        cases.append(
+            Case(
+                name: "missing-backends", data: Data(Self.valid.components(separatedBy: "backends:")[0].utf8),
+                mentions: "backends"))
         cases.append(Case(name: "empty-file", data: Data(), mentions: "config"))
         cases.append(Case(name: "only-comments", data: Data("# nothing here\n".utf8), mentions: "config"))
         // Huge numbers.
@@ -94,40 +97,56 @@ struct ConfigFuzzTests {
         add("huge-threshold", "failure_threshold: 3", "failure_threshold: 1e400", mentions: "breaker.failure_threshold")
         add("huge-port", "listen: 127.0.0.1:9340", "listen: 127.0.0.1:99999999999", mentions: "listen")
         add("huge-jitter", "jitter: 10%", "jitter: 1e308%", mentions: "probe.jitter")
-        add("int-overflow", "failure_threshold: 3", "failure_threshold: 9223372036854775808", mentions: "breaker.failure_threshold")
+        add(
+            "int-overflow", "failure_threshold: 3", "failure_threshold: 9223372036854775808",
+            mentions: "breaker.failure_threshold")
         // Negative and zero durations.
         add("negative-interval", "interval: 15s", "interval: -15s", mentions: "probe.interval")
         add("negative-timeout", "timeout: 2s", "timeout: -1ms", mentions: "probe.timeout")
         add("negative-open-timeout", "open_timeout: 30s", "open_timeout: -30s", mentions: "breaker.open_timeout")
         add("zero-interval", "interval: 15s", "interval: 0s", mentions: "probe.interval")
-        add("negative-threshold", "failure_threshold: 3", "failure_threshold: -3", mentions: "breaker.failure_threshold")
+        add(
+            "negative-threshold", "failure_threshold: 3", "failure_threshold: -3", mentions: "breaker.failure_threshold"
+        )
         add("negative-size", "object_size: 4KiB", "object_size: -4KiB", mentions: "probe.object_size")
         add("nan-jitter", "jitter: 10%", "jitter: .nan", mentions: "probe.jitter")
         // Unknown keys, at every level.
         add("unknown-top", "instance: fuzz-1", "instance: fuzz-1\nintervall: 5s", mentions: "intervall")
         add("unknown-probe", "  interval: 15s", "  intervall: 15s", mentions: "probe.intervall")
         add("unknown-backend", "    region: us-east-1", "    regoin: us-east-1", mentions: "backends[0].regoin")
-        add("unknown-credentials", "      access_key_id: AKIAFUZZ", "      access_key: AKIAFUZZ", mentions: "credentials.access_key")
+        add(
+            "unknown-credentials", "      access_key_id: AKIAFUZZ", "      access_key: AKIAFUZZ",
+            mentions: "credentials.access_key")
         add("unknown-webhook", "    secret: whsec_fuzz", "    secrett: whsec_fuzz", mentions: "webhooks[0].secrett")
         add("unknown-breaker", "failure_threshold: 3", "failures: 3", mentions: "breaker.failures")
-        add("unknown-server", "instance: fuzz-1", "instance: fuzz-1\nserver: {tls_cert: x}", mentions: "server.tls_cert")
+        add(
+            "unknown-server", "instance: fuzz-1", "instance: fuzz-1\nserver: {tls_cert: x}", mentions: "server.tls_cert"
+        )
         // Structure.
         add("duplicate-key", "instance: fuzz-1", "instance: fuzz-1\ninstance: fuzz-2", mentions: "instance")
         cases.append(
             Case(
                 name: "duplicate-backend-name",
-                data: Data(Self.valid.replacingOccurrences(of: "webhooks:", with: """
-                      - {name: ceph, endpoint: "http://127.0.0.1:1", bucket: b, credentials: {access_key_id: a, secret_access_key: b}}
-                    webhooks:
-                    """).utf8),
+                data: Data(
+                    Self.valid.replacingOccurrences(
+                        of: "webhooks:",
+                        with: """
+                              - {name: ceph, endpoint: "http://127.0.0.1:1", bucket: b, credentials: {access_key_id: a, secret_access_key: b}}
+                            webhooks:
+                            """
+                    ).utf8),
                 mentions: "backends[1].name"
             )
         )
         add("backends-mapping", "backends:\n  - name: ceph", "backends:\n  name: ceph", mentions: "backends")
         add("tab-indent", "  interval: 15s", "\tinterval: 15s", mentions: "config")
         add("unterminated-quote", "instance: fuzz-1", "instance: \"fuzz-1", mentions: "config")
-        add("undefined-env", "instance: fuzz-1", "instance: ${S3CANARY_FUZZ_UNDEFINED_VARIABLE}", mentions: "S3CANARY_FUZZ_UNDEFINED_VARIABLE")
-        add("secret-file-missing", "      secret_access_key: fuzz-secret", "      secret_access_key_file: /nonexistent/secret",
+        add(
+            "undefined-env", "instance: fuzz-1", "instance: ${S3CANARY_FUZZ_UNDEFINED_VARIABLE}",
+            mentions: "S3CANARY_FUZZ_UNDEFINED_VARIABLE")
+        add(
+            "secret-file-missing", "      secret_access_key: fuzz-secret",
+            "      secret_access_key_file: /nonexistent/secret",
             mentions: "secret_access_key_file")
         add("timeout-over-interval", "timeout: 2s", "timeout: 20s", mentions: "probe.timeout")
         cases.append(Case(name: "top-level-list", data: Data("- a\n- b\n".utf8), mentions: "config"))
@@ -145,19 +164,43 @@ struct ConfigFuzzTests {
         var laughs = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
         var previous = "a"
         for level in ["b", "c", "d", "e", "f", "g", "h", "i"] {
-            laughs += "\(level): &\(level) [" + Array(repeating: "*\(previous)", count: 9).joined(separator: ",") + "]\n"
+            laughs +=
+                "\(level): &\(level) [" + Array(repeating: "*\(previous)", count: 9).joined(separator: ",") + "]\n"
             previous = level
         }
         cases.append(Case(name: "billion-laughs", data: Data(laughs.utf8), mentions: nil))
-        let aliasedBackends = Self.valid.replacingOccurrences(of: "backends:", with: "backends: &b")
+        let aliasedBackends =
+            Self.valid.replacingOccurrences(of: "backends:", with: "backends: &b")
             + "x: [" + Array(repeating: "*b", count: 5000).joined(separator: ",") + "]\n"
         cases.append(Case(name: "alias-fanout", data: Data(aliasedBackends.utf8), mentions: nil))
-        cases.append(Case(name: "deep-lists", data: Data(("a: " + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)).utf8), mentions: "config"))
-        cases.append(Case(name: "deep-maps", data: Data(("a: " + String(repeating: "{x: ", count: 20_000) + "1" + String(repeating: "}", count: 20_000)).utf8), mentions: "config"))
+        cases.append(
+            Case(
+                name: "deep-lists",
+                data: Data(
+                    ("a: " + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)).utf8),
+                mentions: "config"))
+        cases.append(
+            Case(
+                name: "deep-maps",
+                data: Data(
+                    ("a: " + String(repeating: "{x: ", count: 20_000) + "1" + String(repeating: "}", count: 20_000))
+                        .utf8), mentions: "config"))
         cases.append(Case(name: "self-alias", data: Data("a: &a [*a]\n".utf8), mentions: "config"))
-        cases.append(Case(name: "two-mebibytes", data: Data((Self.valid + "# " + String(repeating: "x", count: 2 << 20) + "\n").utf8), mentions: "1 MiB"))
-        cases.append(Case(name: "long-value", data: Self.replacing("fuzz-1", String(repeating: "f", count: 100_000)), mentions: "instance"))
-        cases.append(Case(name: "many-backends", data: Data((Self.valid.components(separatedBy: "backends:")[0] + "backends:\n" + String(repeating: "  - {}\n", count: 5000)).utf8), mentions: "backends[0]"))
+        cases.append(
+            Case(
+                name: "two-mebibytes",
+                data: Data((Self.valid + "# " + String(repeating: "x", count: 2 << 20) + "\n").utf8), mentions: "1 MiB")
+        )
+        cases.append(
+            Case(
+                name: "long-value", data: Self.replacing("fuzz-1", String(repeating: "f", count: 100_000)),
+                mentions: "instance"))
+        cases.append(
+            Case(
+                name: "many-backends",
+                data: Data(
+                    (Self.valid.components(separatedBy: "backends:")[0] + "backends:\n"
+                        + String(repeating: "  - {}\n", count: 5000)).utf8), mentions: "backends[0]"))
         return cases
     }
 
@@ -165,7 +208,8 @@ struct ConfigFuzzTests {
         let work = try Harness.temporaryDirectory("config-fuzz")
         let base = work.appendingPathComponent("valid.yaml")
         try Data(Self.valid.utf8).write(to: base)
-        let ok = try Harness.run("/usr/bin/env", ["timeout", "20", Harness.binary, "check-config", "--config", base.path])
+        let ok = try Harness.run(
+            "/usr/bin/env", ["timeout", "20", Harness.binary, "check-config", "--config", base.path])
         try #require(ok.status == 0, "the base document must be valid: \(ok.stdout)\(ok.stderr)")
 
         let cases = Self.cases
@@ -175,7 +219,8 @@ struct ConfigFuzzTests {
             let file = work.appendingPathComponent("\(fuzzCase.name).yaml")
             try fuzzCase.data.write(to: file)
             let started = ContinuousClock.now
-            let result = try Harness.run("/usr/bin/env", ["timeout", "20", Harness.binary, "check-config", "--config", file.path])
+            let result = try Harness.run(
+                "/usr/bin/env", ["timeout", "20", Harness.binary, "check-config", "--config", file.path])
             let seconds = (ContinuousClock.now - started) / .seconds(1)
             if seconds > slowest.seconds { slowest = (fuzzCase.name, seconds) }
             let output = result.stdout + result.stderr
@@ -188,7 +233,8 @@ struct ConfigFuzzTests {
             if let mentions = fuzzCase.mentions {
                 #expect(output.contains(mentions), "\(fuzzCase.name) names \(mentions): \(output.prefix(600))")
             }
-            #expect(!output.contains("fuzz-secret") && !output.contains("whsec_fuzz"), "\(fuzzCase.name) echoes a secret")
+            #expect(
+                !output.contains("fuzz-secret") && !output.contains("whsec_fuzz"), "\(fuzzCase.name) echoes a secret")
         }
         try Data("\(cases.count) fuzzed configurations; slowest \(slowest.name) in \(slowest.seconds) s\n".utf8)
             .write(to: Harness.outputDirectory.appendingPathComponent("config-fuzz.txt"))

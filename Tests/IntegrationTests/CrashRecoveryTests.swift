@@ -29,7 +29,8 @@ struct CrashRecoveryTests {
             """.utf8
         ).write(to: config)
         let first = try Daemon(
-            Harness.binary, ["run", "--config", config.path, "--log-level", "debug"], log: work.appendingPathComponent("first.log")
+            Harness.binary, ["run", "--config", config.path, "--log-level", "debug"],
+            log: work.appendingPathComponent("first.log")
         )
         defer { first.signal(SIGKILL) }
         try await Harness.waitUntil(.seconds(30), "a canary written") {
@@ -44,7 +45,8 @@ struct CrashRecoveryTests {
         try injector.set("slow", "pass")
         let restarted = ContinuousClock.now
         let second = try Daemon(
-            Harness.binary, ["run", "--config", config.path, "--log-level", "debug"], log: work.appendingPathComponent("second.log")
+            Harness.binary, ["run", "--config", config.path, "--log-level", "debug"],
+            log: work.appendingPathComponent("second.log")
         )
         defer { second.signal(SIGKILL) }
         try await Harness.waitUntil(.seconds(interval + 10), "the leftover swept") {

@@ -70,17 +70,30 @@ struct EndpointSecurityTests {
         for path in ["/metrics", "/status", "/", "/readyz", "/probe?backend=rgw"] {
             #expect(try Harness.http("\(base)\(path)", curl: trustFirst).status == 401, "\(path)")
         }
-        let challenge = try Harness.run("/usr/bin/env", ["curl", "-s", "-o", "/dev/null", "-D", "-", "--cacert", first.cert.path, "\(base)/metrics"])
-        #expect(challenge.stdout.lowercased().contains("www-authenticate: basic realm=\"s3-canary\""), "\(challenge.stdout)")
+        let challenge = try Harness.run(
+            "/usr/bin/env",
+            ["curl", "-s", "-o", "/dev/null", "-D", "-", "--cacert", first.cert.path, "\(base)/metrics"])
+        #expect(
+            challenge.stdout.lowercased().contains("www-authenticate: basic realm=\"s3-canary\""), "\(challenge.stdout)"
+        )
         #expect(try Harness.http("\(base)/metrics", curl: trustFirst + ["-u", "prometheus:wrong"]).status == 401)
         #expect(try Harness.http("\(base)/metrics", curl: trustFirst + ["-u", "nobody:scrape-pass-1"]).status == 401)
-        #expect(try Harness.http("\(base)/metrics", headers: ["Authorization: Bearer token-0123456789abcdeX"], curl: trustFirst).status == 401)
+        #expect(
+            try Harness.http(
+                "\(base)/metrics", headers: ["Authorization: Bearer token-0123456789abcdeX"], curl: trustFirst
+            ).status == 401)
         let scraped = try Harness.http("\(base)/metrics", curl: trustFirst + ["-u", "prometheus:scrape-pass-1"])
         #expect(scraped.status == 200)
         #expect(scraped.body.contains("s3canary_circuit_breaker_state"))
-        #expect(try Harness.http("\(base)/status", headers: ["Authorization: Bearer token-0123456789abcdef"], curl: trustFirst).status == 200)
+        #expect(
+            try Harness.http(
+                "\(base)/status", headers: ["Authorization: Bearer token-0123456789abcdef"], curl: trustFirst
+            ).status == 200)
         // A method the route does not answer is 405 once authenticated.
-        #expect(try Harness.http("\(base)/metrics", method: "DELETE", curl: trustFirst + ["-u", "prometheus:scrape-pass-1"]).status == 405)
+        #expect(
+            try Harness.http(
+                "\(base)/metrics", method: "DELETE", curl: trustFirst + ["-u", "prometheus:scrape-pass-1"]
+            ).status == 405)
         // Plain HTTP on the TLS port gets no page.
         let plain = try Harness.http("http://127.0.0.1:\(port)/metrics")
         #expect(plain.status == nil || plain.status! >= 400)
@@ -94,11 +107,15 @@ struct EndpointSecurityTests {
         try await Harness.waitUntil(.seconds(15), "the second certificate served") {
             try Harness.http("\(base)/healthz", curl: ["--cacert", second.cert.path]).status == 200
         }
-        #expect(try Harness.http("\(base)/healthz", curl: trustFirst).status == nil, "the first certificate is still served")
+        #expect(
+            try Harness.http("\(base)/healthz", curl: trustFirst).status == nil, "the first certificate is still served"
+        )
         // A broken key file on reload keeps the current certificate and says so.
         try Data("not a key".utf8).write(to: live.key)
         daemon.signal(SIGHUP)
-        try await Harness.waitUntil(.seconds(15), "the failed reload logged") { daemon.log.contains("server.tls.key_file") }
+        try await Harness.waitUntil(.seconds(15), "the failed reload logged") {
+            daemon.log.contains("server.tls.key_file")
+        }
         #expect(try Harness.http("\(base)/healthz", curl: ["--cacert", second.cert.path]).status == 200)
         #expect(daemon.isRunning)
         #expect(!daemon.log.contains("scrape-pass-1") && !daemon.log.contains("token-0123456789abcdef"))
@@ -120,7 +137,8 @@ struct EndpointSecurityTests {
         }
         defer { canary.daemon.signal(SIGKILL) }
         let output = try Harness.run(
-            "/usr/bin/env", ["python3", Harness.root.appendingPathComponent("Tests/Fixtures/raw_http.py").path, String(canary.port)]
+            "/usr/bin/env",
+            ["python3", Harness.root.appendingPathComponent("Tests/Fixtures/raw_http.py").path, String(canary.port)]
         )
         let cases = output.stdout.split(separator: "\n").compactMap { line in
             try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]

@@ -12,16 +12,22 @@ struct ExampleConfigTests {
 
     @Test func theAnnotatedExamplePassesCheckConfig() throws {
         let secrets = try Harness.temporaryDirectory("example-secrets")
-        for name in ["ceph-access-key", "ceph-secret-key", "pagerduty-routing-key", "slack-webhook-url", "webhook-secret"] {
+        for name in [
+            "ceph-access-key", "ceph-secret-key", "pagerduty-routing-key", "slack-webhook-url", "webhook-secret",
+        ] {
             let value = name == "slack-webhook-url" ? "https://hooks.slack.com/services/T0/B0/XXXX" : "value-of-\(name)"
             try Data("\(value)\n".utf8).write(to: secrets.appendingPathComponent(name))
         }
         let example = Self.config.appendingPathComponent("s3-canary.example.yaml").path
-        let ok = try Harness.run(Harness.binary, ["check-config", "--config", example], environment: Self.environment(["SECRETS_DIR": secrets.path]))
+        let ok = try Harness.run(
+            Harness.binary, ["check-config", "--config", example],
+            environment: Self.environment(["SECRETS_DIR": secrets.path]))
         #expect(ok.status == 0, "\(ok.stderr)")
         #expect(ok.stdout.contains("valid: 2 backends"))
         // Without its secret files it fails, naming each missing one.
-        let missing = try Harness.run(Harness.binary, ["check-config", "--config", example], environment: Self.environment(["SECRETS_DIR": "/nonexistent"]))
+        let missing = try Harness.run(
+            Harness.binary, ["check-config", "--config", example],
+            environment: Self.environment(["SECRETS_DIR": "/nonexistent"]))
         #expect(missing.status == 2)
         #expect(missing.stderr.contains("backends[0].credentials.secret_access_key_file"))
         #expect(missing.stderr.contains("webhooks[0].routing_key_file"))
@@ -29,7 +35,8 @@ struct ExampleConfigTests {
     }
 
     @Test func theKubernetesConfigMapCarriesAValidConfiguration() throws {
-        let manifest = try String(contentsOf: Self.config.appendingPathComponent("kubernetes/s3-canary.yaml"), encoding: .utf8)
+        let manifest = try String(
+            contentsOf: Self.config.appendingPathComponent("kubernetes/s3-canary.yaml"), encoding: .utf8)
         let script = """
             import json, sys, yaml
             docs = list(yaml.safe_load_all(open(sys.argv[1])))
@@ -41,7 +48,9 @@ struct ExampleConfigTests {
                               "liveness": sidecar["livenessProbe"]["httpGet"]["path"], "readiness": sidecar["readinessProbe"]["httpGet"]["path"],
                               "memory": sidecar["resources"]["limits"]["memory"], "mounts": [m["mountPath"] for m in sidecar["volumeMounts"]]}))
             """
-        let parsed = try Harness.run("/usr/bin/env", ["python3", "-c", script, Self.config.appendingPathComponent("kubernetes/s3-canary.yaml").path])
+        let parsed = try Harness.run(
+            "/usr/bin/env",
+            ["python3", "-c", script, Self.config.appendingPathComponent("kubernetes/s3-canary.yaml").path])
         #expect(parsed.status == 0, "\(parsed.stderr)")
         let facts = try #require(try JSONSerialization.jsonObject(with: Data(parsed.stdout.utf8)) as? [String: Any])
         #expect(facts["kinds"] as? [String] == ["ConfigMap", "Deployment", "Service"])
@@ -50,28 +59,39 @@ struct ExampleConfigTests {
         #expect(manifest.contains("terminationGracePeriodSeconds"))
         // The embedded configuration itself, with its secret files provided in a temporary directory.
         let secrets = try Harness.temporaryDirectory("k8s-secrets")
-        for name in ["access-key-id", "secret-access-key"] { try Data("x\n".utf8).write(to: secrets.appendingPathComponent(name)) }
-        let embedded = (facts["config"] as? String ?? "").replacingOccurrences(of: "/run/secrets/s3-canary", with: secrets.path)
+        for name in ["access-key-id", "secret-access-key"] {
+            try Data("x\n".utf8).write(to: secrets.appendingPathComponent(name))
+        }
+        let embedded = (facts["config"] as? String ?? "").replacingOccurrences(
+            of: "/run/secrets/s3-canary", with: secrets.path)
         let file = secrets.appendingPathComponent("s3-canary.yaml")
         try Data(embedded.utf8).write(to: file)
-        let check = try Harness.run(Harness.binary, ["check-config", "--config", file.path], environment: Self.environment(["POD_NAME": "photo-service-7d9f-abcde"]))
+        let check = try Harness.run(
+            Harness.binary, ["check-config", "--config", file.path],
+            environment: Self.environment(["POD_NAME": "photo-service-7d9f-abcde"]))
         #expect(check.status == 0, "\(check.stderr)")
 
-        let monitor = try String(contentsOf: Self.config.appendingPathComponent("kubernetes/servicemonitor.yaml"), encoding: .utf8)
+        let monitor = try String(
+            contentsOf: Self.config.appendingPathComponent("kubernetes/servicemonitor.yaml"), encoding: .utf8)
         #expect(monitor.contains("kind: ServiceMonitor") && monitor.contains("port: canary-metrics"))
     }
 
     @Test func prometheusAndAlertmanagerAcceptTheirExamples() throws {
-        let prometheus = try Harness.run("/usr/bin/env", ["promtool", "check", "config", Self.config.appendingPathComponent("prometheus/prometheus.yml").path])
+        let prometheus = try Harness.run(
+            "/usr/bin/env",
+            ["promtool", "check", "config", Self.config.appendingPathComponent("prometheus/prometheus.yml").path])
         #expect(prometheus.status == 0, "\(prometheus.stdout)\(prometheus.stderr)")
         #expect(prometheus.stdout.contains("SUCCESS: 14 rules found"))
-        let amtool = try Harness.run("/usr/bin/env", ["amtool", "check-config", Self.config.appendingPathComponent("alertmanager/alertmanager.yml").path])
+        let amtool = try Harness.run(
+            "/usr/bin/env",
+            ["amtool", "check-config", Self.config.appendingPathComponent("alertmanager/alertmanager.yml").path])
         #expect(amtool.status == 0, "\(amtool.stdout)\(amtool.stderr)")
         #expect(amtool.stdout.contains("SUCCESS"))
     }
 
     @Test func theSystemdUnitRunsTheServiceAndReloadsOnHangup() throws {
-        let unit = try String(contentsOf: Self.config.appendingPathComponent("systemd/s3-canary.service"), encoding: .utf8)
+        let unit = try String(
+            contentsOf: Self.config.appendingPathComponent("systemd/s3-canary.service"), encoding: .utf8)
         var sections: [String: [String: String]] = [:]
         var current = ""
         for line in unit.split(separator: "\n").map(String.init) where !line.hasPrefix("#") && !line.isEmpty {

@@ -14,8 +14,11 @@ final class FaultInjector: @unchecked Sendable {
         self.ports = ports
         self.daemon = try Daemon(
             "/usr/bin/env",
-            ["python3", "-u", Harness.root.appendingPathComponent("Tests/Fixtures/fault_proxy.py").path, String(self.controlPort),
-             "127.0.0.1", String(target)] + names.map { "\($0)=\(ports[$0] ?? 0)" },
+            [
+                "python3", "-u", Harness.root.appendingPathComponent("Tests/Fixtures/fault_proxy.py").path,
+                String(self.controlPort),
+                "127.0.0.1", String(target),
+            ] + names.map { "\($0)=\(ports[$0] ?? 0)" },
             log: directory.appendingPathComponent("fault-proxy.log")
         )
         try await Harness.waitUntil(.seconds(10), "fault proxy up") {
@@ -25,7 +28,9 @@ final class FaultInjector: @unchecked Sendable {
     }
 
     func set(_ name: String, _ mode: String) throws {
-        let result = try Harness.run("/usr/bin/env", ["curl", "-s", "-f", "-X", "POST", "--data", mode, "http://127.0.0.1:\(self.controlPort)/\(name)"])
+        let result = try Harness.run(
+            "/usr/bin/env",
+            ["curl", "-s", "-f", "-X", "POST", "--data", mode, "http://127.0.0.1:\(self.controlPort)/\(name)"])
         guard result.status == 0 else { throw HarnessError("switching \(name) to \(mode) failed: \(result.stderr)") }
     }
 
@@ -114,7 +119,8 @@ struct FaultMatrixTests {
         // operation and its timed-out cleanup, plus the 200 ms poll and a slow machine's slack.
         let bound = Duration.seconds(Double(threshold) * (interval * 1.1 + 2 * timeout) + 2)
         while ContinuousClock.now - injected < bound + .seconds(5), openedAfter.count < failing.count {
-            let scrape = try Harness.run("/usr/bin/env", ["curl", "-s", "-m", "5", "-w", "\n%{time_total}", "\(canary.base)/metrics"])
+            let scrape = try Harness.run(
+                "/usr/bin/env", ["curl", "-s", "-m", "5", "-w", "\n%{time_total}", "\(canary.base)/metrics"])
             var lines = scrape.stdout.components(separatedBy: "\n")
             scrapeSeconds.append(Double(lines.popLast() ?? "") ?? 99)
             let samples = Samples(lines.joined(separator: "\n"))
@@ -133,20 +139,29 @@ struct FaultMatrixTests {
             "\(fault.name): opened after \(openedAfter[fault.name].map { "\($0)" } ?? "never")"
         }.joined(separator: "\n")
         let sorted = scrapeSeconds.sorted()
-        let report = figures + "\n/metrics while faulted: \(sorted.count) scrapes, median \(sorted[sorted.count / 2]) s, max \(sorted.last ?? 0) s\n"
+        let report =
+            figures
+            + "\n/metrics while faulted: \(sorted.count) scrapes, median \(sorted[sorted.count / 2]) s, max \(sorted.last ?? 0) s\n"
         try Data(report.utf8).write(to: Harness.outputDirectory.appendingPathComponent("fault-matrix.txt"))
 
         for fault in Self.faults {
             let state = during[#"s3canary_circuit_breaker_state{backend="\#(fault.name)"}"#]
             if let reason = fault.reason {
-                #expect(openedAfter[fault.name].map { $0 <= bound } == true, "\(fault.name) opened within \(bound): \(report)")
+                #expect(
+                    openedAfter[fault.name].map { $0 <= bound } == true,
+                    "\(fault.name) opened within \(bound): \(report)")
                 #expect(state == 1 || state == 2, "\(fault.name) is open or probing")
-                let errors = during.values.filter { $0.key.hasPrefix("s3canary_operation_errors_total{backend=\"\(fault.name)\"") }
-                #expect(Self.errorCount(during, backend: fault.name, reason: reason) > 0, "\(fault.name) errors carry reason \(reason): \(errors)")
+                let errors = during.values.filter {
+                    $0.key.hasPrefix("s3canary_operation_errors_total{backend=\"\(fault.name)\"")
+                }
+                #expect(
+                    Self.errorCount(during, backend: fault.name, reason: reason) > 0,
+                    "\(fault.name) errors carry reason \(reason): \(errors)")
             } else {
                 #expect(state == 0, "\(fault.name) stays closed")
                 let sum = during[#"s3canary_operation_duration_seconds_sum{backend="latency",operation="head"}"#] ?? 0
-                let count = during[#"s3canary_operation_duration_seconds_count{backend="latency",operation="head"}"#] ?? 0
+                let count =
+                    during[#"s3canary_operation_duration_seconds_count{backend="latency",operation="head"}"#] ?? 0
                 #expect(count > 0 && sum / count > 0.02, "the injected latency shows in the HEAD histogram")
             }
         }

@@ -34,9 +34,11 @@ struct HeadLatencyMeasurement {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments =
-            ["curl", "-s", "-I", "--aws-sigv4", "aws:amz:us-east-1:s3",
-             "--user", "\(rgw.accessKey):\(rgw.secretKey)", "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD",
-             "-w", "%{http_code} %{time_total}\\n"]
+            [
+                "curl", "-s", "-I", "--aws-sigv4", "aws:amz:us-east-1:s3",
+                "--user", "\(rgw.accessKey):\(rgw.secretKey)", "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+                "-w", "%{http_code} %{time_total}\\n",
+            ]
             + Array(repeating: ["-o", "/dev/null", url], count: Self.samples + 20).flatMap { $0 }
         let output = Pipe()
         process.standardOutput = output
@@ -50,7 +52,9 @@ struct HeadLatencyMeasurement {
         try #require(curlSeconds.count == Self.samples)
 
         let oursSeconds = ours.map { Double($0.components.attoseconds) / 1e18 + Double($0.components.seconds) }.sorted()
-        func percentile(_ values: [Double], _ p: Double) -> Double { values[min(values.count - 1, Int(Double(values.count) * p))] }
+        func percentile(_ values: [Double], _ p: Double) -> Double {
+            values[min(values.count - 1, Int(Double(values.count) * p))]
+        }
         let oursMedian = percentile(oursSeconds, 0.5)
         let curlMedian = percentile(curlSeconds, 0.5)
         let report = """

@@ -43,18 +43,25 @@ struct LoadTests {
             """
         }
         defer { canary.daemon.signal(SIGKILL) }
-        try await Harness.waitUntil(.seconds(30), "every backend probed once") { try Harness.http("\(canary.base)/readyz").status == 200 }
+        try await Harness.waitUntil(.seconds(30), "every backend probed once") {
+            try Harness.http("\(canary.base)/readyz").status == 200
+        }
         let before = try Self.cycles(canary.base)
-        let wrk = try Harness.run("/usr/bin/env", ["wrk", "-t", "2", "-c", "50", "-d", "30s", "--latency", "\(canary.base)/metrics"])
+        let wrk = try Harness.run(
+            "/usr/bin/env", ["wrk", "-t", "2", "-c", "50", "-d", "30s", "--latency", "\(canary.base)/metrics"])
         #expect(wrk.status == 0, "\(wrk.stderr)")
         let output = wrk.stdout
         let requests = output.split(separator: "\n").first { $0.contains("requests in") }.map(String.init) ?? "?"
-        let p99 = output.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("99%") }
+        let p99 =
+            output.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("99%") }
             .map { $0.trimmingCharacters(in: .whitespaces) } ?? "?"
-        let p50 = output.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("50%") }
+        let p50 =
+            output.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("50%") }
             .map { $0.trimmingCharacters(in: .whitespaces) } ?? "?"
         let after = try Self.cycles(canary.base)
-        Self.append("wrk /metrics, 50 connections, 30 s, 50 RGW backends every 2 s: \(requests.trimmingCharacters(in: .whitespaces)); latency p50 \(p50), p99 \(p99); \(Int(after - before)) cycles meanwhile")
+        Self.append(
+            "wrk /metrics, 50 connections, 30 s, 50 RGW backends every 2 s: \(requests.trimmingCharacters(in: .whitespaces)); latency p50 \(p50), p99 \(p99); \(Int(after - before)) cycles meanwhile"
+        )
         // wrk prints these lines only when something went wrong.
         #expect(!output.contains("Socket errors"), "\(output)")
         #expect(!output.contains("Non-2xx"), "\(output)")
@@ -70,7 +77,10 @@ struct LoadTests {
         let port = try Harness.freePort()
         let daemon = try Daemon(
             Harness.binary,
-            ["demo", "--listen", "127.0.0.1:\(port)", "--load-backends", "50", "--interval", "100ms", "--log-level", "warning"],
+            [
+                "demo", "--listen", "127.0.0.1:\(port)", "--load-backends", "50", "--interval", "100ms", "--log-level",
+                "warning",
+            ],
             log: work.appendingPathComponent("demo.log")
         )
         defer { daemon.signal(SIGKILL) }
@@ -83,7 +93,9 @@ struct LoadTests {
         try await Harness.waitUntil(.seconds(300), "10,000 cycles") { try Self.cycles(base) >= 10_000 }
         let late = try #require(Self.rssKiB(daemon.pid))
         let growth = Double(late) / Double(early)
-        Self.append("RSS after 1,000 cycles \(early) KiB, after 10,000 cycles \(late) KiB: ratio \(String(format: "%.3f", growth))")
+        Self.append(
+            "RSS after 1,000 cycles \(early) KiB, after 10,000 cycles \(late) KiB: ratio \(String(format: "%.3f", growth))"
+        )
         #expect(growth <= 1.10, "RSS grew from \(early) KiB to \(late) KiB")
         #expect(await daemon.stop() == 0)
     }

@@ -41,10 +41,12 @@ struct OnCallKitTests {
     static let rules = Harness.root.appendingPathComponent("Config/prometheus")
 
     @Test func alertRulesAreCleanAndTheirUnitTestsPass() throws {
-        let check = try Harness.run("/usr/bin/env", ["promtool", "check", "rules", Self.rules.appendingPathComponent("alerts.yaml").path])
+        let check = try Harness.run(
+            "/usr/bin/env", ["promtool", "check", "rules", Self.rules.appendingPathComponent("alerts.yaml").path])
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
         #expect(check.stdout.contains("SUCCESS"))
-        let test = try Harness.run("/usr/bin/env", ["promtool", "test", "rules", Self.rules.appendingPathComponent("alerts_test.yaml").path])
+        let test = try Harness.run(
+            "/usr/bin/env", ["promtool", "test", "rules", Self.rules.appendingPathComponent("alerts_test.yaml").path])
         #expect(test.status == 0, "\(test.stdout)\(test.stderr)")
         #expect(test.stdout.contains("SUCCESS"))
     }
@@ -52,11 +54,15 @@ struct OnCallKitTests {
     @Test func everyAlertIsTestedFiringAndNotFiring() throws {
         let rules = try String(contentsOf: Self.rules.appendingPathComponent("alerts.yaml"), encoding: .utf8)
         let tests = try String(contentsOf: Self.rules.appendingPathComponent("alerts_test.yaml"), encoding: .utf8)
-        let alerts = rules.components(separatedBy: "- alert: ").dropFirst().compactMap { $0.split(separator: "\n").first.map(String.init) }
+        let alerts = rules.components(separatedBy: "- alert: ").dropFirst().compactMap {
+            $0.split(separator: "\n").first.map(String.init)
+        }
         #expect(alerts.count >= 9)
         for alert in alerts {
             let cases = tests.components(separatedBy: "alertname: \(alert)\n").dropFirst()
-            #expect(cases.contains { $0.hasPrefix("  eval_time") || $0.contains("exp_alerts: []") }, "\(alert) lacks a not-firing case")
+            #expect(
+                cases.contains { $0.hasPrefix("  eval_time") || $0.contains("exp_alerts: []") },
+                "\(alert) lacks a not-firing case")
             #expect(cases.contains { !$0.prefix(80).contains("exp_alerts: []") }, "\(alert) lacks a firing case")
             #expect(rules.contains("runbook.md#\(alert.lowercased())"))
         }
@@ -70,7 +76,10 @@ struct OnCallKitTests {
         let dashboard = try Dashboard.load()
         let panels = try #require(dashboard["panels"] as? [[String: Any]])
         #expect(dashboard["uid"] as? String == "s3-canary")
-        let variables = ((dashboard["templating"] as? [String: Any])?["list"] as? [[String: Any]])?.compactMap { $0["name"] as? String } ?? []
+        let variables =
+            ((dashboard["templating"] as? [String: Any])?["list"] as? [[String: Any]])?.compactMap {
+                $0["name"] as? String
+            } ?? []
         #expect(Set(["datasource", "instance", "backend"]).isSubset(of: Set(variables)))
         var ids = Set<Int>()
         for panel in panels {
@@ -80,15 +89,19 @@ struct OnCallKitTests {
             let (x, w, h, y) = (grid["x"] ?? -1, grid["w"] ?? 0, grid["h"] ?? 0, grid["y"] ?? -1)
             #expect(x >= 0 && w > 0 && h > 0 && y >= 0 && x + w <= 24, "panel \(id) gridPos \(grid)")
             guard panel["type"] as? String != "row" else { continue }
-            #expect(!(panel["description"] as? String ?? "").isEmpty, "panel \(panel["title"] ?? id) has no description")
+            #expect(
+                !(panel["description"] as? String ?? "").isEmpty, "panel \(panel["title"] ?? id) has no description")
             let targets = panel["targets"] as? [[String: Any]] ?? []
             #expect(!targets.isEmpty)
             for target in targets {
                 let datasource = target["datasource"] as? [String: String]
-                #expect(datasource?["uid"] == "${datasource}", "a target of \(panel["title"] ?? id) has no datasource variable")
+                #expect(
+                    datasource?["uid"] == "${datasource}",
+                    "a target of \(panel["title"] ?? id) has no datasource variable")
             }
         }
         let rows = panels.filter { $0["type"] as? String == "row" }.compactMap { $0["title"] as? String }
-        #expect(rows == ["Overview", "Latency", "Errors", "Circuit breaker", "TLS and credentials", "Webhooks", "Process"])
+        #expect(
+            rows == ["Overview", "Latency", "Errors", "Circuit breaker", "TLS and credentials", "Webhooks", "Process"])
     }
 }

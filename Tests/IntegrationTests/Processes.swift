@@ -19,14 +19,17 @@ enum Harness {
     }
 
     static func temporaryDirectory(_ name: String) throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("s3canary-\(name)-\(UUID().uuidString.prefix(8))")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "s3canary-\(name)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
 
     /// A free loopback port (bound and released; good enough for tests).
     static func freePort() throws -> Int {
-        let result = try run("/usr/bin/env", ["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
+        let result = try run(
+            "/usr/bin/env",
+            ["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
         guard let port = Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw HarnessError("no free port: \(result.stderr)")
         }
@@ -41,7 +44,9 @@ enum Harness {
 
     /// Runs a command to completion.
     @discardableResult
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, stdin: Data? = nil) throws -> Output {
+    static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, stdin: Data? = nil
+    ) throws -> Output {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments

@@ -49,7 +49,9 @@ struct RGWEnvironment {
         StaticCredentialsProvider(Credentials(accessKeyID: self.accessKey, secretAccessKey: self.secretKey))
     }
 
-    func configuration(_ addressing: S3Backend.Configuration.Addressing, bucket: String? = nil) -> S3Backend.Configuration {
+    func configuration(
+        _ addressing: S3Backend.Configuration.Addressing, bucket: String? = nil
+    ) -> S3Backend.Configuration {
         var configuration = S3Backend.Configuration(
             endpoint: addressing == .path ? self.endpoint : self.virtualHostEndpoint,
             bucket: bucket ?? (addressing == .path ? Self.pathBucket : Self.virtualHostBucket),

@@ -125,7 +125,8 @@ struct ReloadStormTests {
         // A released port: nothing listens there, so `down` fails fast (connection refused) and opens at once.
         let downPort = try Harness.freePort()
         let (canary, _) = try await RunningCanary.start(name: "reload-storm") { port in
-            Self.config(port: port, interval: "1s", backends: Self.backendsA, downPort: downPort, rgw: rgw, prefix: prefix)
+            Self.config(
+                port: port, interval: "1s", backends: Self.backendsA, downPort: downPort, rgw: rgw, prefix: prefix)
         }
         defer { canary.daemon.signal(SIGKILL) }
         let fileA = Self.config(

@@ -1,11 +1,11 @@
 import CanarySidecar
-import SidecarConfig
+import Foundation
 import SidecarBreaker
 import SidecarCanary
-import SidecarTelemetry
+import SidecarConfig
 import SidecarNotify
 import SidecarServer
-import Foundation
+import SidecarTelemetry
 import Testing
 
 @Suite("Reload on SIGHUP and POST /-/reload")
@@ -39,13 +39,15 @@ struct ReloadTests {
         defer { canary.daemon.signal(SIGKILL) }
         try await Harness.waitUntil(.seconds(20), "both backends probed") {
             let samples = try canary.metrics()
-            return samples[#"s3canary_probe_success{backend="one"}"#] == 1 && samples[#"s3canary_probe_success{backend="two"}"#] == 1
+            return samples[#"s3canary_probe_success{backend="one"}"#] == 1
+                && samples[#"s3canary_probe_success{backend="two"}"#] == 1
         }
         #expect(try canary.metrics()["s3canary_config_last_reload_successful"] == 1)
         let oneBefore = try canary.metrics()[#"s3canary_probes_total{backend="one",result="success"}"#] ?? 0
 
         // SIGHUP with "two" replaced by "three".
-        try Data(Self.config(port: canary.port, backends: ["one", "three"], rgw: rgw, prefix: prefix).utf8).write(to: canary.configPath)
+        try Data(Self.config(port: canary.port, backends: ["one", "three"], rgw: rgw, prefix: prefix).utf8).write(
+            to: canary.configPath)
         canary.daemon.signal(SIGHUP)
         try await Harness.waitUntil(.seconds(20), "three probed, two gone") {
             let samples = try canary.metrics()
@@ -67,7 +69,8 @@ struct ReloadTests {
         #expect((try canary.metrics()[#"s3canary_probes_total{backend="one",result="success"}"#] ?? 0) > oneCycles)
 
         // A good file again via POST.
-        try Data(Self.config(port: canary.port, backends: ["one"], rgw: rgw, prefix: prefix).utf8).write(to: canary.configPath)
+        try Data(Self.config(port: canary.port, backends: ["one"], rgw: rgw, prefix: prefix).utf8).write(
+            to: canary.configPath)
         let (okStatus, okBody) = try Harness.http("\(canary.base)/-/reload", method: "POST")
         #expect(okStatus == 200, "\(okBody)")
         #expect(try canary.metrics()["s3canary_config_last_reload_successful"] == 1)
@@ -89,7 +92,8 @@ struct ReloadTests {
         #expect(debug.body.contains("put: ok") && debug.body.contains("s3canary_probe_success 1"))
         let probe = try Harness.http("\(canary.base)/probe?backend=one")
         #expect(probe.status == 200 && probe.body.contains("s3canary_probe_success 1"))
-        let openMetrics = try Harness.http("\(canary.base)/metrics", headers: ["Accept: application/openmetrics-text; version=1.0.0"])
+        let openMetrics = try Harness.http(
+            "\(canary.base)/metrics", headers: ["Accept: application/openmetrics-text; version=1.0.0"])
         #expect(openMetrics.body.hasSuffix("# EOF\n") || openMetrics.body.hasSuffix("# EOF"))
         #expect(try Harness.http("\(canary.base)/").body.contains(#"data-backend="one""#))
         #expect(await canary.daemon.stop() == 0)

@@ -75,15 +75,18 @@ struct S3BackendRGWTests {
             let prefix = uniquePrefix("copy")
             let source = prefix + "source é+.txt"
             let body = randomBytes(300)
-            _ = try await backend.putObject(key: source, body: body, contentType: "text/plain", metadata: ["origin": "a"])
+            _ = try await backend.putObject(
+                key: source, body: body, contentType: "text/plain", metadata: ["origin": "a"])
 
-            _ = try await backend.copyObject(source: source, destination: prefix + "kept", contentType: nil, metadata: nil)
+            _ = try await backend.copyObject(
+                source: source, destination: prefix + "kept", contentType: nil, metadata: nil)
             let kept = try await backend.headObject(key: prefix + "kept")
             #expect(kept.metadata == ["origin": "a"])
             #expect(kept.contentType == "text/plain")
 
             _ = try await backend.copyObject(
-                source: source, destination: prefix + "replaced", contentType: "application/json", metadata: ["origin": "b"]
+                source: source, destination: prefix + "replaced", contentType: "application/json",
+                metadata: ["origin": "b"]
             )
             let replaced = try await backend.headObject(key: prefix + "replaced")
             #expect(replaced.metadata == ["origin": "b"])
@@ -91,7 +94,8 @@ struct S3BackendRGWTests {
             #expect(try await backend.getObject(key: prefix + "replaced", range: nil).body == body)
 
             do {
-                _ = try await backend.copyObject(source: prefix + "missing", destination: prefix + "x", contentType: nil, metadata: nil)
+                _ = try await backend.copyObject(
+                    source: prefix + "missing", destination: prefix + "x", contentType: nil, metadata: nil)
                 Issue.record("copying a missing source succeeded")
             } catch let error as CopyError {
                 #expect(error.phase == .read)
@@ -109,7 +113,10 @@ struct S3BackendRGWTests {
             let keys = (0..<23).map { prefix + "obj \($0) +=é" }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for key in keys {
-                    group.addTask { _ = try await backend.putObject(key: key, body: ByteBuffer(string: key), contentType: nil, metadata: [:]) }
+                    group.addTask {
+                        _ = try await backend.putObject(
+                            key: key, body: ByteBuffer(string: key), contentType: nil, metadata: [:])
+                    }
                 }
                 try await group.waitForAll()
             }
@@ -147,10 +154,12 @@ struct S3BackendRGWTests {
 
     @Test func wrongSecretIsAnAuthFailure() async throws {
         let rgw = try RGWEnvironment.load()
-        let wrong = StaticCredentialsProvider(Credentials(accessKeyID: rgw.accessKey, secretAccessKey: "not-the-secret"))
+        let wrong = StaticCredentialsProvider(
+            Credentials(accessKeyID: rgw.accessKey, secretAccessKey: "not-the-secret"))
         try await rgw.withBackend(rgw.configuration(.path), credentials: wrong) { backend in
             do {
-                _ = try await backend.putObject(key: "x", body: ByteBuffer(string: "x"), contentType: nil, metadata: [:])
+                _ = try await backend.putObject(
+                    key: "x", body: ByteBuffer(string: "x"), contentType: nil, metadata: [:])
                 Issue.record("a wrong secret was accepted")
             } catch let error as ObjectStorageError {
                 #expect(error.httpStatus == 403)
@@ -174,12 +183,16 @@ struct S3BackendRGWTests {
 
     @Test func missingBucketIsNoSuchBucket() async throws {
         let rgw = try RGWEnvironment.load()
-        try await rgw.withBackend(rgw.configuration(.path, bucket: "no-such-bucket-\(UUID().uuidString.prefix(6).lowercased())")) { backend in
+        try await rgw.withBackend(
+            rgw.configuration(.path, bucket: "no-such-bucket-\(UUID().uuidString.prefix(6).lowercased())")
+        ) { backend in
             await #expect { try await backend.listAllObjects(prefix: "") } throws: {
                 let error = $0 as? ObjectStorageError
                 return error?.s3Code == "NoSuchBucket" && error?.httpStatus == 404
             }
-            await #expect { try await backend.putObject(key: "k", body: ByteBuffer(string: "x"), contentType: nil, metadata: [:]) } throws: {
+            await #expect {
+                try await backend.putObject(key: "k", body: ByteBuffer(string: "x"), contentType: nil, metadata: [:])
+            } throws: {
                 ($0 as? ObjectStorageError)?.s3Code == "NoSuchBucket"
             }
             // Deleting from a missing bucket is not "already absent": the bucket itself is gone.

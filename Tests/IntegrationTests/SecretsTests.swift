@@ -26,7 +26,8 @@ struct SecretsTests {
         let skFile = work.appendingPathComponent("sk")
         try Data((markers["sk"] ?? "").utf8).write(to: skFile)
         let htpasswd = try Harness.run("/usr/bin/env", ["htpasswd", "-nbBC", "5", "ops", markers["password"] ?? ""])
-        let hash = try #require(htpasswd.stdout.split(separator: ":", maxSplits: 1).last).trimmingCharacters(in: .whitespacesAndNewlines)
+        let hash = try #require(htpasswd.stdout.split(separator: ":", maxSplits: 1).last).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         let bearer = "Authorization: Bearer \(markers["bearer"] ?? "")"
         func config(_ port: Int, interval: String) -> String {
             """
@@ -92,7 +93,8 @@ struct SecretsTests {
         for (daemon, port, path) in daemons {
             let base = "http://127.0.0.1:\(port)"
             try await Harness.waitUntil(.seconds(20), "rgw-good open") {
-                try Harness.http("\(base)/metrics", headers: [bearer]).body.contains(#"s3canary_circuit_breaker_state{backend="rgw-good"} 1"#)
+                try Harness.http("\(base)/metrics", headers: [bearer]).body.contains(
+                    #"s3canary_circuit_breaker_state{backend="rgw-good"} 1"#)
             }
             try Data(config(port, interval: "1500ms").utf8).write(to: path)
             daemon.signal(SIGHUP)
@@ -106,16 +108,23 @@ struct SecretsTests {
         for (_, port, _) in daemons {
             let base = "http://127.0.0.1:\(port)"
             try await Harness.waitUntil(.seconds(30), "rgw-good closed") {
-                try Harness.http("\(base)/metrics", headers: [bearer]).body.contains(#"s3canary_circuit_breaker_state{backend="rgw-good"} 0"#)
+                try Harness.http("\(base)/metrics", headers: [bearer]).body.contains(
+                    #"s3canary_circuit_breaker_state{backend="rgw-good"} 0"#)
             }
-            for path in ["/metrics", "/status", "/", "/probe?backend=rgw-marker&debug=true", "/probe?backend=rgw-good&debug=true",
-                         "/probe?backend=rgw-marker"] {
+            for path in [
+                "/metrics", "/status", "/", "/probe?backend=rgw-marker&debug=true",
+                "/probe?backend=rgw-good&debug=true",
+                "/probe?backend=rgw-marker",
+            ] {
                 let page = try Harness.http("\(base)\(path)", headers: [bearer])
                 #expect(page.status == 200, "\(path)")
                 pages.append(page.body)
             }
             // OpenMetrics and gzip variants say the same.
-            pages.append(try Harness.http("\(base)/metrics", headers: [bearer, "Accept: application/openmetrics-text; version=1.0.0"]).body)
+            pages.append(
+                try Harness.http(
+                    "\(base)/metrics", headers: [bearer, "Accept: application/openmetrics-text; version=1.0.0"]
+                ).body)
         }
         try await Harness.waitUntil(.seconds(15), "the closed events") {
             receiver.deliveries.filter { eventKind($0) == "backend.circuit.closed" }.count >= 4
@@ -127,10 +136,14 @@ struct SecretsTests {
         #expect(logs[1].split(separator: "\n").allSatisfy { $0.hasPrefix("{") }, "the JSON log is JSON lines")
         let payloads = receiver.deliveries.map(\.body)
         let kinds = Set(receiver.deliveries.map(eventKind))
-        #expect(kinds.isSuperset(of: ["backend.circuit.opened", "backend.circuit.closed", "service.stopping"]), "\(kinds)")
-        #expect(payloads.contains { $0.contains("config.reload_failed") || $0.contains("reload failed") }, "a failed reload was announced")
+        #expect(
+            kinds.isSuperset(of: ["backend.circuit.opened", "backend.circuit.closed", "service.stopping"]), "\(kinds)")
+        #expect(
+            payloads.contains { $0.contains("config.reload_failed") || $0.contains("reload failed") },
+            "a failed reload was announced")
         #expect(logs[0].contains("rgw-marker") && logs[0].contains("auth"), "the marker backend's failures were logged")
-        let places: [(String, String)] = [("text log", logs[0]), ("JSON log", logs[1])]
+        let places: [(String, String)] =
+            [("text log", logs[0]), ("JSON log", logs[1])]
             + pages.enumerated().map { ("page \($0.offset)", $0.element) }
             + payloads.enumerated().map { ("webhook payload \($0.offset)", $0.element) }
         for (name, marker) in markers {

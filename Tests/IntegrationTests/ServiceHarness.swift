@@ -7,7 +7,9 @@ struct Samples {
 
     init(_ text: String) {
         for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else {
+                continue
+            }
             self.values[String(line[..<space])] = value
         }
     }
@@ -70,8 +72,10 @@ struct PrometheusServer {
         }
         let daemon = try Daemon(
             "/usr/bin/prometheus",
-            ["--config.file=\(config.path)", "--storage.tsdb.path=\(directory.appendingPathComponent("tsdb").path)",
-             "--web.listen-address=127.0.0.1:\(port)"],
+            [
+                "--config.file=\(config.path)", "--storage.tsdb.path=\(directory.appendingPathComponent("tsdb").path)",
+                "--web.listen-address=127.0.0.1:\(port)",
+            ],
             log: directory.appendingPathComponent("prometheus.log")
         )
         let server = PrometheusServer(daemon: daemon, port: port)
@@ -114,7 +118,10 @@ final class FaultProxy: @unchecked Sendable {
     func up() async throws {
         let daemon = try Daemon(
             "/usr/bin/env",
-            ["python3", Harness.root.appendingPathComponent("Tests/Fixtures/tcp_proxy.py").path, String(self.port), "127.0.0.1", String(self.target)],
+            [
+                "python3", Harness.root.appendingPathComponent("Tests/Fixtures/tcp_proxy.py").path, String(self.port),
+                "127.0.0.1", String(self.target),
+            ],
             log: self.directory.appendingPathComponent("proxy-\(UUID().uuidString.prefix(4)).log")
         )
         self.daemon = daemon

@@ -1,17 +1,19 @@
 import CanarySidecar
-import SidecarConfig
+import Foundation
 import SidecarBreaker
 import SidecarCanary
-import SidecarTelemetry
+import SidecarConfig
 import SidecarNotify
 import SidecarServer
-import Foundation
+import SidecarTelemetry
 import Testing
 
 /// `s3-canary run` as a subprocess against the real RGW, scraped by a real Prometheus.
 @Suite("s3-canary run against RGW and Prometheus", .serialized)
 struct ServiceRGWTests {
-    static func config(port: Int, prefix: String, instance: String, pathEndpoint: String, rgw: RGWEnvironment, secretFile: URL) -> String {
+    static func config(
+        port: Int, prefix: String, instance: String, pathEndpoint: String, rgw: RGWEnvironment, secretFile: URL
+    ) -> String {
         """
         listen: 127.0.0.1:\(port)
         instance: \(instance)
@@ -41,10 +43,14 @@ struct ServiceRGWTests {
         try await proxy.up()
         let prefix = ".s3-canary-it-\(UUID().uuidString.prefix(6).lowercased())/"
         let (canary, startup) = try await RunningCanary.start(name: "outage") { port in
-            Self.config(port: port, prefix: prefix, instance: "it", pathEndpoint: "http://127.0.0.1:\(proxy.port)", rgw: rgw, secretFile: secretFile)
+            Self.config(
+                port: port, prefix: prefix, instance: "it", pathEndpoint: "http://127.0.0.1:\(proxy.port)", rgw: rgw,
+                secretFile: secretFile)
         }
         defer { canary.daemon.signal(SIGKILL) }
-        var figures = ["start-up to a listening /healthz: \(String(format: "%.0f", startup.seconds * 1000)) ms (debug build)"]
+        var figures = [
+            "start-up to a listening /healthz: \(String(format: "%.0f", startup.seconds * 1000)) ms (debug build)"
+        ]
 
         try await Harness.waitUntil(.seconds(20), "/readyz 200") {
             try Harness.http("\(canary.base)/readyz").status == 200
@@ -58,7 +64,9 @@ struct ServiceRGWTests {
         #expect(lint.stdout.isEmpty && lint.stderr.isEmpty, "promtool printed: \(lint.stdout)\(lint.stderr)")
         // Series exist for every backend × operation before any failure.
         let samples0 = Samples(exposition)
-        #expect(samples0[#"s3canary_operation_errors_total{backend="rgw-path",operation="get_range",reason="timeout"}"#] == 0)
+        #expect(
+            samples0[#"s3canary_operation_errors_total{backend="rgw-path",operation="get_range",reason="timeout"}"#]
+                == 0)
 
         let prometheus = try await PrometheusServer.start(scraping: "127.0.0.1:\(canary.port)", directory: work)
         defer { prometheus.daemon.signal(SIGKILL) }
@@ -77,8 +85,12 @@ struct ServiceRGWTests {
         let cpu = (after["process_cpu_seconds_total"] ?? 0) - (before["process_cpu_seconds_total"] ?? 0)
         let cycleCount = cycles(after) - cycles(before)
         #expect(cycleCount >= 10)
-        figures.append("idle RSS with two backends: \(String(format: "%.1f", (after["process_resident_memory_bytes"] ?? 0) / 1_048_576)) MiB (debug build)")
-        figures.append("CPU per 1,000 cycles against RGW: \(String(format: "%.2f", cpu / max(cycleCount, 1) * 1000)) s (\(Int(cycleCount)) cycles of 5 operations, debug build)")
+        figures.append(
+            "idle RSS with two backends: \(String(format: "%.1f", (after["process_resident_memory_bytes"] ?? 0) / 1_048_576)) MiB (debug build)"
+        )
+        figures.append(
+            "CPU per 1,000 cycles against RGW: \(String(format: "%.2f", cpu / max(cycleCount, 1) * 1000)) s (\(Int(cycleCount)) cycles of 5 operations, debug build)"
+        )
 
         // Outage: the proxy in front of rgw-path goes away; its breaker must open within the threshold.
         let failuresBefore = after[#"s3canary_probes_total{backend="rgw-path",result="failure"}"#] ?? 0
@@ -88,19 +100,25 @@ struct ServiceRGWTests {
             try canary.metrics()[#"s3canary_circuit_breaker_state{backend="rgw-path"}"#] == 1
         }
         let opened = try canary.metrics()
-        let failingCycles = (opened[#"s3canary_probes_total{backend="rgw-path",result="failure"}"#] ?? 0) - failuresBefore
+        let failingCycles =
+            (opened[#"s3canary_probes_total{backend="rgw-path",result="failure"}"#] ?? 0) - failuresBefore
         #expect(failingCycles <= 2, "the breaker needed \(failingCycles) failing cycles; the threshold is 2")
         #expect(opened[#"s3canary_circuit_breaker_transitions_total{backend="rgw-path",from="closed",to="open"}"#] == 1)
-        #expect((opened[#"s3canary_operation_errors_total{backend="rgw-path",operation="put",reason="connection"}"#] ?? 0) >= 1)
+        #expect(
+            (opened[#"s3canary_operation_errors_total{backend="rgw-path",operation="put",reason="connection"}"#] ?? 0)
+                >= 1)
         try await Harness.waitUntil(.seconds(15), "Prometheus sees the breaker open") {
-            try prometheus.query(#"max_over_time(s3canary_circuit_breaker_state{backend="rgw-path"}[5m])"#).first?.value == 1
+            try prometheus.query(#"max_over_time(s3canary_circuit_breaker_state{backend="rgw-path"}[5m])"#).first?.value
+                == 1
         }
         try await Task.sleep(for: .seconds(3))
         let during = try canary.metrics()
         // The healthy backend kept its schedule and stayed green.
         #expect((during[#"s3canary_probes_total{backend="rgw-vhost",result="success"}"#] ?? 0) - vhostBefore >= 4)
         #expect(during[#"s3canary_probe_success{backend="rgw-vhost"}"#] == 1)
-        #expect((during[#"s3canary_probes_total{backend="rgw-path",result="skipped"}"#] ?? 0) >= 1, "an open breaker skips cycles")
+        #expect(
+            (during[#"s3canary_probes_total{backend="rgw-path",result="skipped"}"#] ?? 0) >= 1,
+            "an open breaker skips cycles")
         let status = try Harness.http("\(canary.base)/status").body
         #expect(status.contains("\"state\" : \"open\""))
 
@@ -110,11 +128,17 @@ struct ServiceRGWTests {
             try canary.metrics()[#"s3canary_circuit_breaker_state{backend="rgw-path"}"#] == 0
         }
         let recovered = try canary.metrics()
-        #expect((recovered[#"s3canary_circuit_breaker_transitions_total{backend="rgw-path",from="open",to="half_open"}"#] ?? 0) >= 1)
-        #expect(recovered[#"s3canary_circuit_breaker_transitions_total{backend="rgw-path",from="half_open",to="closed"}"#] == 1)
+        #expect(
+            (recovered[#"s3canary_circuit_breaker_transitions_total{backend="rgw-path",from="open",to="half_open"}"#]
+                ?? 0) >= 1)
+        #expect(
+            recovered[#"s3canary_circuit_breaker_transitions_total{backend="rgw-path",from="half_open",to="closed"}"#]
+                == 1)
         try await Harness.waitUntil(.seconds(15), "Prometheus sees the breaker closed and probes succeed") {
             let state = try prometheus.query(#"s3canary_circuit_breaker_state{backend="rgw-path"}"#).first?.value
-            let closes = try prometheus.query(#"s3canary_circuit_breaker_transitions_total{backend="rgw-path",from="half_open",to="closed"}"#).first?.value
+            let closes = try prometheus.query(
+                #"s3canary_circuit_breaker_transitions_total{backend="rgw-path",from="half_open",to="closed"}"#
+            ).first?.value
             return state == 0 && closes == 1
         }
         // Every dashboard expression parses and, after a minute of scraping this run, returns data for the

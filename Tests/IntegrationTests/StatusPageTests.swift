@@ -15,8 +15,11 @@ struct StatusPageTests {
         let faultPort = try Harness.freePort()
         let fault = try Daemon(
             "/usr/bin/env",
-            ["python3", Harness.root.appendingPathComponent("Tests/Fixtures/fault_s3.py").path, String(faultPort), "500",
-             "InternalError", "<script>alert(1)</script><img src=x onerror=alert(2)>"],
+            [
+                "python3", Harness.root.appendingPathComponent("Tests/Fixtures/fault_s3.py").path, String(faultPort),
+                "500",
+                "InternalError", "<script>alert(1)</script><img src=x onerror=alert(2)>",
+            ],
             log: work.appendingPathComponent("fault.log")
         )
         defer { fault.signal(SIGKILL) }
@@ -46,7 +49,8 @@ struct StatusPageTests {
                 && (samples[#"s3canary_probes_total{backend="rgw-healthy",result="success"}"#] ?? 0) >= 3
         }
 
-        let dom = try Harness.run(browser, ["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", "\(canary.base)/"])
+        let dom = try Harness.run(
+            browser, ["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", "\(canary.base)/"])
         #expect(dom.status == 0, "\(dom.stderr.suffix(500))")
         let html = dom.stdout
         #expect(html.contains(#"data-backend="rgw-healthy" data-state="closed""#), "\(html.prefix(2000))")
@@ -61,8 +65,10 @@ struct StatusPageTests {
         try? FileManager.default.removeItem(at: screenshot)
         let shot = try Harness.run(
             browser,
-            ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=430,1100",
-             "--screenshot=\(screenshot.path)", "\(canary.base)/"]
+            [
+                "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=430,1100",
+                "--screenshot=\(screenshot.path)", "\(canary.base)/",
+            ]
         )
         #expect(shot.status == 0)
         let size = (try? FileManager.default.attributesOfItem(atPath: screenshot.path)[.size] as? Int) ?? 0

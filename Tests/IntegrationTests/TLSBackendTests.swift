@@ -13,19 +13,34 @@ struct TLSBackendTests {
         let rgw = try RGWEnvironment.load()
         let work = try Harness.temporaryDirectory("tls")
         func path(_ name: String) -> String { work.appendingPathComponent(name).path }
-        try Self.openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365", "-subj", "/CN=s3-canary test CA",
-                          "-keyout", path("ca.key"), "-out", path("ca.pem")], in: work)
-        try Self.openssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", path("server.key"), "-out", path("server.csr")], in: work)
+        try Self.openssl(
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365", "-subj", "/CN=s3-canary test CA",
+                "-keyout", path("ca.key"), "-out", path("ca.pem"),
+            ], in: work)
+        try Self.openssl(
+            [
+                "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", path("server.key"), "-out",
+                path("server.csr"),
+            ], in: work)
         try Data("subjectAltName=DNS:localhost,IP:127.0.0.1\n".utf8).write(to: work.appendingPathComponent("san.ext"))
-        try Self.openssl(["x509", "-req", "-in", path("server.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"), "-CAcreateserial",
-                          "-days", "30", "-extfile", path("san.ext"), "-out", path("server.pem")], in: work)
-        let endDate = try Harness.run("/usr/bin/env", ["openssl", "x509", "-enddate", "-noout", "-in", path("server.pem")]).stdout
+        try Self.openssl(
+            [
+                "x509", "-req", "-in", path("server.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"),
+                "-CAcreateserial",
+                "-days", "30", "-extfile", path("san.ext"), "-out", path("server.pem"),
+            ], in: work)
+        let endDate = try Harness.run(
+            "/usr/bin/env", ["openssl", "x509", "-enddate", "-noout", "-in", path("server.pem")]
+        ).stdout
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "GMT")
         formatter.dateFormat = "MMM d HH:mm:ss yyyy zzz"
-        let notAfterText = endDate.replacingOccurrences(of: "notAfter=", with: "").trimmingCharacters(in: .whitespacesAndNewlines)
-            .replacingOccurrences(of: "  ", with: " ")
+        let notAfterText = endDate.replacingOccurrences(of: "notAfter=", with: "").trimmingCharacters(
+            in: .whitespacesAndNewlines
+        )
+        .replacingOccurrences(of: "  ", with: " ")
         let notAfter = try #require(formatter.date(from: notAfterText), "cannot parse \(notAfterText)")
 
         let rgwPort = rgw.port
@@ -56,12 +71,21 @@ struct TLSBackendTests {
             }
             """.utf8
         ).write(to: work.appendingPathComponent("nginx.conf"))
-        let nginx = try Daemon("/usr/sbin/nginx", ["-c", path("nginx.conf"), "-p", work.path], log: work.appendingPathComponent("nginx.out"))
+        let nginx = try Daemon(
+            "/usr/sbin/nginx", ["-c", path("nginx.conf"), "-p", work.path],
+            log: work.appendingPathComponent("nginx.out"))
         defer { nginx.signal(SIGKILL) }
         try await Harness.waitUntil(.seconds(10), "nginx listening") {
-            guard nginx.isRunning else { throw HarnessError("nginx exited: \(nginx.log) \((try? String(contentsOfFile: path("nginx-error.log"), encoding: .utf8)) ?? "")") }
+            guard nginx.isRunning else {
+                throw HarnessError(
+                    "nginx exited: \(nginx.log) \((try? String(contentsOfFile: path("nginx-error.log"), encoding: .utf8)) ?? "")"
+                )
+            }
             return try Harness.http("https://localhost:\(tlsPort)/", headers: [], timeout: 1).status != nil
-                || (try Harness.run("/usr/bin/env", ["curl", "-s", "-o", "/dev/null", "--cacert", path("ca.pem"), "https://localhost:\(tlsPort)/"]).status == 0)
+                || (try Harness.run(
+                    "/usr/bin/env",
+                    ["curl", "-s", "-o", "/dev/null", "--cacert", path("ca.pem"), "https://localhost:\(tlsPort)/"]
+                ).status == 0)
         }
 
         let (canary, _) = try await RunningCanary.start(name: "tls") { port in
@@ -86,7 +110,8 @@ struct TLSBackendTests {
         try await Harness.waitUntil(.seconds(20), "both backends probed") {
             let samples = try canary.metrics()
             return (samples[#"s3canary_probes_total{backend="tls-trusted",result="success"}"#] ?? 0) >= 1
-                && (samples[#"s3canary_operation_errors_total{backend="tls-untrusted",operation="put",reason="tls"}"#] ?? 0) >= 1
+                && (samples[#"s3canary_operation_errors_total{backend="tls-untrusted",operation="put",reason="tls"}"#]
+                    ?? 0) >= 1
         }
         let samples = try canary.metrics()
         #expect(samples[#"s3canary_probe_success{backend="tls-trusted"}"#] == 1)
@@ -96,14 +121,18 @@ struct TLSBackendTests {
         #expect(ttfbCount >= 1)
         let ttfbSum = samples[#"s3canary_operation_ttfb_seconds_sum{backend="tls-trusted",operation="get"}"#] ?? 0
         let getSum = samples[#"s3canary_operation_duration_seconds_sum{backend="tls-trusted",operation="get"}"#] ?? 0
-        let getCount = samples[#"s3canary_operation_duration_seconds_count{backend="tls-trusted",operation="get"}"#] ?? 0
+        let getCount =
+            samples[#"s3canary_operation_duration_seconds_count{backend="tls-trusted",operation="get"}"#] ?? 0
         #expect(ttfbSum / ttfbCount <= getSum / max(getCount, 1) + 0.001)
         let status = try Harness.http("\(canary.base)/status").body
         #expect(status.contains("\"reason\" : \"tls\""))
         // The expiry metric is the certificate's notAfter, for both (it reads the chain whatever its trust).
         for backend in ["tls-trusted", "tls-untrusted"] {
-            let expiry = try #require(samples["s3canary_tls_certificate_expiry_timestamp_seconds{backend=\"\(backend)\"}"])
-            #expect(abs(expiry - notAfter.timeIntervalSince1970) < 1, "\(backend): \(expiry) vs \(notAfter.timeIntervalSince1970)")
+            let expiry = try #require(
+                samples["s3canary_tls_certificate_expiry_timestamp_seconds{backend=\"\(backend)\"}"])
+            #expect(
+                abs(expiry - notAfter.timeIntervalSince1970) < 1,
+                "\(backend): \(expiry) vs \(notAfter.timeIntervalSince1970)")
         }
         #expect(await canary.daemon.stop() == 0)
     }

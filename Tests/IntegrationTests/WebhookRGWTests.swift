@@ -1,12 +1,13 @@
 import CanarySidecar
-@testable import SidecarConfig
+import Foundation
 import SidecarBreaker
 import SidecarCanary
-@testable import SidecarTelemetry
 import SidecarNotify
 import SidecarServer
-import Foundation
 import Testing
+
+@testable import SidecarConfig
+@testable import SidecarTelemetry
 
 @Suite("Webhooks verified by real receivers", .serialized)
 struct WebhookRGWTests {
@@ -45,7 +46,9 @@ struct WebhookRGWTests {
             """
         }
         defer { canary.daemon.signal(SIGKILL) }
-        try await Harness.waitUntil(.seconds(20), "first cycle") { try Harness.http("\(canary.base)/readyz").status == 200 }
+        try await Harness.waitUntil(.seconds(20), "first cycle") {
+            try Harness.http("\(canary.base)/readyz").status == 200
+        }
         await proxy.down()
         try await Harness.waitUntil(.seconds(20), "breaker open") {
             try canary.metrics()[#"s3canary_circuit_breaker_state{backend="rgw-flaky"}"#] == 1
@@ -85,10 +88,12 @@ struct WebhookRGWTests {
         let ceKinds = cloudEvents.map(eventKind)
         #expect(ceKinds.first == "service.started")
         #expect(ceKinds.last == "service.stopping", "\(ceKinds)")
-        let opened = try #require(cloudEvents.first { eventKind($0) == "backend.circuit.opened" }?.json["data"] as? [String: Any])
+        let opened = try #require(
+            cloudEvents.first { eventKind($0) == "backend.circuit.opened" }?.json["data"] as? [String: Any])
         #expect(opened["backend"] as? String == "rgw-flaky" && opened["threshold"] as? Int == 2)
         #expect((opened["last_error"] as? [String: Any])?["reason"] as? String == "connection")
-        let closed = try #require(cloudEvents.first { eventKind($0) == "backend.circuit.closed" }?.json["data"] as? [String: Any])
+        let closed = try #require(
+            cloudEvents.first { eventKind($0) == "backend.circuit.closed" }?.json["data"] as? [String: Any])
         #expect((closed["open_duration_seconds"] as? Double ?? 0) >= 2)
         // Secrets stay secret: not in logs, not in metrics.
         let log = canary.daemon.log
@@ -129,38 +134,57 @@ struct WebhookRGWTests {
         let cyclesAtStart = try canary.metrics()[#"s3canary_probes_total{backend="rgw",result="success"}"#] ?? 0
 
         // 500, 500, 200: three attempts of one event, the same id each time.
-        try await Harness.waitUntil(.seconds(20), "fail-twice delivered") { receiver.deliveries(path: "/fail-twice/a").contains { $0.status == 200 } }
+        try await Harness.waitUntil(.seconds(20), "fail-twice delivered") {
+            receiver.deliveries(path: "/fail-twice/a").contains { $0.status == 200 }
+        }
         let twice = receiver.deliveries(path: "/fail-twice/a")
         #expect(twice.map(\.status) == [500, 500, 200])
         #expect(Set(twice.map(\.id)).count == 1)
         #expect(twice.allSatisfy { $0.standardWebhooksOK && $0.hmacOK })
 
         // Retry-After: 1 is honoured.
-        try await Harness.waitUntil(.seconds(20), "retry-after delivered") { receiver.deliveries(path: "/retry-after/a").count == 2 }
+        try await Harness.waitUntil(.seconds(20), "retry-after delivered") {
+            receiver.deliveries(path: "/retry-after/a").count == 2
+        }
         let retried = receiver.deliveries(path: "/retry-after/a")
         #expect(retried[1].time - retried[0].time >= 0.9)
 
         // The slow receiver holds its own queue only: cycles keep their 1 s schedule meanwhile.
-        try await Harness.waitUntil(.seconds(20), "slow receiver answered") { !receiver.deliveries(path: "/slow/a").isEmpty }
+        try await Harness.waitUntil(.seconds(20), "slow receiver answered") {
+            !receiver.deliveries(path: "/slow/a").isEmpty
+        }
         let slowDone = ContinuousClock.now
-        let cyclesDuringSlow = (try canary.metrics()[#"s3canary_probes_total{backend="rgw",result="success"}"#] ?? 0) - cyclesAtStart
+        let cyclesDuringSlow =
+            (try canary.metrics()[#"s3canary_probes_total{backend="rgw",result="success"}"#] ?? 0) - cyclesAtStart
         let elapsed = started.duration(to: slowDone).seconds
-        #expect(cyclesDuringSlow >= elapsed - 2, "only \(cyclesDuringSlow) cycles in \(elapsed) s while a receiver was slow")
+        #expect(
+            cyclesDuringSlow >= elapsed - 2, "only \(cyclesDuringSlow) cycles in \(elapsed) s while a receiver was slow"
+        )
 
         // The receiver that is down for 30 s gets the event once it is up.
         try await Task.sleep(until: started + .seconds(30))
         try await late.start()
-        try await Harness.waitUntil(.seconds(90), "the late receiver got the event") { !late.deliveries(path: "/ok/a").isEmpty }
+        try await Harness.waitUntil(.seconds(90), "the late receiver got the event") {
+            !late.deliveries(path: "/ok/a").isEmpty
+        }
         #expect(late.deliveries(path: "/ok/a").allSatisfy { $0.standardWebhooksOK })
 
         let samples = try canary.metrics()
         #expect(samples[#"s3canary_webhook_dropped_total{webhook="gone",reason="gone"}"#] == 1)
         #expect(receiver.deliveries(path: "/gone/a").count == 1, "410 is not retried")
         #expect(samples[#"s3canary_webhook_dropped_total{webhook="bad",reason="rejected"}"#] == 1)
-        #expect(samples[#"s3canary_webhook_deliveries_total{webhook="twice",event="service.started",result="failure"}"#] == 2)
-        #expect(samples[#"s3canary_webhook_deliveries_total{webhook="twice",event="service.started",result="success"}"#] == 1)
-        #expect((samples[#"s3canary_webhook_deliveries_total{webhook="down",event="service.started",result="failure"}"#] ?? 0) >= 1)
-        #expect(samples[#"s3canary_webhook_deliveries_total{webhook="down",event="service.started",result="success"}"#] == 1)
+        #expect(
+            samples[#"s3canary_webhook_deliveries_total{webhook="twice",event="service.started",result="failure"}"#]
+                == 2)
+        #expect(
+            samples[#"s3canary_webhook_deliveries_total{webhook="twice",event="service.started",result="success"}"#]
+                == 1)
+        #expect(
+            (samples[#"s3canary_webhook_deliveries_total{webhook="down",event="service.started",result="failure"}"#]
+                ?? 0) >= 1)
+        #expect(
+            samples[#"s3canary_webhook_deliveries_total{webhook="down",event="service.started",result="success"}"#] == 1
+        )
         let exposition = try Harness.http("\(canary.base)/metrics").body
         #expect(!exposition.contains(receiver.secret) && !exposition.contains("127.0.0.1:\(receiver.port)"))
         #expect(await canary.daemon.stop(SIGTERM) == 0)
@@ -175,12 +199,18 @@ struct WebhookRGWTests {
         var webhook = WebhookConfiguration(name: "q", url: "\(receiver.base)/slow/q")
         webhook.queueSize = 3
         webhook.timeout = .seconds(15)
-        let dispatcher = WebhookDispatcher(webhooks: [webhook], metrics: metrics, logger: .init(label: "test"), clock: ContinuousClock(), drainTimeout: .seconds(1))
+        let dispatcher = WebhookDispatcher(
+            webhooks: [webhook], metrics: metrics, logger: .init(label: "test"), clock: ContinuousClock(),
+            drainTimeout: .seconds(1))
         let running = Task { try await dispatcher.run() }
-        func event() -> WebhookEvent { WebhookEvent(type: .serviceStarted, instance: "q", statusURL: "http://q/status") }
+        func event() -> WebhookEvent {
+            WebhookEvent(type: .serviceStarted, instance: "q", statusURL: "http://q/status")
+        }
         dispatcher.publish(event())
         // Wait until the worker holds the first event (in flight at the slow receiver).
-        try await Harness.waitUntil(.seconds(10), "first event in flight") { metrics.webhookQueueDepth.value(["q"]) == 0 }
+        try await Harness.waitUntil(.seconds(10), "first event in flight") {
+            metrics.webhookQueueDepth.value(["q"]) == 0
+        }
         for _ in 0..<9 { dispatcher.publish(event()) }
         #expect(metrics.webhookDropped.value(["q", "queue_full"]) == 6)
         #expect(metrics.webhookQueueDepth.value(["q"]) == 3)

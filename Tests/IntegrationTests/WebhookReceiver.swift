@@ -16,7 +16,9 @@ final class WebhookReceiver: @unchecked Sendable {
         var schemaOK: Bool?
         var schemaError: String?
         var id: String { self.headers["webhook-id"] ?? "" }
-        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(self.body.utf8)) as? [String: Any]) ?? [:] }
+        var json: [String: Any] {
+            (try? JSONSerialization.jsonObject(with: Data(self.body.utf8)) as? [String: Any]) ?? [:]
+        }
     }
 
     let port: Int
@@ -37,7 +39,10 @@ final class WebhookReceiver: @unchecked Sendable {
     func start() async throws {
         let daemon = try Daemon(
             "/usr/bin/env",
-            ["python3", Harness.root.appendingPathComponent("Tests/Fixtures/webhook_receiver.py").path, String(self.port), self.log.path, self.secret],
+            [
+                "python3", Harness.root.appendingPathComponent("Tests/Fixtures/webhook_receiver.py").path,
+                String(self.port), self.log.path, self.secret,
+            ],
             log: self.log.deletingPathExtension().appendingPathExtension("out")
         )
         self.daemon = daemon
@@ -54,7 +59,9 @@ final class WebhookReceiver: @unchecked Sendable {
     var deliveries: [Delivery] {
         guard let text = try? String(contentsOf: self.log, encoding: .utf8) else { return [] }
         return text.split(separator: "\n").compactMap { line in
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                return nil
+            }
             return Delivery(
                 path: object["path"] as? String ?? "",
                 headers: object["headers"] as? [String: String] ?? [:],
@@ -78,8 +85,12 @@ final class WebhookReceiver: @unchecked Sendable {
 func eventKind(_ delivery: WebhookReceiver.Delivery) -> String {
     let json = delivery.json
     if let type = json["type"] as? String { return type }
-    if let status = json["status"] as? String { return status == "firing" ? "backend.circuit.opened" : "backend.circuit.closed" }
-    if let action = json["event_action"] as? String { return action == "trigger" ? "backend.circuit.opened" : "backend.circuit.closed" }
+    if let status = json["status"] as? String {
+        return status == "firing" ? "backend.circuit.opened" : "backend.circuit.closed"
+    }
+    if let action = json["event_action"] as? String {
+        return action == "trigger" ? "backend.circuit.opened" : "backend.circuit.closed"
+    }
     if let text = json["text"] as? String {
         if text.contains("circuit breaker opened") { return "backend.circuit.opened" }
         if text.contains("circuit breaker closed") { return "backend.circuit.closed" }

@@ -15,7 +15,9 @@ struct ConfigurationValidationTests {
         #expect(Self.problems { _ in }.isEmpty)
     }
 
-    @Test(arguments: ["not a url", "ftp://host", "127.0.0.1:7480", "", "http://", "http://h:7480/bucket", "http://user:pw@h"])
+    @Test(arguments: [
+        "not a url", "ftp://host", "127.0.0.1:7480", "", "http://", "http://h:7480/bucket", "http://user:pw@h",
+    ])
     func endpointMustBeAnHTTPURL(_ endpoint: String) {
         let problems = Self.problems { $0.endpoint = endpoint }
         #expect(problems.count == 1)
@@ -32,8 +34,14 @@ struct ConfigurationValidationTests {
     }
 
     @Test func virtualHostNeedsADNSSafeBucket() {
-        #expect(Self.problems { $0.bucket = "Has_Upper"; $0.addressing = .virtualHost }.map(\.field) == ["bucket"])
-        #expect(Self.problems { $0.bucket = "Has_Upper"; $0.addressing = .path }.isEmpty)
+        #expect(
+            Self.problems {
+                $0.bucket = "Has_Upper"; $0.addressing = .virtualHost
+            }.map(\.field) == ["bucket"])
+        #expect(
+            Self.problems {
+                $0.bucket = "Has_Upper"; $0.addressing = .path
+            }.isEmpty)
     }
 
     @Test func regionWithSpaces() {
@@ -44,7 +52,10 @@ struct ConfigurationValidationTests {
 
     @Test func unsignedPayloadNeedsHTTPS() {
         #expect(Self.problems { $0.payloadSigning = .unsigned }.map(\.field) == ["payloadSigning"])
-        #expect(Self.problems { $0.payloadSigning = .unsigned; $0.endpoint = "https://s3.example.com" }.isEmpty)
+        #expect(
+            Self.problems {
+                $0.payloadSigning = .unsigned; $0.endpoint = "https://s3.example.com"
+            }.isEmpty)
     }
 
     @Test func everyProblemIsListedAtOnce() {
@@ -65,7 +76,9 @@ struct ConfigurationValidationTests {
     @Test func initThrowsTheProblemsInsteadOfCrashing() {
         let configuration = S3Backend.Configuration(endpoint: "::::", bucket: "")
         #expect(throws: ConfigurationError.self) {
-            _ = try S3Backend(configuration: configuration, credentials: StaticCredentialsProvider(.init(accessKeyID: "a", secretAccessKey: "b")))
+            _ = try S3Backend(
+                configuration: configuration,
+                credentials: StaticCredentialsProvider(.init(accessKeyID: "a", secretAccessKey: "b")))
         }
     }
 }
@@ -76,7 +89,9 @@ struct CredentialsTests {
         let provider = EnvironmentCredentialsProvider(environment: [
             "AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK", "AWS_SESSION_TOKEN": "TOK",
         ])
-        #expect(try await provider.credentials() == Credentials(accessKeyID: "AK", secretAccessKey: "SK", sessionToken: "TOK"))
+        #expect(
+            try await provider.credentials()
+                == Credentials(accessKeyID: "AK", secretAccessKey: "SK", sessionToken: "TOK"))
         await #expect(throws: CredentialsError.self) {
             try await EnvironmentCredentialsProvider(environment: ["AWS_ACCESS_KEY_ID": "AK"]).credentials()
         }

@@ -9,7 +9,8 @@ struct MemoryBackendTests {
 
     @Test func roundTripWithRangesCopyAndListing() async throws {
         let backend = MemoryBackend()
-        _ = try await backend.putObject(key: "a/1", body: Self.bytes("0123456789"), contentType: "text/plain", metadata: ["m": "1"])
+        _ = try await backend.putObject(
+            key: "a/1", body: Self.bytes("0123456789"), contentType: "text/plain", metadata: ["m": "1"])
         let head = try await backend.headObject(key: "a/1")
         #expect(head.size == 10 && head.contentType == "text/plain" && head.metadata == ["m": "1"])
         let ranged = try await backend.getObject(key: "a/1", range: "bytes=2-4")
@@ -23,7 +24,9 @@ struct MemoryBackendTests {
         _ = try await backend.copyObject(source: "a/1", destination: "a/3", contentType: "x/y", metadata: ["n": "2"])
         #expect(try await backend.headObject(key: "a/3").metadata == ["n": "2"])
 
-        for index in 0..<10 { _ = try await backend.putObject(key: "p/\(index)", body: Self.bytes("x"), contentType: nil, metadata: [:]) }
+        for index in 0..<10 {
+            _ = try await backend.putObject(key: "p/\(index)", body: Self.bytes("x"), contentType: nil, metadata: [:])
+        }
         var pages = 0
         var keys: [String] = []
         try await backend.listObjects(prefix: "p/", pageSize: 3) { page in
@@ -53,7 +56,9 @@ struct MemoryBackendTests {
         let backend = MemoryBackend()
         backend.failNext(2, status: 503, s3Code: "SlowDown", operations: [.put])
         for _ in 0..<2 {
-            await #expect { try await backend.putObject(key: "k", body: Self.bytes("x"), contentType: nil, metadata: [:]) } throws: {
+            await #expect {
+                try await backend.putObject(key: "k", body: Self.bytes("x"), contentType: nil, metadata: [:])
+            } throws: {
                 guard let error = $0 as? ObjectStorageError else { return false }
                 return error.httpStatus == 503 && error.isThrottled && error.operation == "PutObject"
             }
@@ -109,9 +114,10 @@ struct MemoryBackendTests {
         #expect(String(buffer: try await backend.getObject(key: "k", range: nil).body) == "abc")
     }
 
-    @Test(arguments: [
-        ("bytes=0-0", 10, (0, 0)), ("bytes=5-100", 10, (5, 9)), ("bytes=-20", 10, (0, 9)),
-    ] as [(String, Int, (Int, Int))])
+    @Test(
+        arguments: [
+            ("bytes=0-0", 10, (0, 0)), ("bytes=5-100", 10, (5, 9)), ("bytes=-20", 10, (0, 9)),
+        ] as [(String, Int, (Int, Int))])
     func rangesParse(header: String, size: Int, expected: (Int, Int)) {
         let parsed = MemoryBackend.parseRange(header, size: size)
         #expect(parsed?.0 == expected.0 && parsed?.1 == expected.1)

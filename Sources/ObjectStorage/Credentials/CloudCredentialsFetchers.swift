@@ -1,8 +1,8 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
-import NIOHTTP1
 import NIOFoundationCompat
+import NIOHTTP1
 
 /// Parses the timestamps AWS credential sources use (`2026-11-25T12:00:00Z`, with or without fractions).
 func parseAWSDate(_ text: String?) -> Date? {
@@ -82,7 +82,8 @@ public struct WebIdentityCredentialsFetcher: CredentialsFetcher {
         guard let file = environment["AWS_WEB_IDENTITY_TOKEN_FILE"], !file.isEmpty,
             let role = environment["AWS_ROLE_ARN"], !role.isEmpty
         else { return nil }
-        let endpoint = environment["AWS_ENDPOINT_URL_STS"].flatMap { $0.isEmpty ? nil : $0 }
+        let endpoint =
+            environment["AWS_ENDPOINT_URL_STS"].flatMap { $0.isEmpty ? nil : $0 }
             ?? "https://sts.\(region).amazonaws.com"
         self.init(
             tokenFile: file,
@@ -167,13 +168,17 @@ public struct ContainerCredentialsFetcher: CredentialsFetcher {
             guard let data = FileManager.default.contents(atPath: tokenFile) else {
                 throw CredentialsError(source: self.sourceName, message: "cannot read the token file \(tokenFile)")
             }
-            headers.append(("Authorization", String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
+            headers.append(
+                ("Authorization", String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+            )
         } else if let token = self.token {
             headers.append(("Authorization", token))
         }
         let (status, text) = try await fetchSmall(self.url, headers: headers, source: self.sourceName)
-        guard status == 200, let document = try? JSONDecoder().decode(CredentialsDocument.self, from: Data(text.utf8)) else {
-            throw CredentialsError(source: self.sourceName, message: "the endpoint answered HTTP \(status) without credentials")
+        guard status == 200, let document = try? JSONDecoder().decode(CredentialsDocument.self, from: Data(text.utf8))
+        else {
+            throw CredentialsError(
+                source: self.sourceName, message: "the endpoint answered HTTP \(status) without credentials")
         }
         return document.credentials()
     }
@@ -196,7 +201,9 @@ public struct InstanceMetadataCredentialsFetcher: CredentialsFetcher {
     /// The fetcher the `AWS_EC2_METADATA_*` variables describe; `nil` when `AWS_EC2_METADATA_DISABLED` is `true`.
     public init?(environment: [String: String]) {
         if environment["AWS_EC2_METADATA_DISABLED"]?.lowercased() == "true" { return nil }
-        self.init(endpoint: environment["AWS_EC2_METADATA_SERVICE_ENDPOINT"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://169.254.169.254")
+        self.init(
+            endpoint: environment["AWS_EC2_METADATA_SERVICE_ENDPOINT"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? "http://169.254.169.254")
     }
 
     /// Gets a session token, then the credentials of the instance's role.
@@ -210,14 +217,17 @@ public struct InstanceMetadataCredentialsFetcher: CredentialsFetcher {
         }
         let auth = [("X-aws-ec2-metadata-token", token.trimmingCharacters(in: .whitespacesAndNewlines))]
         let base = "\(self.endpoint)/latest/meta-data/iam/security-credentials/"
-        let (roleStatus, roles) = try await fetchSmall(base, headers: auth, timeout: .seconds(2), source: self.sourceName)
+        let (roleStatus, roles) = try await fetchSmall(
+            base, headers: auth, timeout: .seconds(2), source: self.sourceName)
         guard roleStatus == 200, let role = roles.split(separator: "\n").first.map(String.init), !role.isEmpty else {
             throw CredentialsError(source: self.sourceName, message: "no instance role (HTTP \(roleStatus))")
         }
         let (status, text) = try await fetchSmall(
-            base + S3URIEncoding.encode(role, keepSlash: false), headers: auth, timeout: .seconds(2), source: self.sourceName
+            base + S3URIEncoding.encode(role, keepSlash: false), headers: auth, timeout: .seconds(2),
+            source: self.sourceName
         )
-        guard status == 200, let document = try? JSONDecoder().decode(CredentialsDocument.self, from: Data(text.utf8)) else {
+        guard status == 200, let document = try? JSONDecoder().decode(CredentialsDocument.self, from: Data(text.utf8))
+        else {
             throw CredentialsError(source: self.sourceName, message: "no credentials for role \(role) (HTTP \(status))")
         }
         return document.credentials()

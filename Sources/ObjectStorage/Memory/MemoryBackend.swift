@@ -62,7 +62,9 @@ public final class MemoryBackend: ObjectBackend, BackendCopier {
     // MARK: - Fault injection
 
     /// Fails the next `count` calls (to `operations`, or any) with `error`.
-    public func failNext(_ count: Int, with error: ObjectStorageError, operations: Set<Operation> = Set(Operation.allCases)) {
+    public func failNext(
+        _ count: Int, with error: ObjectStorageError, operations: Set<Operation> = Set(Operation.allCases)
+    ) {
         self.state.withLock { $0.faults.failures.append((count, operations, error)) }
     }
 
@@ -134,7 +136,9 @@ public final class MemoryBackend: ObjectBackend, BackendCopier {
         let decision: Decision = self.state.withLock { state in
             state.calls[operation, default: 0] += 1
             let latency = state.faults.latency[operation]
-            if let index = state.faults.hangs.firstIndex(where: { $0.remaining > 0 && $0.operations.contains(operation) }) {
+            if let index = state.faults.hangs.firstIndex(where: {
+                $0.remaining > 0 && $0.operations.contains(operation)
+            }) {
                 state.faults.hangs[index].remaining -= 1
                 return .hang
             }
@@ -203,7 +207,9 @@ public final class MemoryBackend: ObjectBackend, BackendCopier {
     }
 
     /// Stores an object, after any injected fault.
-    public func putObject(key: String, body: ByteBuffer, contentType: String?, metadata: [String: String])
+    public func putObject(
+        key: String, body: ByteBuffer, contentType: String?, metadata: [String: String]
+    )
         async throws -> PutObjectResult
     {
         try await self.applyFaults(.put)
@@ -295,7 +301,9 @@ public final class MemoryBackend: ObjectBackend, BackendCopier {
     }
 
     /// Copies an object inside the store, after any injected fault.
-    public func copyObject(source: String, destination: String, contentType: String?, metadata: [String: String]?)
+    public func copyObject(
+        source: String, destination: String, contentType: String?, metadata: [String: String]?
+    )
         async throws -> CopyObjectResult
     {
         do {

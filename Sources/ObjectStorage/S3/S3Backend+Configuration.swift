@@ -149,7 +149,8 @@ extension S3Backend {
                 problems.append(
                     .init(
                         field: "region",
-                        message: "\"\(self.region)\" may hold only letters, digits, - and _ (no spaces), such as us-east-1"
+                        message:
+                            "\"\(self.region)\" may hold only letters, digits, - and _ (no spaces), such as us-east-1"
                     )
                 )
             }
@@ -191,12 +192,16 @@ extension S3Backend {
             }
             guard url.path.isEmpty || url.path == "/", url.query == nil, url.fragment == nil else {
                 return .failure(
-                    .init(field: "endpoint", message: "must not have a path or query; \(example), and put the bucket in `bucket`")
+                    .init(
+                        field: "endpoint",
+                        message: "must not have a path or query; \(example), and put the bucket in `bucket`")
                 )
             }
             guard url.user == nil, url.password == nil else {
                 return .failure(
-                    .init(field: "endpoint", message: "must not carry credentials; \(example), and use the credentials section")
+                    .init(
+                        field: "endpoint",
+                        message: "must not carry credentials; \(example), and use the credentials section")
                 )
             }
             if let port = url.port, !(1...65535).contains(port) {

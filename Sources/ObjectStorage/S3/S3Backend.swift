@@ -95,7 +95,9 @@ public final class S3Backend: ObjectBackend, BackendCopier {
     }
 
     /// `PUT` of the object, with its content type and `x-amz-meta-*` headers.
-    public func putObject(key: String, body: ByteBuffer, contentType: String?, metadata: [String: String])
+    public func putObject(
+        key: String, body: ByteBuffer, contentType: String?, metadata: [String: String]
+    )
         async throws -> PutObjectResult
     {
         var headers: [(String, String)] = []
@@ -184,12 +186,17 @@ public final class S3Backend: ObjectBackend, BackendCopier {
     // MARK: - BackendCopier
 
     /// `PUT` with `x-amz-copy-source`: a server-side copy inside the bucket.
-    public func copyObject(source: String, destination: String, contentType: String?, metadata: [String: String]?)
+    public func copyObject(
+        source: String, destination: String, contentType: String?, metadata: [String: String]?
+    )
         async throws -> CopyObjectResult
     {
         var headers: [(String, String)] = [
-            ("x-amz-copy-source", "/\(S3URIEncoding.encode(self.configuration.bucket, keepSlash: false))/"
-                + S3URIEncoding.encode(source, keepSlash: true)),
+            (
+                "x-amz-copy-source",
+                "/\(S3URIEncoding.encode(self.configuration.bucket, keepSlash: false))/"
+                    + S3URIEncoding.encode(source, keepSlash: true)
+            )
         ]
         if contentType != nil || metadata != nil {
             headers.append(("x-amz-metadata-directive", "REPLACE"))
@@ -203,7 +210,8 @@ public final class S3Backend: ObjectBackend, BackendCopier {
             headers.append(("x-amz-metadata-directive", "COPY"))
         }
         do {
-            let response = try await self.send(operation: "CopyObject", method: .PUT, key: destination, headers: headers)
+            let response = try await self.send(
+                operation: "CopyObject", method: .PUT, key: destination, headers: headers)
             // S3 may answer 200 and still fail the copy, with an <Error> body.
             let root = try? XMLElement.parse(response.body.readableBytesView)
             if let root, root.name == "Error" {
@@ -299,11 +307,14 @@ public final class S3Backend: ObjectBackend, BackendCopier {
         )
 
         // Connect to the endpoint's address; the Host header names the bucket for virtual-host addressing.
-        var url = "\(self.endpoint.scheme)://\(self.endpoint.authority(prefix: self.configuration.addressing == .virtualHost ? self.configuration.bucket : nil))\(path)"
+        var url =
+            "\(self.endpoint.scheme)://\(self.endpoint.authority(prefix: self.configuration.addressing == .virtualHost ? self.configuration.bucket : nil))\(path)"
         if !query.isEmpty {
-            url += "?" + query.map {
-                "\(S3URIEncoding.encode($0.0, keepSlash: false))=\(S3URIEncoding.encode($0.1, keepSlash: false))"
-            }.joined(separator: "&")
+            url +=
+                "?"
+                + query.map {
+                    "\(S3URIEncoding.encode($0.0, keepSlash: false))=\(S3URIEncoding.encode($0.1, keepSlash: false))"
+                }.joined(separator: "&")
         }
         var request = HTTPClientRequest(url: url)
         request.method = method
@@ -319,7 +330,8 @@ public final class S3Backend: ObjectBackend, BackendCopier {
         let response: HTTPClientResponse
         let responseBody: ByteBuffer
         do {
-            response = try await self.httpClient.execute(request, timeout: self.configuration.timeouts.request.timeAmount)
+            response = try await self.httpClient.execute(
+                request, timeout: self.configuration.timeouts.request.timeAmount)
             // The response head is in: time to first byte, as far as the client can see it.
             self.onResponseHead?(operation, RequestLabel.current, start.duration(to: .now))
             if method == .HEAD {
@@ -376,7 +388,8 @@ public final class S3Backend: ObjectBackend, BackendCopier {
     static func metadataHeaders(_ metadata: [String: String], operation: String) throws -> [(String, String)] {
         try metadata.sorted { $0.key < $1.key }.map { name, value in
             let printable: (Character) -> Bool = { $0.isASCII && ($0 == " " || !$0.isWhitespace) }
-            guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }),
+            guard !name.isEmpty,
+                name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }),
                 value.allSatisfy(printable)
             else {
                 throw ObjectStorageError(

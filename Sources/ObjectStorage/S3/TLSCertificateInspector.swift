@@ -1,8 +1,8 @@
 import Foundation
 import NIOCore
-import NIOTLS
 import NIOPosix
 import NIOSSL
+import NIOTLS
 import Synchronization
 
 /// Reads the certificate chain an HTTPS endpoint serves and returns when its first certificate expires.
