@@ -34,9 +34,9 @@ public struct ErrorClassification: Sendable, Equatable {
     /// Rejected by an open breaker without I/O.
     public var isRejection: Bool
 
-    /// docs/design.md, 4.1: no HTTP status (DNS, connect, TLS, reset), timeouts, 5xx, 429, 401, 403 and content mismatches
-    /// are failures. 404, 412, 416 and other 4xx are a working backend answering about one request; our own
-    /// cancellation is nobody's failure.
+    /// docs/design.md, 4.1: no HTTP status (DNS, connect, TLS, reset), timeouts, 5xx, 429, 401, 403 and content
+    /// mismatches are failures. 404, 412, 416 and other 4xx are a working backend answering about one request; our
+    /// own cancellation is nobody's failure.
     public static func classify(_ error: any Error) -> ErrorClassification {
         if error is IntegrityError {
             return .init(reason: .integrity, isBackendFailure: true, isRejection: false)

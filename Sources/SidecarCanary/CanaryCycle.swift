@@ -105,9 +105,9 @@ public struct CanaryTarget: Sendable {
     }
 }
 
-/// One canary cycle (docs/design.md, 4.2): PUT → HEAD → GET (verify) → ranged GET → [COPY → HEAD] → [LIST] → DELETE →
-/// HEAD (404). A failed operation ends the cycle; whatever was written is then deleted on a best-effort basis
-/// through the unwrapped backend, so the cleanup never counts against the breaker.
+/// One canary cycle (docs/design.md, 4.2): PUT → HEAD → GET (verify) → ranged GET → [COPY → HEAD] →
+/// [LIST] → DELETE → HEAD (404). A failed operation ends the cycle; whatever was written is then deleted on a
+/// best-effort basis through the unwrapped backend, so the cleanup never counts against the breaker.
 public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
     typealias Operation = CanaryConfiguration.Operation
 
@@ -260,7 +260,10 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
                 )
             }
             self.log?(
-                "\(operation.rawValue): \(classification.isRejection ? "rejected" : "error") after \(String(format: "%.3f", seconds * 1000)) ms: \(message)"
+                """
+                \(operation.rawValue): \(classification.isRejection ? "rejected" : "error") \
+                after \(String(format: "%.3f", seconds * 1000)) ms: \(message)
+                """
             )
             throw error
         }

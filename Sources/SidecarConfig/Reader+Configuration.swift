@@ -128,7 +128,10 @@ extension Reader {
             } else {
                 self.problem(
                     p,
-                    "\"\(v)\" is not one of \(WebhookConfiguration.Format.allCases.map(\.rawValue).joined(separator: ", "))"
+                    """
+                    "\(v)" is not one of \
+                    \(WebhookConfiguration.Format.allCases.map(\.rawValue).joined(separator: ", "))
+                    """
                 )
             }
         }
@@ -229,7 +232,10 @@ extension Reader {
                         // Never echo the value: it may be a password pasted by mistake.
                         self.problem(
                             hashPath,
-                            "is not a bcrypt hash ($2a$, $2b$ or $2y$, 60 characters); store a hash, never the password: htpasswd -nbBC 10 USER PASSWORD"
+                            """
+                            is not a bcrypt hash ($2a$, $2b$ or $2y$, 60 characters); \
+                            store a hash, never the password: htpasswd -nbBC 10 USER PASSWORD
+                            """
                         )
                     }
                 }
@@ -319,7 +325,10 @@ extension Reader {
         if probe.timeout >= probe.interval {
             self.problem(
                 "\(path).timeout",
-                "\(probe.timeout) must be shorter than the interval \(probe.interval): a cycle never outlives its interval"
+                """
+                \(probe.timeout) must be shorter than the interval \(probe.interval): \
+                a cycle never outlives its interval
+                """
             )
         }
     }
@@ -484,7 +493,10 @@ extension Reader {
         case nil:
             self.problem(
                 path,
-                "gives neither keys nor a source; add access_key_id and secret_access_key_file, or source: environment | profile | default_chain"
+                """
+                gives neither keys nor a source; add access_key_id and secret_access_key_file, \
+                or source: environment | profile | default_chain
+                """
             )
             return nil
         case let other?:

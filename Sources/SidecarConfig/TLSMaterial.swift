@@ -16,8 +16,10 @@ public struct TLSMaterial: Sendable {
             problems.append(
                 .init(
                     field: "server.tls.cert_file",
-                    message:
-                        "cannot read a PEM certificate from \(files.certificateFile); check the path, permissions and format"
+                    message: """
+                        cannot read a PEM certificate from \(files.certificateFile); \
+                        check the path, permissions and format
+                        """
                 )
             )
         }
@@ -26,8 +28,10 @@ public struct TLSMaterial: Sendable {
             problems.append(
                 .init(
                     field: "server.tls.key_file",
-                    message:
-                        "cannot read a PEM private key from \(files.keyFile); check the path, permissions and that it is not encrypted"
+                    message: """
+                        cannot read a PEM private key from \(files.keyFile); \
+                        check the path, permissions and that it is not encrypted
+                        """
                 )
             )
         }

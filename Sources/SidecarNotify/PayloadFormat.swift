@@ -55,7 +55,8 @@ enum PayloadFormat {
         switch event.type {
         case .circuitOpened:
             return
-                "S3 backend \(backend) is unavailable: circuit breaker opened after \(event.consecutiveFailures ?? 0) consecutive failures"
+                "S3 backend \(backend) is unavailable: "
+                + "circuit breaker opened after \(event.consecutiveFailures ?? 0) consecutive failures"
                 + (event.lastError.map { " (last: \($0.operation) \($0.reason))" } ?? "")
         case .circuitHalfOpened:
             return "S3 backend \(backend): circuit breaker half-open, probing"

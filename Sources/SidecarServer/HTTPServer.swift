@@ -78,7 +78,8 @@ public enum HTTPServer {
             }
             if debug {
                 var text =
-                    "Probe of \(result.backend): \(result.status.rawValue) in \(String(format: "%.3f", result.duration.seconds)) s\n"
+                    "Probe of \(result.backend): \(result.status.rawValue) "
+                    + "in \(String(format: "%.3f", result.duration.seconds)) s\n"
                 text += lines.map { "  \($0)\n" }.joined()
                 if let failure = result.failure {
                     text += "Error: \(failure.operation) \(failure.reason.rawValue): \(failure.message)\n"

@@ -70,7 +70,8 @@ enum StatusPage {
             for operation in backend.lastCycle?.operations ?? [] {
                 let error = [operation.reason, operation.message].compactMap { $0 }.joined(separator: ": ")
                 operations += """
-                    <tr class="\(operation.result == StepResult.Result.success.rawValue ? "ok" : "bad")"><td>\(escape(operation.operation))</td>\
+                    <tr class="\(operation.result == StepResult.Result.success.rawValue ? "ok" : "bad")">\
+                    <td>\(escape(operation.operation))</td>\
                     <td>\(escape(operation.result))</td><td>\(milliseconds(operation.latencySeconds))</td>\
                     <td>\(escape(error))</td></tr>\n
                     """
@@ -81,8 +82,10 @@ enum StatusPage {
             cards += """
                 <section class="backend" data-backend="\(escape(backend.name))" data-state="\(escape(state))">
                 <h2><span class="name">\(escape(backend.name))</span> \
-                <span class="state" style="background:\(stateColour(state))">\(escape(state.replacingOccurrences(of: "_", with: "-")))</span></h2>
-                <p>last success <b>\(escape(ago(backend.secondsSinceLastSuccess)))</b> · last cycle \(escape(cycle)) · \
+                <span class="state" style="background:\(stateColour(state))">\
+                \(escape(state.replacingOccurrences(of: "_", with: "-")))</span></h2>
+                <p>last success <b>\(escape(ago(backend.secondsSinceLastSuccess)))</b> · \
+                last cycle \(escape(cycle)) · \
                 failures \(backend.breaker.consecutiveFailures)/\(backend.breaker.failureThreshold) \
                 \(sparkline(backend.recentCycleSeconds))</p>
                 \(lastError.map { "<p class=\"error\">last error: \(escape($0))</p>" } ?? "")
@@ -96,7 +99,9 @@ enum StatusPage {
         for record in document.transitions.suffix(20).reversed() {
             let when = ISO8601DateFormatter().string(from: record.at)
             transitions +=
-                "<li><time>\(escape(when))</time> <b>\(escape(record.backend))</b> \(escape(record.from)) → \(escape(record.to)) (\(record.consecutiveFailures)/\(record.threshold) failures)</li>\n"
+                "<li><time>\(escape(when))</time> <b>\(escape(record.backend))</b> "
+                + "\(escape(record.from)) → \(escape(record.to)) "
+                + "(\(record.consecutiveFailures)/\(record.threshold) failures)</li>\n"
         }
         return """
             <!doctype html>
@@ -105,20 +110,24 @@ enum StatusPage {
             <meta http-equiv="refresh" content="10">
             <title>s3-canary · \(escape(document.instance))</title>
             <style>
-            body{font-family:system-ui,-apple-system,sans-serif;margin:0 auto;padding:1rem;max-width:60rem;color:#1f2328}
+            body{font-family:system-ui,-apple-system,sans-serif;\
+            margin:0 auto;padding:1rem;max-width:60rem;color:#1f2328}
             h1{font-size:1.3rem}h2{font-size:1.1rem;margin:.2rem 0}
             .backend{border:1px solid #d0d7de;border-radius:.5rem;padding:.6rem .8rem;margin:.8rem 0}
             .state{color:#fff;border-radius:.3rem;padding:.05rem .45rem;font-size:.9rem}
-            table{border-collapse:collapse;width:100%;font-size:.9rem}td,th{border-bottom:1px solid #eaeef2;padding:.25rem;text-align:left}
+            table{border-collapse:collapse;width:100%;font-size:.9rem}\
+            td,th{border-bottom:1px solid #eaeef2;padding:.25rem;text-align:left}
             tr.bad td{color:#cf222e}.error{color:#cf222e;overflow-wrap:anywhere}
             .spark{width:120px;height:24px;vertical-align:middle}
             footer{margin-top:1rem;font-size:.9rem}
             </style></head>
-            <body><h1>s3-canary on \(escape(document.instance)) \(document.ready ? "" : "· <span class=\"error\">not ready</span>")</h1>
+            <body><h1>s3-canary on \(escape(document.instance)) \
+            \(document.ready ? "" : "· <span class=\"error\">not ready</span>")</h1>
             \(cards)<h2>Recent transitions</h2>
             <ul class="transitions">
             \(transitions.isEmpty ? "<li>none yet</li>" : transitions)</ul>
-            <footer><a href="\(Route.metrics.path)">\(Route.metrics.path)</a> · <a href="\(Route.status.path)">\(Route.status.path)</a> · refreshes every 10 s</footer>
+            <footer><a href="\(Route.metrics.path)">\(Route.metrics.path)</a> · \
+            <a href="\(Route.status.path)">\(Route.status.path)</a> · refreshes every 10 s</footer>
             </body></html>
             """
     }

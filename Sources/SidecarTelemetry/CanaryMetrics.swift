@@ -125,7 +125,8 @@ public final class CanaryMetrics: Sendable {
         self.webhookDropped = try registry.family(
             "s3canary_webhook_dropped_total",
             help:
-                "Webhook events given up on, by reason (\(DropReason.allCases.map(\.rawValue).joined(separator: ", "))).",
+                "Webhook events given up on, "
+                + "by reason (\(DropReason.allCases.map(\.rawValue).joined(separator: ", "))).",
             kind: .counter, labels: ["webhook", "reason"])
         self.webhookQueueDepth = try registry.family(
             "s3canary_webhook_queue_depth", help: "Events waiting for delivery, per webhook.", kind: .gauge,
@@ -136,7 +137,8 @@ public final class CanaryMetrics: Sendable {
         self.scheduleDrift = try registry.family(
             "s3canary_schedule_drift_seconds",
             help:
-                "How late each cycle started against its planned time (jitter included in the plan): the canary's own lag.",
+                "How late each cycle started against its planned time (jitter included in the plan): "
+                + "the canary's own lag.",
             kind: .histogram, buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])
         self.buildInfo = try registry.family(
             "s3canary_build_info", help: "Build information; always 1.", kind: .gauge,
@@ -154,7 +156,8 @@ public final class CanaryMetrics: Sendable {
         self.sweepErrors = try registry.family(
             "s3canary_sweep_errors_total",
             help:
-                "Leftover canaries the sweeper could not list or delete (it goes on with the next; the next sweep retries).",
+                "Leftover canaries the sweeper could not list or delete "
+                + "(it goes on with the next; the next sweep retries).",
             kind: .counter, labels: backend)
         // The standard process metrics (client_golang's names), read from /proc at scrape time.
         self.processResidentMemory = try registry.family(

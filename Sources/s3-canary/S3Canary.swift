@@ -74,8 +74,11 @@ struct ConfigOption: ParsableArguments {
             let lines = error.problems.map { "  \($0.field): \($0.message)" }.joined(separator: "\n")
             FileHandle.standardError.write(
                 Data(
-                    "configuration \(path) is invalid (\(error.problems.count) problem\(error.problems.count == 1 ? "" : "s")):\n\(lines)\n"
-                        .utf8))
+                    """
+                    configuration \(path) is invalid \
+                    (\(error.problems.count) problem\(error.problems.count == 1 ? "" : "s")):\n\(lines)\n
+                    """
+                    .utf8))
             throw ExitCode(2)
         }
     }
@@ -148,7 +151,10 @@ struct DemoCommand: AsyncParsableCommand {
             extra.append(Demo.FaultDriver(store: flaky, logger: logger))
         }
         logger.notice(
-            "demo: open http://\(self.listen)\(Route.statusPage.path) for the status page, \(Route.metrics.path) for Prometheus"
+            """
+            demo: open http://\(self.listen)\(Route.statusPage.path) for the status page, \
+            \(Route.metrics.path) for Prometheus
+            """
         )
         try await CanaryApplication(service: service, extraServices: extra, version: S3Canary.version).run()
     }
@@ -165,7 +171,11 @@ struct CheckConfig: AsyncParsableCommand {
     func run() async throws {
         let (configuration, path) = try self.configOption.load()
         print(
-            "configuration \(path) is valid: \(configuration.backends.count) backend\(configuration.backends.count == 1 ? "" : "s") (\(configuration.backends.map(\.name).joined(separator: ", ")))"
+            """
+            configuration \(path) is valid: \
+            \(configuration.backends.count) backend\(configuration.backends.count == 1 ? "" : "s") \
+            (\(configuration.backends.map(\.name).joined(separator: ", ")))
+            """
         )
     }
 }
@@ -193,7 +203,10 @@ struct Probe: AsyncParsableCommand {
             entries = entries.filter { $0.name == name }
             guard !entries.isEmpty else {
                 throw ValidationError(
-                    "no backend named \(name); configured: \(configuration.backends.map(\.name).joined(separator: ", "))"
+                    """
+                    no backend named \(name); \
+                    configured: \(configuration.backends.map(\.name).joined(separator: ", "))
+                    """
                 )
             }
         }

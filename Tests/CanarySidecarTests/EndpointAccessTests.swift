@@ -77,7 +77,8 @@ struct EndpointAccessTests {
               idle_timeout: -1s
               gzip: true
             backends:
-              - {name: a, endpoint: "http://127.0.0.1:1", bucket: b, credentials: {access_key_id: a, secret_access_key: b}}
+              - {name: a, endpoint: "http://127.0.0.1:1", bucket: b, \
+            credentials: {access_key_id: a, secret_access_key: b}}
             """
         let error = try #require(throws: ConfigurationError.self) {
             try ConfigurationLoader(environment: [:], hostName: "h").load(data: Data(yaml.utf8))

@@ -20,9 +20,11 @@ struct JSONLogHandlerTests {
             "circuit breaker closed -> open", metadata: ["breaker.last_error": "put http5xx: \"boom\"\nline\t2 /path"])
         #expect(
             lines.withLock { $0 } == [
-                #"{"breaker.last_error":"put http5xx: \"boom\"\nline\t2 /path","canary.backend":"ceph-a","level":"notice","#
-                    + #""logger":"s3-canary","msg":"circuit breaker closed -> open","ts":"2026-11-25T09:46:40.500Z"}"#
-                    + "\n"
+                #"""
+                {"breaker.last_error":"put http5xx: \"boom\"\nline\t2 /path","canary.backend":"ceph-a",\#
+                "level":"notice","logger":"s3-canary","msg":"circuit breaker closed -> open",\#
+                "ts":"2026-11-25T09:46:40.500Z"}\#n
+                """#
             ]
         )
         let parsed = try JSONSerialization.jsonObject(with: Data(lines.withLock { $0[0] }.utf8)) as? [String: String]

@@ -55,8 +55,10 @@ struct MetricsTests {
         #expect(ExpositionFormat.negotiate(accept: "text/plain;version=0.0.4") == .text004)
         #expect(
             ExpositionFormat.negotiate(
-                accept:
-                    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+                accept: """
+                    application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,\
+                    text/plain;version=0.0.4;q=0.5,*/*;q=0.1
+                    """
             )
                 == .openMetrics
         )

@@ -59,7 +59,10 @@ struct WebhookTests {
             for key in keys {
                 #expect(
                     (expected[key] as? NSObject) == (actual[key] as? NSObject),
-                    "\(format.rawValue)-\(name).json: field \(key) differs: expected \(String(describing: expected[key])), got \(String(describing: actual[key]))"
+                    """
+                    \(format.rawValue)-\(name).json: field \(key) differs: \
+                    expected \(String(describing: expected[key])), got \(String(describing: actual[key]))
+                    """
                 )
             }
         }

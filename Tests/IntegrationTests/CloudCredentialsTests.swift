@@ -147,8 +147,10 @@ struct CloudCredentialsTests {
                 def log_message(self, *a): pass
                 def do_GET(self):
                     ok = self.headers.get("Authorization") == "secret-token" and self.path == "/creds"
-                    body = json.dumps({"AccessKeyId": "ASIACONTAINER", "SecretAccessKey": "s", "Token": "t", "Expiration": "2099-01-01T00:00:00Z"}).encode() if ok else b"{}"
-                    self.send_response(200 if ok else 401); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+                    body = json.dumps({"AccessKeyId": "ASIACONTAINER", "SecretAccessKey": "s", "Token": "t", \
+            "Expiration": "2099-01-01T00:00:00Z"}).encode() if ok else b"{}"
+                    self.send_response(200 if ok else 401); self.send_header("Content-Length", str(len(body))); \
+            self.end_headers(); self.wfile.write(body)
             print("ready", flush=True)
             HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
             """

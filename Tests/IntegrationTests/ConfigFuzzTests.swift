@@ -131,7 +131,8 @@ struct ConfigFuzzTests {
                     Self.valid.replacingOccurrences(
                         of: "webhooks:",
                         with: """
-                              - {name: ceph, endpoint: "http://127.0.0.1:1", bucket: b, credentials: {access_key_id: a, secret_access_key: b}}
+                              - {name: ceph, endpoint: "http://127.0.0.1:1", bucket: b, \
+                            credentials: {access_key_id: a, secret_access_key: b}}
                             webhooks:
                             """
                     ).utf8),

@@ -45,8 +45,10 @@ struct ExampleConfigTests {
             deploy = next(d for d in docs if d["kind"] == "Deployment")
             sidecar = next(c for c in deploy["spec"]["template"]["spec"]["containers"] if c["name"] == "s3-canary")
             print(json.dumps({"kinds": kinds, "config": cm["data"]["s3-canary.yaml"],
-                              "liveness": sidecar["livenessProbe"]["httpGet"]["path"], "readiness": sidecar["readinessProbe"]["httpGet"]["path"],
-                              "memory": sidecar["resources"]["limits"]["memory"], "mounts": [m["mountPath"] for m in sidecar["volumeMounts"]]}))
+                              "liveness": sidecar["livenessProbe"]["httpGet"]["path"], \
+            "readiness": sidecar["readinessProbe"]["httpGet"]["path"],
+                              "memory": sidecar["resources"]["limits"]["memory"], \
+            "mounts": [m["mountPath"] for m in sidecar["volumeMounts"]]}))
             """
         let parsed = try Harness.run(
             "/usr/bin/env",

@@ -87,7 +87,8 @@ struct FaultMatrixTests {
             """
             listen: 127.0.0.1:\(port)
             instance: faults
-            probe: {interval: \(Int(interval * 1000))ms, timeout: \(Int(timeout * 1000))ms, key_prefix: .s3-canary-faults/}
+            probe: {interval: \(Int(interval * 1000))ms, timeout: \(Int(timeout * 1000))ms, \
+            key_prefix: .s3-canary-faults/}
             breaker: {failure_threshold: \(threshold), open_timeout: \(Int(openTimeout))s}
             backends:
               - name: direct
@@ -141,7 +142,8 @@ struct FaultMatrixTests {
         let sorted = scrapeSeconds.sorted()
         let report =
             figures
-            + "\n/metrics while faulted: \(sorted.count) scrapes, median \(sorted[sorted.count / 2]) s, max \(sorted.last ?? 0) s\n"
+            + "\n/metrics while faulted: \(sorted.count) scrapes, "
+            + "median \(sorted[sorted.count / 2]) s, max \(sorted.last ?? 0) s\n"
         try Data(report.utf8).write(to: Harness.outputDirectory.appendingPathComponent("fault-matrix.txt"))
 
         for fault in Self.faults {

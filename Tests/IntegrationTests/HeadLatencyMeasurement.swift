@@ -61,8 +61,12 @@ struct HeadLatencyMeasurement {
             # HEAD latency against RGW (\(Self.samples) samples each, same run, \(Self.buildConfiguration) build)
             | client | p50 ms | p90 ms | p99 ms |
             |---|---|---|---|
-            | S3Backend | \(String(format: "%.3f", oursMedian * 1000)) | \(String(format: "%.3f", percentile(oursSeconds, 0.9) * 1000)) | \(String(format: "%.3f", percentile(oursSeconds, 0.99) * 1000)) |
-            | curl --aws-sigv4 (kept-alive) | \(String(format: "%.3f", curlMedian * 1000)) | \(String(format: "%.3f", percentile(curlSeconds, 0.9) * 1000)) | \(String(format: "%.3f", percentile(curlSeconds, 0.99) * 1000)) |
+            | S3Backend | \(String(format: "%.3f", oursMedian * 1000)) | \
+            \(String(format: "%.3f", percentile(oursSeconds, 0.9) * 1000)) | \
+            \(String(format: "%.3f", percentile(oursSeconds, 0.99) * 1000)) |
+            | curl --aws-sigv4 (kept-alive) | \(String(format: "%.3f", curlMedian * 1000)) | \
+            \(String(format: "%.3f", percentile(curlSeconds, 0.9) * 1000)) | \
+            \(String(format: "%.3f", percentile(curlSeconds, 0.99) * 1000)) |
 
             Ratio ours/curl at p50: \(String(format: "%.2f", oursMedian / curlMedian))
 

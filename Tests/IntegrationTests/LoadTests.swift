@@ -60,7 +60,11 @@ struct LoadTests {
             .map { $0.trimmingCharacters(in: .whitespaces) } ?? "?"
         let after = try Self.cycles(canary.base)
         Self.append(
-            "wrk /metrics, 50 connections, 30 s, 50 RGW backends every 2 s: \(requests.trimmingCharacters(in: .whitespaces)); latency p50 \(p50), p99 \(p99); \(Int(after - before)) cycles meanwhile"
+            """
+            wrk /metrics, 50 connections, 30 s, 50 RGW backends every 2 s: \
+            \(requests.trimmingCharacters(in: .whitespaces)); latency p50 \(p50), p99 \(p99); \
+            \(Int(after - before)) cycles meanwhile
+            """
         )
         // wrk prints these lines only when something went wrong.
         #expect(!output.contains("Socket errors"), "\(output)")
@@ -94,7 +98,10 @@ struct LoadTests {
         let late = try #require(Self.rssKiB(daemon.pid))
         let growth = Double(late) / Double(early)
         Self.append(
-            "RSS after 1,000 cycles \(early) KiB, after 10,000 cycles \(late) KiB: ratio \(String(format: "%.3f", growth))"
+            """
+            RSS after 1,000 cycles \(early) KiB, after 10,000 cycles \(late) KiB: \
+            ratio \(String(format: "%.3f", growth))
+            """
         )
         #expect(growth <= 1.10, "RSS grew from \(early) KiB to \(late) KiB")
         #expect(await daemon.stop() == 0)

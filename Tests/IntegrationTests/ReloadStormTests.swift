@@ -173,7 +173,10 @@ struct ReloadStormTests {
             for (index, answer) in answers.prefix(posts).enumerated()
             where answer.status != 200 || !answer.body.contains(expected) {
                 failures.append(
-                    "round \(round) (\(useA ? "A" : "B")) POST \(index): \(answer.status.map(String.init) ?? "no answer") \(answer.body)"
+                    """
+                    round \(round) (\(useA ? "A" : "B")) POST \(index): \
+                    \(answer.status.map(String.init) ?? "no answer") \(answer.body)
+                    """
                 )
             }
         }

@@ -86,10 +86,16 @@ struct ServiceRGWTests {
         let cycleCount = cycles(after) - cycles(before)
         #expect(cycleCount >= 10)
         figures.append(
-            "idle RSS with two backends: \(String(format: "%.1f", (after["process_resident_memory_bytes"] ?? 0) / 1_048_576)) MiB (debug build)"
+            """
+            idle RSS with two backends: \
+            \(String(format: "%.1f", (after["process_resident_memory_bytes"] ?? 0) / 1_048_576)) MiB (debug build)
+            """
         )
         figures.append(
-            "CPU per 1,000 cycles against RGW: \(String(format: "%.2f", cpu / max(cycleCount, 1) * 1000)) s (\(Int(cycleCount)) cycles of 5 operations, debug build)"
+            """
+            CPU per 1,000 cycles against RGW: \(String(format: "%.2f", cpu / max(cycleCount, 1) * 1000)) s \
+            (\(Int(cycleCount)) cycles of 5 operations, debug build)
+            """
         )
 
         // Outage: the proxy in front of rgw-path goes away; its breaker must open within the threshold.

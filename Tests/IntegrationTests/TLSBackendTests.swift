@@ -78,7 +78,10 @@ struct TLSBackendTests {
         try await Harness.waitUntil(.seconds(10), "nginx listening") {
             guard nginx.isRunning else {
                 throw HarnessError(
-                    "nginx exited: \(nginx.log) \((try? String(contentsOfFile: path("nginx-error.log"), encoding: .utf8)) ?? "")"
+                    """
+                    nginx exited: \(nginx.log) \
+                    \((try? String(contentsOfFile: path("nginx-error.log"), encoding: .utf8)) ?? "")
+                    """
                 )
             }
             return try Harness.http("https://localhost:\(tlsPort)/", headers: [], timeout: 1).status != nil

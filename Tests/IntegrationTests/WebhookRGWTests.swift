@@ -37,10 +37,13 @@ struct WebhookRGWTests {
                 credentials: \(RGWEnvironment.credentialsFromEnvironment)
             webhooks:
               - {name: ce, url: "\(receiver.base)/ok/cloudevents", secret_file: \(secretFile.path), events: ["*"]}
-              - {name: am, url: "\(receiver.base)/ok/alertmanager", format: alertmanager, secret_file: \(secretFile.path),
+              - {name: am, url: "\(receiver.base)/ok/alertmanager", format: alertmanager, \
+            secret_file: \(secretFile.path),
                  events: [backend.circuit.opened, backend.circuit.closed]}
-              - {name: slack, url: "\(receiver.base)/ok/slack", format: slack, secret_file: \(secretFile.path), events: ["backend.circuit.*"]}
-              - {name: pd, url_file: \(urlFile.path), format: pagerduty, routing_key: R0UT1NG, secret_file: \(secretFile.path),
+              - {name: slack, url: "\(receiver.base)/ok/slack", format: slack, secret_file: \(secretFile.path), \
+            events: ["backend.circuit.*"]}
+              - {name: pd, url_file: \(urlFile.path), format: pagerduty, routing_key: R0UT1NG, \
+            secret_file: \(secretFile.path),
                  events: ["backend.*"]}
 
             """
@@ -120,11 +123,14 @@ struct WebhookRGWTests {
                 bucket: \(RGWEnvironment.miscBucket)
                 credentials: \(RGWEnvironment.credentialsFromEnvironment)
             webhooks:
-              - {name: twice, url: "\(receiver.base)/fail-twice/a", secret: "\(receiver.secret)", events: [service.started]}
+              - {name: twice, url: "\(receiver.base)/fail-twice/a", secret: "\(receiver.secret)", \
+            events: [service.started]}
               - {name: gone, url: "\(receiver.base)/gone/a", secret: "\(receiver.secret)", events: [service.started]}
               - {name: bad, url: "\(receiver.base)/bad/a", secret: "\(receiver.secret)", events: [service.started]}
-              - {name: later, url: "\(receiver.base)/retry-after/a", secret: "\(receiver.secret)", events: [service.started]}
-              - {name: slow, url: "\(receiver.base)/slow/a", secret: "\(receiver.secret)", timeout: 15s, events: [service.started]}
+              - {name: later, url: "\(receiver.base)/retry-after/a", secret: "\(receiver.secret)", \
+            events: [service.started]}
+              - {name: slow, url: "\(receiver.base)/slow/a", secret: "\(receiver.secret)", timeout: 15s, \
+            events: [service.started]}
               - {name: down, url: "\(late.base)/ok/a", secret: "\(receiver.secret)", events: [service.started]}
 
             """

@@ -136,7 +136,10 @@ struct SigV4CrossCheckTests {
                 mismatches += 1
                 if mismatches <= 3 {
                     Issue.record(
-                        "key \(testCase.key.debugDescription):\nours:\n\(signed.canonicalRequest)\nbotocore:\n\(reference.canonical_request)"
+                        """
+                        key \(testCase.key.debugDescription):\nours:\n\(signed.canonicalRequest)\n\
+                        botocore:\n\(reference.canonical_request)
+                        """
                     )
                 }
             }

@@ -23,7 +23,10 @@ public struct Credentials: Sendable, Equatable, CustomStringConvertible {
 
     /// The access key ID, with the secret and the token redacted.
     public var description: String {
-        "Credentials(accessKeyID: \(self.accessKeyID), secret: <redacted>\(self.sessionToken == nil ? "" : ", session token: <redacted>"))"
+        """
+        Credentials(accessKeyID: \(self.accessKeyID), secret: <redacted>\
+        \(self.sessionToken == nil ? "" : ", session token: <redacted>"))
+        """
     }
 }
 

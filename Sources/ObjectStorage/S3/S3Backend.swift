@@ -307,8 +307,9 @@ public final class S3Backend: ObjectBackend, BackendCopier {
         )
 
         // Connect to the endpoint's address; the Host header names the bucket for virtual-host addressing.
-        var url =
-            "\(self.endpoint.scheme)://\(self.endpoint.authority(prefix: self.configuration.addressing == .virtualHost ? self.configuration.bucket : nil))\(path)"
+        let authority = self.endpoint.authority(
+            prefix: self.configuration.addressing == .virtualHost ? self.configuration.bucket : nil)
+        var url = "\(self.endpoint.scheme)://\(authority)\(path)"
         if !query.isEmpty {
             url +=
                 "?"
