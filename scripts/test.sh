@@ -25,11 +25,11 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
 fi
-python3 -c 'import boto3, standardwebhooks, cloudevents, jsonschema, flask' 2>/dev/null \
+python3 -c 'import boto3, standardwebhooks, cloudevents, jsonschema, flask, yaml' 2>/dev/null \
     && command -v moto_server >/dev/null \
-    || python3 -m pip install -q boto3 standardwebhooks cloudevents jsonschema 'moto[server]'
+    || python3 -m pip install -q boto3 standardwebhooks cloudevents jsonschema pyyaml 'moto[server]'
 
-for tool in radosgw prometheus promtool amtool chromium nginx openssl moto_server curl htpasswd wrk; do
+for tool in radosgw prometheus promtool amtool prometheus-alertmanager chromium nginx openssl moto_server curl htpasswd wrk; do
     command -v "$tool" >/dev/null || { echo "FAILED: $tool is still missing after the install step" >&2; exit 1; }
 done
 
@@ -81,9 +81,9 @@ phase() {
     total=$((total + count))
     failed_tests=$((failed_tests + failed))
 }
-isolated='LoadTests|FaultMatrixTests|CrashRecoveryTests'
+isolated='LoadTests|FaultMatrixTests|CrashRecoveryTests|FleetAlertingTests'
 phase main --skip "$isolated"
-phase faults --filter 'FaultMatrixTests|CrashRecoveryTests'
+phase faults --filter 'FaultMatrixTests|CrashRecoveryTests|FleetAlertingTests'
 phase load --filter LoadTests
 cat "$root"/test-output/swift-test-{main,faults,load}.log > "$root/test-output/swift-test.log"
 # A plain closing line for CI: Swift Testing's own summaries, as counts.
