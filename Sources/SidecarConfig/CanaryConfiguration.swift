@@ -142,6 +142,8 @@ public struct CanaryConfiguration: Sendable, Equatable {
     public var webhooks: [WebhookConfiguration] = []
     /// How receivers reach this instance's `/status` (links in events); default `http://<instance>:<port>`.
     var externalURL: String?
+    /// Added to every event (`external_labels:`), such as `cluster` or `location`, so receivers can group a fleet.
+    public var externalLabels: [String: String] = [:]
 
     /// Where receivers reach this instance: `external_url`, or `http://<instance>:<port>` by default.
     public var externalBaseURL: String {
@@ -156,6 +158,17 @@ public struct CanaryConfiguration: Sendable, Equatable {
 }
 
 extension CanaryConfiguration {
+    /// Label names events and alerts already carry: external labels may not replace them.
+    public static let reservedLabelNames: Set<String> = ["alertname", "backend", "instance", "severity", "job"]
+
+    /// Whether `name` is a valid Prometheus label name that is not reserved for internal use (`__`).
+    public static func isValidLabelName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, !name.hasPrefix("__") else { return false }
+        let letters = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+        let digits = CharacterSet(charactersIn: "0123456789")
+        return letters.contains(first) && name.unicodeScalars.allSatisfy { letters.contains($0) || digits.contains($0) }
+    }
+
     /// Parses a duration as the configuration file writes it (`250ms`, `5s`, `1m`).
     public static func parseDuration(_ text: String) -> Duration? { Reader.parseDuration(text) }
 }

@@ -4,7 +4,7 @@ import Yams
 
 extension Reader {
     static let topLevelKeys = [
-        "listen", "server", "instance", "external_url", "probe", "breaker", "backends", "webhooks",
+        "listen", "server", "instance", "external_url", "external_labels", "probe", "breaker", "backends", "webhooks",
     ]
     static let serverKeys = [
         "tls", "basic_auth_users", "bearer_token", "bearer_token_env", "bearer_token_file", "max_header_bytes",
@@ -59,6 +59,9 @@ extension Reader {
             } else {
                 self.problem(path, "\"\(text)\" is not an http(s) URL, such as https://canary.example.com")
             }
+        }
+        if let (node, path) = top["external_labels"] {
+            configuration.externalLabels = self.externalLabels(node, path)
         }
         if let (node, path) = top["webhooks"], let entries = self.list(node, path) {
             var names: Set<String> = []
@@ -534,7 +537,48 @@ extension Reader {
         }
         return nil
     }
+
+    /// `external_labels:`: label name to value, added to every event (as Prometheus adds its external labels to
+    /// alerts), so receivers can group a fleet by cluster or location.
+    mutating func externalLabels(_ node: Node, _ path: String) -> [String: String] {
+        guard case .mapping(let entries) = node else {
+            self.problem(path, "must be a mapping of label name to value, such as {cluster: eu-1}, not \(Self.kind(node))")
+            return [:]
+        }
+        var labels: [String: String] = [:]
+        for (keyNode, valueNode) in entries {
+            guard case .scalar(let key) = keyNode else {
+                self.problem(path, "label names must be plain strings")
+                continue
+            }
+            let name = key.string
+            let labelPath = "\(path).\(name)"
+            guard CanaryConfiguration.isValidLabelName(name) else {
+                self.problem(
+                    labelPath,
+                    "is not a Prometheus label name: letters, digits and _, not starting with a digit or __"
+                )
+                continue
+            }
+            guard !CanaryConfiguration.reservedLabelNames.contains(name) else {
+                self.problem(
+                    labelPath,
+                    "is set by s3-canary itself (\(CanaryConfiguration.reservedLabelNames.sorted().joined(separator: ", "))); "
+                        + "choose another name, such as cluster or location"
+                )
+                continue
+            }
+            guard let value = self.string(valueNode, labelPath) else { continue }
+            guard !value.isEmpty, value.count <= 128 else {
+                self.problem(labelPath, "must be 1 to 128 characters")
+                continue
+            }
+            labels[name] = value
+        }
+        return labels
+    }
 }
+
 
 extension Node {
     var isMapping: Bool {

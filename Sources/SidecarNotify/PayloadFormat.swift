@@ -95,6 +95,8 @@ struct CloudEvent: Encodable {
         var message: String?
         var instance: String
         var statusUrl: String
+        /// Left out when the configuration has none.
+        var externalLabels: [String: String]?
 
         enum CodingKeys: String, CodingKey {
             case backend, from, to, threshold, message, instance
@@ -102,6 +104,7 @@ struct CloudEvent: Encodable {
             case openDurationSeconds = "open_duration_seconds"
             case lastError = "last_error"
             case statusUrl = "status_url"
+            case externalLabels = "external_labels"
         }
     }
 
@@ -123,7 +126,8 @@ struct CloudEvent: Encodable {
         self.data = Payload(
             backend: event.backend, from: event.from, to: event.to, consecutiveFailures: event.consecutiveFailures,
             threshold: event.threshold, openDurationSeconds: event.openDurationSeconds, lastError: event.lastError,
-            message: event.message, instance: event.instance, statusUrl: event.statusURL
+            message: event.message, instance: event.instance, statusUrl: event.statusURL,
+            externalLabels: event.externalLabels.isEmpty ? nil : event.externalLabels
         )
     }
 }
@@ -154,6 +158,7 @@ struct SlackMessage: Encodable {
         }
         let summary = PayloadFormat.summary(event)
         var details: [String] = ["*instance* \(event.instance)"]
+        for (name, value) in event.externalLabels.sorted(by: { $0.key < $1.key }) { details.append("*\(name)* \(value)") }
         if let backend = event.backend { details.append("*backend* \(backend)") }
         if let failures = event.consecutiveFailures, let threshold = event.threshold {
             details.append("*failures* \(failures)/\(threshold)")
@@ -204,10 +209,11 @@ struct AlertmanagerPayload: Encodable {
         case .corruptionDetected: (alertname, firing) = ("S3CanaryIntegrityFailure", true)
         default: return nil
         }
-        let labels = [
+        // External labels first: the alert's own labels win (the configuration forbids those names anyway).
+        let labels = event.externalLabels.merging([
             "alertname": alertname, "backend": event.backend ?? "", "instance": event.instance,
             "severity": "critical",
-        ]
+        ]) { $1 }
         let annotations = [
             "summary": PayloadFormat.summary(event),
             "description": "consecutive failures \(event.consecutiveFailures ?? 0) of threshold \(event.threshold ?? 0)"
@@ -294,6 +300,7 @@ struct PagerDutyEvent: Encodable {
         if let seconds = event.openDurationSeconds {
             details["open_duration_seconds"] = String(format: "%.1f", seconds)
         }
+        for (name, value) in event.externalLabels where details[name] == nil { details[name] = value }
         self.payload = Payload(
             summary: String(PayloadFormat.summary(event).prefix(1024)),
             source: event.instance,

@@ -42,6 +42,8 @@ public struct WebhookEvent: Sendable, Equatable {
     public var message: String?
     /// Link to this instance's `/status`.
     public var statusURL: String
+    /// The configuration's `external_labels` (such as `cluster`, `location`), stamped on by the telemetry hook.
+    public var externalLabels: [String: String] = [:]
 
     init(
         id: String = UUID().uuidString.lowercased(),

@@ -13,11 +13,14 @@ public final class TelemetryHook: Sendable {
     public struct Origin: Sendable, Equatable {
         var instance: String
         var statusURL: String
+        /// Labels every event carries (the configuration's `external_labels`).
+        var externalLabels: [String: String]
 
         /// The origin of this instance's events.
-        public init(instance: String, statusURL: String) {
+        public init(instance: String, statusURL: String, externalLabels: [String: String] = [:]) {
             self.instance = instance
             self.statusURL = statusURL
+            self.externalLabels = externalLabels
         }
     }
 
@@ -51,6 +54,8 @@ public final class TelemetryHook: Sendable {
 
     /// Sends `event` to every sink.
     func emit(_ event: WebhookEvent) {
+        var event = event
+        event.externalLabels = self.currentOrigin.externalLabels
         for sink in self.sinks.withLock({ $0 }) { sink(event) }
     }
 
