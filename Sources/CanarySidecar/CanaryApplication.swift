@@ -76,7 +76,7 @@ public struct CanaryApplication: Sendable {
             metrics: service.metrics,
             logger: service.logger,
             clock: ContinuousClock(),
-            backends: { service.configuration.backends }
+            backends: { service.configuration.ownedBackends }
         )
         let dispatcher = WebhookDispatcher(
             webhooks: service.configuration.webhooks,
@@ -102,7 +102,7 @@ public struct CanaryApplication: Sendable {
         service.logger.notice(
             "s3-canary started",
             metadata: [
-                "config.backends": "\(service.configuration.backends.map(\.name).joined(separator: ","))",
+                "config.backends": "\(service.configuration.ownedBackends.map(\.name).joined(separator: ","))",
                 "config.instance": "\(service.configuration.instance)",
             ]
         )

@@ -51,7 +51,10 @@ public final class CanaryService: EndpointModel {
             clock: ContinuousClock(),
             logger: logger,
             now: now,
-            onSweepErrors: { backend, errors in metrics.sweepErrors.add([backend], Double(errors)) },
+            onSweepErrors: { backend, errors in
+                // A backend a reload removed has no series any more; its sweep errors are logged only.
+                if telemetry.board.contains(backend) { metrics.sweepErrors.add([backend], Double(errors)) }
+            },
             observer: { report in telemetry.cycleFinished(report.result, breaker: report.breaker, drift: report.drift) }
         )
         self.owner = ReloadOwner(

@@ -155,7 +155,7 @@ final class ReloadOwner: Service {
                 self.logger.warning("listen address changes need a restart; keeping \(running.listen.description)")
             }
             try await self.apply(configuration, initial: false)
-            result = .success(configuration.backends.count)
+            result = .success(configuration.ownedBackends.count)
         } catch let error as ConfigurationError {
             result = .failure(error)
         } catch {
@@ -239,7 +239,7 @@ final class ReloadOwner: Service {
         var next: [String: Active] = [:]
         var fresh: [Active] = []
         do {
-            for entry in configuration.backends {
+            for entry in configuration.ownedBackends {
                 if keepUnchanged, let existing = current.active[entry.name], existing.entry == entry {
                     next[entry.name] = existing
                 } else {
@@ -278,7 +278,8 @@ final class ReloadOwner: Service {
             // A rebuilt backend continues its predecessor's breaker: the gauges say where it is, not "closed".
             metrics.record(active.target.backend.snapshot, backend: active.entry.name)
         }
-        self.telemetry.board.setBackends(configuration.backends.map(\.name))
+        self.telemetry.board.setBackends(configuration.ownedBackends.map(\.name))
+        metrics.setShard(configuration.sharding.map { ($0.shard, $0.shards) } ?? (0, 1))
         // Removed runners stop; replaced ones are stopped by `start`. Each runner releases its own backend's
         // connections when its last cycle has ended.
         self.scheduler.stop(removed)

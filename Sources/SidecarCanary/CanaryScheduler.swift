@@ -105,10 +105,11 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
         }
     }
 
-    /// Stops the runners of `names`; each finishes its current cycle first.
+    /// Stops the runners of `names` for good; each finishes its current cycle, then deletes every canary left under
+    /// its prefix (the backend leaves this replica).
     public func stop(_ names: [String]) {
         let stopped = self.runners.withLock { runners in names.compactMap { runners.removeValue(forKey: $0) } }
-        for runner in stopped { runner.stop.stop() }
+        for runner in stopped { runner.stop.stop(retiring: true) }
     }
 
     /// Runs the runners until graceful shutdown, then waits for their cycles to finish.
@@ -207,6 +208,22 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
                     result: result, start: start, drift: planned.duration(to: start), breaker: target.backend.snapshot))
             slot += 1
             cycles += 1
+        }
+        if runner.stop.isRetiring {
+            // The backend left this replica (removed from the file, or now another shard's): nothing of ours may stay
+            // under its prefix, whatever its age. Only this replica writes there, so nothing live is deleted.
+            let now = self.now()
+            let outcome = await Sweeper(target: target, minimumAge: .zero).sweep(
+                now: now, processStartedAt: now, log: log)
+            if outcome.errors > 0 {
+                self.logger.warning(
+                    "could not remove every canary of a backend this replica no longer probes",
+                    metadata: [
+                        "canary.backend": "\(target.name)", "sweep.deleted": "\(outcome.deleted)",
+                        "sweep.error": "\(outcome.firstError ?? "-")",
+                    ]
+                )
+            }
         }
         await runner.onStopped()
     }

@@ -7,6 +7,7 @@ import Synchronization
 package final class StopSignal: Sendable {
     private struct State {
         var stopped = false
+        var retiring = false
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
         var nextID = 0
     }
@@ -19,10 +20,15 @@ package final class StopSignal: Sendable {
     /// Whether ``stop()`` was called.
     package var isStopped: Bool { self.state.withLock { $0.stopped } }
 
-    /// Stops for good: wakes every waiter now, and later waiters return at once.
-    package func stop() {
+    /// Whether the stop retires the runner's backend for good (removed, or given to another shard): its canaries go.
+    package var isRetiring: Bool { self.state.withLock { $0.retiring } }
+
+    /// Stops for good: wakes every waiter now, and later waiters return at once. `retiring`: the backend leaves
+    /// this replica (not replaced by a new runner of the same name, not a shutdown).
+    package func stop(retiring: Bool = false) {
         let waiters = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.stopped = true
+            state.retiring = state.retiring || retiring
             defer { state.waiters = [:] }
             return Array(state.waiters.values)
         }

@@ -144,6 +144,51 @@ public struct CanaryConfiguration: Sendable, Equatable {
     var externalURL: String?
     /// Added to every event (`external_labels:`), such as `cluster` or `location`, so receivers can group a fleet.
     public var externalLabels: [String: String] = [:]
+    /// Which share of the backends this replica probes (`sharding:`); `nil`: all of them.
+    public var sharding: Sharding?
+
+    /// The backends this replica probes: all of them, or those of its shard.
+    public var ownedBackends: [Backend] {
+        guard let sharding = self.sharding else { return self.backends }
+        return self.backends.filter { sharding.owns($0.name) }
+    }
+
+    /// A dedicated fleet's split of the backends: replica `shard` of `shards` probes the backends whose name hashes
+    /// to it. The hash is 64-bit FNV-1a over the name's UTF-8 bytes, modulo `shards`: stable across versions,
+    /// platforms and restarts, so every replica agrees without talking to the others.
+    public struct Sharding: Sendable, Equatable {
+        /// How many replicas share the backends.
+        public var shards: Int
+        /// This replica's shard, `0..<shards`.
+        public var shard: Int
+
+        public init(shards: Int, shard: Int) {
+            self.shards = shards
+            self.shard = shard
+        }
+
+        /// The shard a backend belongs to.
+        public static func shard(of name: String, shards: Int) -> Int {
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for byte in name.utf8 {
+                hash ^= UInt64(byte)
+                hash = hash &* 0x0000_0100_0000_01b3
+            }
+            return Int(hash % UInt64(max(shards, 1)))
+        }
+
+        /// Whether this replica probes `name`.
+        public func owns(_ name: String) -> Bool { Self.shard(of: name, shards: self.shards) == self.shard }
+
+        /// The ordinal at the end of a StatefulSet pod's host name (`s3-canary-2` → 2).
+        public static func ordinal(ofHostName hostName: String) -> Int? {
+            let short = hostName.split(separator: ".").first.map(String.init) ?? hostName
+            guard let dash = short.lastIndex(of: "-") else { return nil }
+            let digits = short[short.index(after: dash)...]
+            guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber) else { return nil }
+            return Int(digits)
+        }
+    }
 
     /// Where receivers reach this instance: `external_url`, or `http://<instance>:<port>` by default.
     public var externalBaseURL: String {

@@ -4,7 +4,8 @@ import Yams
 
 extension Reader {
     static let topLevelKeys = [
-        "listen", "server", "instance", "external_url", "external_labels", "probe", "breaker", "backends", "webhooks",
+        "listen", "server", "instance", "external_url", "external_labels", "sharding", "probe", "breaker", "backends",
+        "webhooks",
     ]
     static let serverKeys = [
         "tls", "basic_auth_users", "bearer_token", "bearer_token_env", "bearer_token_file", "max_header_bytes",
@@ -59,6 +60,9 @@ extension Reader {
             } else {
                 self.problem(path, "\"\(text)\" is not an http(s) URL, such as https://canary.example.com")
             }
+        }
+        if let (node, path) = top["sharding"] {
+            configuration.sharding = self.sharding(node, path, hostName: hostName)
         }
         if let (node, path) = top["external_labels"] {
             configuration.externalLabels = self.externalLabels(node, path)
@@ -542,7 +546,8 @@ extension Reader {
     /// alerts), so receivers can group a fleet by cluster or location.
     mutating func externalLabels(_ node: Node, _ path: String) -> [String: String] {
         guard case .mapping(let entries) = node else {
-            self.problem(path, "must be a mapping of label name to value, such as {cluster: eu-1}, not \(Self.kind(node))")
+            self.problem(
+                path, "must be a mapping of label name to value, such as {cluster: eu-1}, not \(Self.kind(node))")
             return [:]
         }
         var labels: [String: String] = [:]
@@ -563,7 +568,8 @@ extension Reader {
             guard !CanaryConfiguration.reservedLabelNames.contains(name) else {
                 self.problem(
                     labelPath,
-                    "is set by s3-canary itself (\(CanaryConfiguration.reservedLabelNames.sorted().joined(separator: ", "))); "
+                    "is set by s3-canary itself ("
+                        + CanaryConfiguration.reservedLabelNames.sorted().joined(separator: ", ") + "); "
                         + "choose another name, such as cluster or location"
                 )
                 continue
@@ -577,8 +583,62 @@ extension Reader {
         }
         return labels
     }
-}
 
+    /// `sharding:`: this replica probes only the backends of its shard (`shards`, and `shard` or
+    /// `shard_from_hostname`, which reads a StatefulSet ordinal such as `s3-canary-2`).
+    mutating func sharding(_ node: Node, _ path: String, hostName: String) -> CanaryConfiguration.Sharding? {
+        guard let map = self.mapping(node, path, allowed: ["shards", "shard", "shard_from_hostname"]) else {
+            return nil
+        }
+        guard let (shardsNode, shardsPath) = map["shards"] else {
+            self.problem("\(path).shards", "is required: how many replicas share the backends, such as 3")
+            return nil
+        }
+        guard let shards = self.integer(shardsNode, shardsPath, range: 1...10_000) else { return nil }
+        let fromHostName = map["shard_from_hostname"].flatMap { self.bool($0.0, $0.1) } ?? false
+        let shard: Int
+        switch (map["shard"], fromHostName) {
+        case (.some, true):
+            self.problem(path, "give shard or shard_from_hostname: true, not both")
+            return nil
+        case (.some(let (shardNode, shardPath)), false):
+            guard let text = self.string(shardNode, shardPath) else { return nil }
+            guard let value = Int(text), value >= 0 else {
+                self.problem(shardPath, "\"\(text)\" is not a shard number; use 0 to \(shards - 1)")
+                return nil
+            }
+            guard value < shards else {
+                self.problem(shardPath, "\(value) is not below shards (\(shards)); use 0 to \(shards - 1)")
+                return nil
+            }
+            shard = value
+        case (.none, true):
+            guard let ordinal = CanaryConfiguration.Sharding.ordinal(ofHostName: hostName) else {
+                self.problem(
+                    "\(path).shard_from_hostname",
+                    "the host name \"\(Self.clipped(hostName, to: 64))\" does not end in -<number> "
+                        + "as a StatefulSet pod's does "
+                        + "(s3-canary-2); set shard instead"
+                )
+                return nil
+            }
+            guard ordinal < shards else {
+                self.problem(
+                    "\(path).shard_from_hostname",
+                    "the host name's ordinal \(ordinal) is not below shards (\(shards)); "
+                        + "raise shards to the replica count"
+                )
+                return nil
+            }
+            shard = ordinal
+        case (.none, false):
+            self.problem(
+                "\(path).shard", "is required: this replica's shard, 0 to \(shards - 1), or shard_from_hostname: true")
+            return nil
+        }
+        return CanaryConfiguration.Sharding(shards: shards, shard: shard)
+    }
+}
 
 extension Node {
     var isMapping: Bool {

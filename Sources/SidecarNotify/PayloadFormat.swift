@@ -158,7 +158,9 @@ struct SlackMessage: Encodable {
         }
         let summary = PayloadFormat.summary(event)
         var details: [String] = ["*instance* \(event.instance)"]
-        for (name, value) in event.externalLabels.sorted(by: { $0.key < $1.key }) { details.append("*\(name)* \(value)") }
+        for (name, value) in event.externalLabels.sorted(by: { $0.key < $1.key }) {
+            details.append("*\(name)* \(value)")
+        }
         if let backend = event.backend { details.append("*backend* \(backend)") }
         if let failures = event.consecutiveFailures, let threshold = event.threshold {
             details.append("*failures* \(failures)/\(threshold)")

@@ -54,6 +54,7 @@ public final class CanaryMetrics: Sendable {
     public let reloads: MetricFamily
     /// `s3canary_sweep_errors_total`: leftover canaries the sweeper could not list or delete, per backend.
     public let sweepErrors: MetricFamily
+    let shardInfo: MetricFamily
     let processResidentMemory: MetricFamily
     let processCPUSeconds: MetricFamily
     let processOpenFDs: MetricFamily
@@ -159,6 +160,10 @@ public final class CanaryMetrics: Sendable {
                 "Leftover canaries the sweeper could not list or delete "
                 + "(it goes on with the next; the next sweep retries).",
             kind: .counter, labels: backend)
+        self.shardInfo = try registry.family(
+            "s3canary_shard_info",
+            help: "This replica's shard of the backends (sharding:); shard 0 of 1 when it probes them all.",
+            kind: .gauge, labels: ["shard", "shards"])
         // The standard process metrics (client_golang's names), read from /proc at scrape time.
         self.processResidentMemory = try registry.family(
             "process_resident_memory_bytes", help: "Resident memory size in bytes.", kind: .gauge)
@@ -222,6 +227,12 @@ public final class CanaryMetrics: Sendable {
         for reason in DropReason.allCases { self.webhookDropped.touch([name, reason.rawValue]) }
         self.webhookQueueDepth.set([name], 0)
         self.webhookRequestDuration.touch([name])
+    }
+
+    /// Publishes this replica's shard (one series; a reload that changes it replaces it).
+    public func setShard(_ shard: (shard: Int, shards: Int)) {
+        self.shardInfo.removeAllSeries()
+        self.shardInfo.set([String(shard.shard), String(shard.shards)], 1)
     }
 
     /// Drops every series of a backend a reload removed.

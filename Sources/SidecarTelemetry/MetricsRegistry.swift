@@ -234,6 +234,11 @@ public final class MetricFamily: Sendable {
         }
     }
 
+    /// Drops every series of the family.
+    func removeAllSeries() {
+        self.series.withLock { series in series.removeAll { _ in true } }
+    }
+
     /// The family name OpenMetrics declares: counters lose their `_total` suffix there.
     private var openMetricsName: String {
         if self.kind == .counter, self.name.hasSuffix("_total") { return String(self.name.dropLast(6)) }

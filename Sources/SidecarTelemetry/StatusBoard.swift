@@ -95,7 +95,7 @@ public final class StatusBoard: Sendable {
     }
 
     /// Whether `name` is a configured backend (results of a removed backend's last cycle are ignored).
-    func contains(_ name: String) -> Bool {
+    public func contains(_ name: String) -> Bool {
         self.state.withLock { $0.backends[name] != nil }
     }
 

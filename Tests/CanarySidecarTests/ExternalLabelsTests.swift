@@ -21,10 +21,12 @@ struct ExternalLabelsTests {
     @Test func theConfigurationReadsThem() throws {
         let loader = ConfigurationLoader(environment: [:], hostName: "host-1")
         let configuration = try loader.load(
-            data: Data("""
+            data: Data(
+                """
                 external_labels: {cluster: eu-1, location: fra}
                 backends:
-                  - {name: a, endpoint: "http://127.0.0.1:7480", bucket: b, credentials: {access_key_id: A, secret_access_key: S}}
+                  - {name: a, endpoint: "http://127.0.0.1:7480", bucket: b,
+                      credentials: {access_key_id: A, secret_access_key: S}}
                 """.utf8)
         )
         #expect(configuration.externalLabels == Self.labels)
@@ -39,10 +41,12 @@ struct ExternalLabelsTests {
         let loader = ConfigurationLoader(environment: [:], hostName: "host-1")
         let error = try #require(throws: ConfigurationError.self) {
             try loader.load(
-                data: Data("""
+                data: Data(
+                    """
                     external_labels: \(labels)
                     backends:
-                      - {name: a, endpoint: "http://127.0.0.1:7480", bucket: b, credentials: {access_key_id: A, secret_access_key: S}}
+                      - {name: a, endpoint: "http://127.0.0.1:7480", bucket: b,
+                          credentials: {access_key_id: A, secret_access_key: S}}
                     """.utf8)
             )
         }
@@ -70,7 +74,8 @@ struct ExternalLabelsTests {
         let alert = try #require((alertmanager["alerts"] as? [[String: Any]])?.first)
         #expect((alert["labels"] as? [String: String])?["cluster"] == "eu-1")
         #expect((alertmanager["commonLabels"] as? [String: String])?["location"] == "fra")
-        let pagerDuty = try Self.json(try PayloadFormat.render(event, format: .pagerduty, webhook: "w", routingKey: "k"))
+        let pagerDuty = try Self.json(
+            try PayloadFormat.render(event, format: .pagerduty, webhook: "w", routingKey: "k"))
         let details = (pagerDuty["payload"] as? [String: Any])?["custom_details"] as? [String: String]
         #expect(details?["cluster"] == "eu-1" && details?["location"] == "fra")
         let slack = try #require(try PayloadFormat.render(event, format: .slack, webhook: "w"))

@@ -78,6 +78,53 @@ struct ExampleConfigTests {
         #expect(monitor.contains("kind: ServiceMonitor") && monitor.contains("port: canary-metrics"))
     }
 
+    /// The StatefulSet fleet: its embedded configuration is valid for a pod named like a StatefulSet's, and its
+    /// replica count matches the shard count.
+    @Test func theKubernetesFleetShardsByPodOrdinal() throws {
+        let script = """
+            import json, sys, yaml
+            docs = list(yaml.safe_load_all(open(sys.argv[1])))
+            cm = next(d for d in docs if d["kind"] == "ConfigMap")
+            sts = next(d for d in docs if d["kind"] == "StatefulSet")
+            config = yaml.safe_load(cm["data"]["s3-canary.yaml"])
+            print(json.dumps({"kinds": [d["kind"] for d in docs], "config": cm["data"]["s3-canary.yaml"], \
+            "replicas": sts["spec"]["replicas"], "shards": config["sharding"]["shards"]}))
+            """
+        let parsed = try Harness.run(
+            "/usr/bin/env",
+            ["python3", "-c", script, Self.config.appendingPathComponent("kubernetes/s3-canary-fleet.yaml").path])
+        #expect(parsed.status == 0, "\(parsed.stderr)")
+        let facts = try #require(try JSONSerialization.jsonObject(with: Data(parsed.stdout.utf8)) as? [String: Any])
+        #expect(facts["kinds"] as? [String] == ["ConfigMap", "StatefulSet", "Service", "ServiceMonitor"])
+        #expect(facts["replicas"] as? Int == facts["shards"] as? Int)
+        let secrets = try Harness.temporaryDirectory("k8s-fleet-secrets")
+        for name in ["access-key-id", "secret-access-key"] {
+            try Data("x\n".utf8).write(to: secrets.appendingPathComponent(name))
+        }
+        let embedded = (facts["config"] as? String ?? "").replacingOccurrences(
+            of: "/run/secrets/s3-canary", with: secrets.path)
+        let file = secrets.appendingPathComponent("s3-canary.yaml")
+        try Data(embedded.utf8).write(to: file)
+        // In its own UTS namespace the binary runs on a host named like the StatefulSet's third pod.
+        let check = try Harness.run(
+            "/usr/bin/unshare",
+            [
+                "--uts", "sh", "-c", #"hostname s3-canary-2 && exec "$0" check-config --config "$1""#, Harness.binary,
+                file.path,
+            ],
+            environment: Self.environment(["POD_NAME": "s3-canary-2"]))
+        #expect(check.status == 0, "\(check.stderr)")
+        let elsewhere = try Harness.run(
+            "/usr/bin/unshare",
+            [
+                "--uts", "sh", "-c", #"hostname canary-host && exec "$0" check-config --config "$1""#, Harness.binary,
+                file.path,
+            ],
+            environment: Self.environment(["POD_NAME": "canary-host"]))
+        #expect(elsewhere.status == 2)
+        #expect(elsewhere.stderr.contains("sharding.shard_from_hostname"), "\(elsewhere.stderr)")
+    }
+
     @Test func prometheusAndAlertmanagerAcceptTheirExamples() throws {
         let prometheus = try Harness.run(
             "/usr/bin/env",
