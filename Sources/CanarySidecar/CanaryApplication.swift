@@ -87,10 +87,20 @@ public struct CanaryApplication: Sendable {
             userAgent: "s3-canary/\(self.version)"
         )
         service.onEvent { dispatcher.publish($0) }
+        var pushers: [any Service] = []
+        if let alertmanagers = service.configuration.alertmanagers {
+            let pusher = AlertmanagerPusher(
+                configuration: alertmanagers, metrics: service.metrics, logger: service.logger,
+                clock: ContinuousClock(), userAgent: "s3-canary/\(self.version)"
+            )
+            service.onEvent { pusher.receive($0) }
+            pushers.append(pusher)
+        }
         // Shut down in reverse order: the scheduler first (so metrics stay scrapeable while cycles drain),
         // the HTTP server last.
         var configuration = ServiceGroupConfiguration(
-            services: [.init(service: server), .init(service: dispatcher), .init(service: expiry)]
+            services: [.init(service: server), .init(service: dispatcher)] + pushers.map { .init(service: $0) }
+                + [.init(service: expiry)]
                 + self.extraServices.map { .init(service: $0) }
                 + [.init(service: service.reloads), .init(service: hangups), .init(service: scheduler)],
             gracefulShutdownSignals: [.sigterm, .sigint],

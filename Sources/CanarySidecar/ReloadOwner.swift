@@ -151,6 +151,9 @@ final class ReloadOwner: Service {
             if configuration.webhooks != running.webhooks {
                 self.logger.warning("webhook changes need a restart; the running webhooks stay")
             }
+            if configuration.alertmanagers != running.alertmanagers {
+                self.logger.warning("alertmanagers changes need a restart; the running ones stay")
+            }
             if configuration.listen != running.listen {
                 self.logger.warning("listen address changes need a restart; keeping \(running.listen.description)")
             }

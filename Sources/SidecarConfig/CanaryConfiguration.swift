@@ -144,6 +144,8 @@ public struct CanaryConfiguration: Sendable, Equatable {
     var externalURL: String?
     /// Added to every event (`external_labels:`), such as `cluster` or `location`, so receivers can group a fleet.
     public var externalLabels: [String: String] = [:]
+    /// Where this instance pushes its own alerts (`alertmanagers:`); `nil`: it pushes none.
+    public var alertmanagers: AlertmanagerConfiguration?
     /// Which share of the backends this replica probes (`sharding:`); `nil`: all of them.
     public var sharding: Sharding?
 

@@ -4,7 +4,8 @@ import Yams
 
 extension Reader {
     static let topLevelKeys = [
-        "listen", "server", "instance", "external_url", "external_labels", "sharding", "probe", "breaker", "backends",
+        "listen", "server", "instance", "external_url", "external_labels", "sharding", "alertmanagers", "probe",
+        "breaker", "backends",
         "webhooks",
     ]
     static let serverKeys = [
@@ -60,6 +61,9 @@ extension Reader {
             } else {
                 self.problem(path, "\"\(text)\" is not an http(s) URL, such as https://canary.example.com")
             }
+        }
+        if let (node, path) = top["alertmanagers"] {
+            configuration.alertmanagers = self.alertmanagers(node, path)
         }
         if let (node, path) = top["sharding"] {
             configuration.sharding = self.sharding(node, path, hostName: hostName)
@@ -637,6 +641,77 @@ extension Reader {
             return nil
         }
         return CanaryConfiguration.Sharding(shards: shards, shard: shard)
+    }
+
+    /// `alertmanagers:`: the Alertmanager cluster this instance pushes its alerts to.
+    mutating func alertmanagers(_ node: Node, _ path: String) -> AlertmanagerConfiguration? {
+        let keys = [
+            "urls", "resend_interval", "timeout", "max_retries", "queue_size", "bearer_token", "bearer_token_env",
+            "bearer_token_file", "basic_auth", "ca_bundle",
+        ]
+        guard let map = self.mapping(node, path, allowed: keys) else { return nil }
+        var urls: [String] = []
+        if let (n, p) = map["urls"], let items = self.list(n, p) {
+            for (item, itemPath) in items {
+                guard let text = self.string(item, itemPath) else { continue }
+                let parsed = URL(string: text)
+                guard let parsed, ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host != nil,
+                    parsed.query == nil, parsed.user == nil
+                else {
+                    // Never echo it: a URL may carry credentials.
+                    self.problem(
+                        itemPath,
+                        "is not an http(s) base URL such as http://alertmanager:9093 (the value is not shown)")
+                    continue
+                }
+                urls.append(text.hasSuffix("/") ? String(text.dropLast()) : text)
+            }
+            if items.isEmpty { self.problem(p, "is empty; list every Alertmanager of the cluster") }
+        } else if map["urls"] == nil {
+            self.problem(
+                "\(path).urls", "is missing; list every Alertmanager of the cluster, such as [http://alertmanager:9093]"
+            )
+        }
+        var configuration = AlertmanagerConfiguration(urls: urls)
+        if let (n, p) = map["resend_interval"], let v = self.duration(n, p, min: .seconds(1), max: .seconds(3600)) {
+            configuration.resendInterval = v
+        }
+        if let (n, p) = map["timeout"], let v = self.duration(n, p, min: .milliseconds(100), max: .seconds(120)) {
+            configuration.timeout = v
+        }
+        if let (n, p) = map["max_retries"], let v = self.integer(n, p, range: 0...100) { configuration.maxRetries = v }
+        if let (n, p) = map["queue_size"], let v = self.integer(n, p, range: 1...100_000) {
+            configuration.queueSize = v
+        }
+        if let (source, sourcePath) = self.secretSource(map, "bearer_token", parent: path) {
+            configuration.bearerToken = self.resolveSecret(source, sourcePath)
+        }
+        if let (n, p) = map["basic_auth"] {
+            if configuration.bearerToken != nil || map["bearer_token_env"] != nil || map["bearer_token_file"] != nil {
+                self.problem(p, "give basic_auth or bearer_token, not both")
+            }
+            if let auth = self.mapping(n, p, allowed: ["username", "password", "password_env", "password_file"]) {
+                let username = auth["username"].flatMap { self.string($0.0, $0.1) }
+                if auth["username"] == nil { self.problem("\(p).username", "is missing") }
+                var password: String?
+                if let (source, sourcePath) = self.secretSource(auth, "password", parent: p) {
+                    password = self.resolveSecret(source, sourcePath)
+                } else {
+                    self.problem("\(p).password", "is missing; give password, password_env or password_file")
+                }
+                if let username, let password {
+                    configuration.basicAuth = .init(username: username, password: password)
+                }
+            }
+        }
+        if let (n, p) = map["ca_bundle"], let v = self.string(n, p) {
+            if FileManager.default.isReadableFile(atPath: v) {
+                configuration.caBundle = v
+            } else {
+                self.problem(p, "cannot read \(v); give a readable PEM file")
+            }
+        }
+        return configuration
     }
 }
 

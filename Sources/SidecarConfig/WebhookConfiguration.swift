@@ -31,7 +31,8 @@ public struct WebhookConfiguration: Sendable, Equatable {
     /// Extra HTTP headers sent with every delivery.
     public var headers: [String: String] = [:]
 
-    init(name: String, url: String) {
+    /// A receiver at `url`, every other setting at its default.
+    package init(name: String, url: String) {
         self.name = name
         self.url = url
     }

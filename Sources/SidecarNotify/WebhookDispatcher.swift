@@ -106,20 +106,31 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
                 self.drop(lane, event, reason: .unencodable, error: "\(type(of: error))")
                 continue
             }
-            let item = Item(event: event, rendered: rendered, enqueuedAt: self.clock.now)
-            switch lane.sink.yield(item) {
-            case .enqueued:
-                lane.depth.add(1, ordering: .relaxed)
-            case .dropped(let oldest):
-                // The new event is queued in the oldest one's place: the depth stays.
-                self.drop(lane, oldest.event, reason: .queueFull)
-            case .terminated:
-                self.drop(lane, event, reason: .shutdown)
-            @unknown default:
-                self.drop(lane, event, reason: .shutdown)
-            }
-            self.publishDepth(lane)
+            self.enqueue(Item(event: event, rendered: rendered, enqueuedAt: self.clock.now), on: lane)
         }
+    }
+
+    /// Queues a body rendered by the caller on every lane, counted under `event` (its type and id): how the
+    /// Alertmanager pusher sends its alerts with the same delivery, retries and metrics as webhooks.
+    func enqueue(_ rendered: PayloadFormat.Rendered, for event: WebhookEvent) {
+        for lane in self.lanes {
+            self.enqueue(Item(event: event, rendered: rendered, enqueuedAt: self.clock.now), on: lane)
+        }
+    }
+
+    private func enqueue(_ item: Item, on lane: Lane) {
+        switch lane.sink.yield(item) {
+        case .enqueued:
+            lane.depth.add(1, ordering: .relaxed)
+        case .dropped(let oldest):
+            // The new event is queued in the oldest one's place: the depth stays.
+            self.drop(lane, oldest.event, reason: .queueFull)
+        case .terminated:
+            self.drop(lane, item.event, reason: .shutdown)
+        @unknown default:
+            self.drop(lane, item.event, reason: .shutdown)
+        }
+        self.publishDepth(lane)
     }
 
     private func publishDepth(_ lane: Lane) {

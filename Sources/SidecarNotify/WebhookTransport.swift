@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOSSL
 import ObjectStorage
 import SidecarConfig
 
@@ -36,10 +37,13 @@ public protocol WebhookTransport: Sendable {
 public final class HTTPWebhookTransport: WebhookTransport {
     private let client: HTTPClient
 
-    /// A transport with its own HTTP client; call ``shutdown()`` when done.
-    public init() {
+    /// A transport with its own HTTP client; call ``shutdown()`` when done. `caBundle`: a PEM file of the CAs to
+    /// trust for https receivers instead of the system's.
+    public init(caBundle: String? = nil) {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let caBundle { tls.trustRoots = .file(caBundle) }
         var configuration = HTTPClient.Configuration(
-            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5)))
+            tlsConfiguration: tls, redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5)))
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.httpVersion = .http1Only
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)

@@ -45,7 +45,8 @@ public struct WebhookEvent: Sendable, Equatable {
     /// The configuration's `external_labels` (such as `cluster`, `location`), stamped on by the telemetry hook.
     public var externalLabels: [String: String] = [:]
 
-    init(
+    /// An event with every field given (the defaults: a new id, now).
+    package init(
         id: String = UUID().uuidString.lowercased(),
         type: WebhookEventType,
         time: Date = Date(),
