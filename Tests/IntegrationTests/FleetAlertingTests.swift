@@ -140,6 +140,9 @@ struct FleetAlertingTests {
         let work = try Harness.temporaryDirectory("fleet-alerting")
         let paths = try await FaultInjector(names: Self.instances, target: rgw.port, directory: work)
         defer { paths.stop() }
+        // Alertmanager first: the instances push their own alerts to it too.
+        let alertmanager = try await AlertmanagerServer.start(directory: work)
+        defer { alertmanager.stop() }
         var canaries: [RunningCanary] = []
         defer { for canary in canaries { canary.daemon.signal(SIGKILL) } }
         for instance in Self.instances {
@@ -149,6 +152,8 @@ struct FleetAlertingTests {
                 instance: \(instance)
                 probe: {interval: 1s, timeout: 500ms, key_prefix: .s3-canary-fleet/}
                 breaker: {failure_threshold: 1, open_timeout: 1s}
+                external_labels: {cluster: fleet-test}
+                alertmanagers: {urls: ["http://127.0.0.1:\(alertmanager.port)"], resend_interval: 2s}
                 backends:
                   - name: ceph
                     endpoint: http://127.0.0.1:\(paths.ports[instance] ?? 0)
@@ -158,8 +163,6 @@ struct FleetAlertingTests {
             }
             canaries.append(canary)
         }
-        let alertmanager = try await AlertmanagerServer.start(directory: work)
-        defer { alertmanager.stop() }
         let prometheus = try await PrometheusServer.start(
             scraping: canaries.map { "127.0.0.1:\($0.port)" },
             rules: Harness.root.appendingPathComponent("Config/prometheus/alerts.yaml"),
@@ -189,6 +192,15 @@ struct FleetAlertingTests {
         #expect(try firing("S3CanaryProbePathDegraded").map { $0["instance"] } == [c1])
         #expect(try firing("S3CanaryBackendDown").isEmpty)
         #expect(alertmanager.received().filter { $0.receiver == "storage-pager" }.isEmpty, "a node's path pages nobody")
+        // The instance's own pushed alert (a warning, with its external labels) reached the chat route, not the pager.
+        #expect(
+            alertmanager.received().contains { note in
+                note.receiver == "storage-chat"
+                    && note.alerts.contains {
+                        $0["alertname"] == "S3CanaryCircuitOpen" && $0["instance"] == "c1"
+                            && $0["cluster"] == "fleet-test"
+                    }
+            })
         try paths.set("c1", "pass")
         try await Harness.waitUntil(.seconds(60), "the path warning resolved") {
             try firing("S3CanaryProbePathDegraded").isEmpty
