@@ -239,34 +239,53 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
             self.log?("\(operation.rawValue): ok in \(String(format: "%.3f", seconds * 1000)) ms")
             return value
         } catch {
-            let seconds = start.duration(to: self.clock.now).seconds
-            let classification = ErrorClassification.classify(error)
-            let message = CircuitBreakerBackend.message(of: error)
-            if error is DeadlineExceeded {
-                // Our timeout cancelled the call, so the breaker saw no result: report the timeout to it.
-                self.target.backend.reportLateFailure(
-                    FailureSummary(operation: operation.rawValue, reason: .timeout, message: message)
-                )
-            }
-            if (error as? ObjectStorageError)?.code == .copyNotSupported {
-                // Recorded by the caller as skipped.
-            } else if classification.isRejection {
-                steps.append(StepResult(operation: operation, result: .rejected, reason: nil, message: message))
-            } else if classification.reason != nil {
-                steps.append(
-                    StepResult(
-                        operation: operation, result: .error, seconds: seconds, reason: classification.reason,
-                        message: message)
-                )
-            }
-            self.log?(
-                """
-                \(operation.rawValue): \(classification.isRejection ? "rejected" : "error") \
-                after \(String(format: "%.3f", seconds * 1000)) ms: \(message)
-                """
-            )
+            self.record(error, of: operation, steps, seconds: start.duration(to: self.clock.now).seconds)
             throw error
         }
+    }
+
+    /// A request that checks what a step did (the HEAD of a copy, its DELETE, the HEAD that must answer 404): it
+    /// goes through the breaker under the step's name and its failure is the step's error, but its time is not the
+    /// step's (an operation's latency stays its own request's) and it records no time to first byte.
+    private func verify<T: Sendable>(
+        _ operation: CanaryConfiguration.Operation,
+        _ steps: Steps,
+        _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        do {
+            return try await withTimeout(
+                self.target.probe.timeout, clock: self.clock, operation: operation.rawValue, body)
+        } catch {
+            self.record(error, of: operation, steps, seconds: nil)
+            throw error
+        }
+    }
+
+    /// Records a failed request of `operation` as a step (error or rejected), reporting our own deadline to the
+    /// breaker, which never saw the cancelled call end.
+    private func record(
+        _ error: any Error, of operation: CanaryConfiguration.Operation, _ steps: Steps, seconds: Double?
+    ) {
+        let classification = ErrorClassification.classify(error)
+        let message = CircuitBreakerBackend.message(of: error)
+        if error is DeadlineExceeded {
+            self.target.backend.reportLateFailure(
+                FailureSummary(operation: operation.rawValue, reason: .timeout, message: message)
+            )
+        }
+        if (error as? ObjectStorageError)?.code == .copyNotSupported {
+            // Recorded by the caller as skipped.
+        } else if classification.isRejection {
+            steps.append(StepResult(operation: operation, result: .rejected, reason: nil, message: message))
+        } else if classification.reason != nil {
+            steps.append(
+                StepResult(
+                    operation: operation, result: .error, seconds: seconds, reason: classification.reason,
+                    message: message)
+            )
+        }
+        let elapsed = seconds.map { " after \(String(format: "%.3f", $0 * 1000)) ms" } ?? ""
+        self.log?("\(operation.rawValue): \(classification.isRejection ? "rejected" : "error")\(elapsed): \(message)")
     }
 
     /// Raises an integrity failure: counted by the breaker, recorded on the step, ends the cycle.
@@ -355,23 +374,27 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
             if calls.canCopy {
                 let copyKey = key + ".copy"
                 written.add(copyKey)
-                // The copy step is COPY, a HEAD of the copy and its DELETE: each through the breaker, timed together.
-                let copiedSize = try await self.step(.copy, steps) { () async throws -> Int64 in
-                    let label = Operation.copy.label
-                    _ = try await calls.copy(label) {
+                // The copy step times the COPY; the HEAD of the copy and its DELETE check it, through the breaker
+                // under the same name (their failure is the step's error, their time is not the step's).
+                let label = Operation.copy.label
+                _ = try await self.step(.copy, steps) {
+                    try await calls.copy(label) {
                         try await $0.copyObject(source: key, destination: copyKey, contentType: nil, metadata: nil)
                     }
-                    let head = try await calls.call(label) { try await $0.headObject(key: copyKey) }
-                    try await calls.call(label) { try await $0.deleteObject(key: copyKey) }
-                    return head.size
                 }
-                written.remove(copyKey)
-                if copiedSize != Int64(size) {
+                let head = try await self.verify(.copy, steps) {
+                    try await calls.call(label) { try await $0.headObject(key: copyKey) }
+                }
+                if head.size != Int64(size) {
                     throw self.integrity(
                         .copy, steps, seconds: steps.all.last?.seconds,
-                        "the copy has \(copiedSize) bytes, \(size) were written"
+                        "the copy has \(head.size) bytes, \(size) were written"
                     )
                 }
+                try await self.verify(.copy, steps) {
+                    try await calls.call(label) { try await $0.deleteObject(key: copyKey) }
+                }
+                written.remove(copyKey)
             } else {
                 steps.append(StepResult(operation: .copy, result: .skipped, message: "backend cannot copy"))
             }
@@ -393,10 +416,11 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
                     .list, steps, seconds: steps.all.last?.seconds, "the listing of \(prefix) lacks \(key)")
             }
         }
-        // The delete step is the DELETE and a HEAD that must answer 404: both through the breaker, timed together.
-        let stillThere = try await self.step(.delete, steps) { () async throws -> Bool in
-            let label = Operation.delete.label
-            try await calls.call(label) { try await $0.deleteObject(key: key) }
+        // The delete step times the DELETE; the HEAD that must answer 404 checks it, through the breaker under the
+        // same name (its failure is the step's error, its time is not the step's).
+        let label = Operation.delete.label
+        try await self.step(.delete, steps) { try await calls.call(label) { try await $0.deleteObject(key: key) } }
+        let stillThere = try await self.verify(.delete, steps) { () async throws -> Bool in
             do {
                 _ = try await calls.call(label) { try await $0.headObject(key: key) }
                 return true

@@ -189,3 +189,21 @@ struct CanaryCycleTests {
         #expect(Set(store.keys) == [fresh, foreign])
     }
 }
+
+@Suite("Verification requests of a cycle")
+struct CycleVerificationTests {
+    @Test func aFailingHEADAfterDELETEIsTheDeleteStepsErrorAndNotItsTime() async {
+        let store = MemoryBackend()
+        // No head step: the only HEAD of the cycle is the one that must answer 404 after DELETE.
+        let target = Fixtures.target(store: store, probe: Fixtures.probe(operations: [.put, .get, .delete]))
+        store.failNext(1, status: 500, operations: [.head])
+        let result = await CanaryCycle(target: target, clock: ContinuousClock()).run()
+        #expect(result.status == .failure)
+        #expect(result.steps.map(\.operation) == [.put, .get, .delete, .delete])
+        #expect(result.steps.map(\.result) == [.success, .success, .success, .error])
+        #expect(result.steps.last?.reason == .http5xx && result.steps.last?.seconds == nil)
+        #expect(result.failure?.operation == "delete")
+        #expect(target.backend.snapshot.consecutiveFailures == 1, "counted by the breaker")
+        #expect(store.keys.isEmpty)
+    }
+}
