@@ -10,6 +10,17 @@ struct ExampleConfigTests {
         ProcessInfo.processInfo.environment.merging(extra) { $1 }
     }
 
+    /// A manifest's embedded configuration written to a file, its mounted key files provided beside it.
+    static func embeddedConfiguration(_ text: String, name: String) throws -> URL {
+        let secrets = try Harness.temporaryDirectory(name)
+        for key in ["access-key-id", "secret-access-key"] {
+            try Data("x\n".utf8).write(to: secrets.appendingPathComponent(key))
+        }
+        let file = secrets.appendingPathComponent("s3-canary.yaml")
+        try Data(text.replacingOccurrences(of: "/run/secrets/s3-canary", with: secrets.path).utf8).write(to: file)
+        return file
+    }
+
     @Test func theAnnotatedExamplePassesCheckConfig() throws {
         let secrets = try Harness.temporaryDirectory("example-secrets")
         for name in [
@@ -60,14 +71,7 @@ struct ExampleConfigTests {
         #expect((facts["mounts"] as? [String])?.contains("/run/secrets/s3-canary") == true)
         #expect(manifest.contains("terminationGracePeriodSeconds"))
         // The embedded configuration itself, with its secret files provided in a temporary directory.
-        let secrets = try Harness.temporaryDirectory("k8s-secrets")
-        for name in ["access-key-id", "secret-access-key"] {
-            try Data("x\n".utf8).write(to: secrets.appendingPathComponent(name))
-        }
-        let embedded = (facts["config"] as? String ?? "").replacingOccurrences(
-            of: "/run/secrets/s3-canary", with: secrets.path)
-        let file = secrets.appendingPathComponent("s3-canary.yaml")
-        try Data(embedded.utf8).write(to: file)
+        let file = try Self.embeddedConfiguration(facts["config"] as? String ?? "", name: "k8s-secrets")
         let check = try Harness.run(
             Harness.binary, ["check-config", "--config", file.path],
             environment: Self.environment(["POD_NAME": "photo-service-7d9f-abcde"]))
@@ -97,14 +101,7 @@ struct ExampleConfigTests {
         let facts = try #require(try JSONSerialization.jsonObject(with: Data(parsed.stdout.utf8)) as? [String: Any])
         #expect(facts["kinds"] as? [String] == ["ConfigMap", "StatefulSet", "Service", "ServiceMonitor"])
         #expect(facts["replicas"] as? Int == facts["shards"] as? Int)
-        let secrets = try Harness.temporaryDirectory("k8s-fleet-secrets")
-        for name in ["access-key-id", "secret-access-key"] {
-            try Data("x\n".utf8).write(to: secrets.appendingPathComponent(name))
-        }
-        let embedded = (facts["config"] as? String ?? "").replacingOccurrences(
-            of: "/run/secrets/s3-canary", with: secrets.path)
-        let file = secrets.appendingPathComponent("s3-canary.yaml")
-        try Data(embedded.utf8).write(to: file)
+        let file = try Self.embeddedConfiguration(facts["config"] as? String ?? "", name: "k8s-fleet-secrets")
         // In its own UTS namespace the binary runs on a host named like the StatefulSet's third pod.
         let check = try Harness.run(
             "/usr/bin/unshare",

@@ -95,36 +95,22 @@ extension PrometheusServer {
     static func start(
         scraping targets: [String], rules: URL, alertmanager: Int, directory: URL
     ) async throws -> PrometheusServer {
-        let port = try Harness.freePort()
-        let config = directory.appendingPathComponent("prometheus.yml")
         let list = targets.map { "\"\($0)\"" }.joined(separator: ", ")
-        try Data(
-            """
-            global:
-              scrape_interval: 1s
-              evaluation_interval: 1s
-              external_labels: {runbook_base: "https://runbooks.test"}
-            rule_files: ["\(rules.path)"]
-            alerting:
-              alertmanagers: [{static_configs: [{targets: ["127.0.0.1:\(alertmanager)"]}]}]
-            scrape_configs:
-              - job_name: s3-canary
-                static_configs: [{targets: [\(list)]}]
-            """.utf8
-        ).write(to: config)
-        let daemon = try Daemon(
-            "/usr/bin/prometheus",
-            [
-                "--config.file=\(config.path)", "--storage.tsdb.path=\(directory.appendingPathComponent("tsdb").path)",
-                "--web.listen-address=127.0.0.1:\(port)",
-            ],
-            log: directory.appendingPathComponent("prometheus.log")
-        )
-        let server = PrometheusServer(daemon: daemon, port: port)
-        try await Harness.waitUntil(.seconds(20), "Prometheus ready") {
-            try Harness.http("http://127.0.0.1:\(port)/-/ready", timeout: 1).status == 200
-        }
-        return server
+        return try await Self.start(
+            configuration:
+                """
+                global:
+                  scrape_interval: 1s
+                  evaluation_interval: 1s
+                  external_labels: {runbook_base: "https://runbooks.test"}
+                rule_files: ["\(rules.path)"]
+                alerting:
+                  alertmanagers: [{static_configs: [{targets: ["127.0.0.1:\(alertmanager)"]}]}]
+                scrape_configs:
+                  - job_name: s3-canary
+                    static_configs: [{targets: [\(list)]}]
+                """,
+            directory: directory)
     }
 }
 

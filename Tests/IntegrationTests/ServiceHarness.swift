@@ -57,16 +57,21 @@ struct PrometheusServer {
     var port: Int
 
     static func start(scraping target: String, directory: URL) async throws -> PrometheusServer {
+        try await Self.start(
+            configuration: """
+                global: {scrape_interval: 1s, evaluation_interval: 1s}
+                scrape_configs:
+                  - job_name: s3canary
+                    static_configs: [{targets: ["\(target)"]}]
+                """,
+            directory: directory)
+    }
+
+    /// A Prometheus with `configuration` as its `prometheus.yml`, ready to answer.
+    static func start(configuration: String, directory: URL) async throws -> PrometheusServer {
         let port = try Harness.freePort()
         let config = directory.appendingPathComponent("prometheus.yml")
-        try Data(
-            """
-            global: {scrape_interval: 1s, evaluation_interval: 1s}
-            scrape_configs:
-              - job_name: s3canary
-                static_configs: [{targets: ["\(target)"]}]
-            """.utf8
-        ).write(to: config)
+        try Data(configuration.utf8).write(to: config)
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/prometheus") else {
             throw HarnessError("prometheus is not installed: run the tests through scripts/test.sh")
         }
