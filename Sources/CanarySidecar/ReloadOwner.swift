@@ -103,8 +103,6 @@ final class ReloadOwner: Service {
         }
         guard !alreadyStarted else { return }
         try await self.apply(configuration, initial: true)
-        self.telemetry.metrics.reloadSuccessful.set([], 1)
-        self.telemetry.metrics.reloadTimestamp.set([], self.now().timeIntervalSince1970)
     }
 
     /// Queues a reload and waits for its own result. Answers at once with a failure while shutting down.
@@ -167,8 +165,6 @@ final class ReloadOwner: Service {
         }
         switch result {
         case .success(let count):
-            metrics.reloadSuccessful.set([], 1)
-            metrics.reloadTimestamp.set([], self.now().timeIntervalSince1970)
             metrics.reloads.add([ReloadResult.success.rawValue])
             self.logger.notice(
                 "configuration reloaded",
@@ -290,5 +286,7 @@ final class ReloadOwner: Service {
         self.scheduler.start(fresh.map(\.target)) { name in
             await owners[name]?.shutdown()
         }
+        metrics.reloadSuccessful.set([], 1)
+        metrics.reloadTimestamp.set([], self.now().timeIntervalSince1970)
     }
 }

@@ -160,6 +160,26 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
         }
     }
 
+    /// Deletes the leftovers of `target` (canaries older than `minimumAge` or written before `startedBefore`) and
+    /// reports what could not be deleted: counted through `onSweepErrors` and logged at warning.
+    private func sweep(
+        _ target: CanaryTarget, minimumAge: Duration, startedBefore: Date, log: @escaping @Sendable (String) -> Void
+    ) async {
+        let outcome = await Sweeper(target: target, minimumAge: minimumAge)
+            .sweep(now: self.now(), processStartedAt: startedBefore, log: log)
+        guard outcome.errors > 0 else { return }
+        self.onSweepErrors(target.name, outcome.errors)
+        self.logger.warning(
+            "the sweeper could not remove every leftover canary (a later sweep tries again)",
+            metadata: [
+                "canary.backend": "\(target.name)",
+                "sweep.failed": "\(outcome.listingFailed ? "listing" : "\(outcome.failedKeys.count) deletes")",
+                "sweep.deleted": "\(outcome.deleted)",
+                "sweep.error": "\(outcome.firstError ?? "-")",
+            ]
+        )
+    }
+
     private func runLoop(_ runner: Runner, offset: Duration) async {
         let target = runner.target
         let interval = target.probe.interval
@@ -171,21 +191,7 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
         }
         while !runner.stop.isStopped {
             if cycles % self.sweepEvery == 0 {
-                let outcome = await Sweeper(target: target, minimumAge: interval * 3)
-                    .sweep(now: self.now(), processStartedAt: self.startedAt, log: log)
-                if outcome.errors > 0 {
-                    self.onSweepErrors(target.name, outcome.errors)
-                    self.logger.warning(
-                        "the sweeper could not remove every leftover canary; the next sweep tries again",
-                        metadata: [
-                            "canary.backend": "\(target.name)",
-                            "sweep.failed":
-                                "\(outcome.listingFailed ? "listing" : "\(outcome.failedKeys.count) deletes")",
-                            "sweep.deleted": "\(outcome.deleted)",
-                            "sweep.error": "\(outcome.firstError ?? "-")",
-                        ]
-                    )
-                }
+                await self.sweep(target, minimumAge: interval * 3, startedBefore: self.startedAt, log: log)
             }
             let jitter = interval * (target.probe.jitter * (self.random() * 2 - 1))
             var planned = origin.advanced(by: interval * Double(slot)).advanced(by: jitter)
@@ -212,18 +218,7 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
         if runner.stop.isRetiring {
             // The backend left this replica (removed from the file, or now another shard's): nothing of ours may stay
             // under its prefix, whatever its age. Only this replica writes there, so nothing live is deleted.
-            let now = self.now()
-            let outcome = await Sweeper(target: target, minimumAge: .zero).sweep(
-                now: now, processStartedAt: now, log: log)
-            if outcome.errors > 0 {
-                self.logger.warning(
-                    "could not remove every canary of a backend this replica no longer probes",
-                    metadata: [
-                        "canary.backend": "\(target.name)", "sweep.deleted": "\(outcome.deleted)",
-                        "sweep.error": "\(outcome.firstError ?? "-")",
-                    ]
-                )
-            }
+            await self.sweep(target, minimumAge: .zero, startedBefore: self.now(), log: log)
         }
         await runner.onStopped()
     }

@@ -126,8 +126,7 @@ extension Reader {
         }
         let url = secretValue("url", required: true, hint: "give the receiver's URL (or url_file / url_env)")
         if let url {
-            let parsed = URL(string: url)
-            if parsed == nil || !["http", "https"].contains(parsed?.scheme?.lowercased() ?? "") || parsed?.host == nil {
+            if Self.httpURL(url) == nil {
                 // Never echo the URL: it may carry a token.
                 self.problem("\(path).url", "is not an http(s) URL (the value is not shown: URLs may carry tokens)")
             }
@@ -274,6 +273,13 @@ extension Reader {
             server.idleTimeout = timeout
         }
         return server
+    }
+
+    /// `text` as a URL when it is http(s) with a host (the receivers' URLs: webhooks, Alertmanagers).
+    static func httpURL(_ text: String) -> URL? {
+        guard let url = URL(string: text), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil
+        else { return nil }
+        return url
     }
 
     static func isSafeName(_ text: String) -> Bool {
@@ -654,10 +660,7 @@ extension Reader {
         if let (n, p) = map["urls"], let items = self.list(n, p) {
             for (item, itemPath) in items {
                 guard let text = self.string(item, itemPath) else { continue }
-                let parsed = URL(string: text)
-                guard let parsed, ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host != nil,
-                    parsed.query == nil, parsed.user == nil
-                else {
+                guard let parsed = Self.httpURL(text), parsed.query == nil, parsed.user == nil else {
                     // Never echo it: a URL may carry credentials.
                     self.problem(
                         itemPath,

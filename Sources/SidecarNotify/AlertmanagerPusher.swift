@@ -66,9 +66,6 @@ public final class AlertmanagerPusher<C: Clock>: Service where C.Duration == Dur
         self.send(pushes)
     }
 
-    /// The alerts firing now, for tests and `/status`.
-    var firing: [(alertname: String, backend: String)] { self.book.withLock { $0.firing } }
-
     /// Delivers until graceful shutdown, re-sending the firing alerts every `resend_interval`.
     public func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in
@@ -92,7 +89,7 @@ public final class AlertmanagerPusher<C: Clock>: Service where C.Duration == Dur
         for push in pushes {
             let body: Data
             do {
-                body = try JSONEncoder.sortedKeys.encode([push.alert])
+                body = try PayloadFormat.encoder().encode([push.alert])
             } catch {
                 self.logger.warning("an alert could not be encoded", metadata: ["alert.error": "\(type(of: error))"])
                 continue
@@ -103,14 +100,5 @@ public final class AlertmanagerPusher<C: Clock>: Service where C.Duration == Dur
                 backend: push.alert.labels["backend"], statusURL: push.alert.generatorURL)
             self.dispatcher.enqueue(.init(body: body, contentType: "application/json"), for: event)
         }
-    }
-}
-
-extension JSONEncoder {
-    /// Keys sorted, slashes unescaped: stable bodies for logs and tests.
-    static var sortedKeys: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
     }
 }

@@ -23,12 +23,7 @@ enum PayloadFormat {
         webhook: String,
         routingKey: String? = nil
     ) throws -> Rendered? {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(Self.rfc3339(date))
-        }
+        let encoder = Self.encoder()
         switch format {
         case .cloudevents:
             return Rendered(body: try encoder.encode(CloudEvent(event)), contentType: "application/cloudevents+json")
@@ -41,6 +36,17 @@ enum PayloadFormat {
             guard let payload = PagerDutyEvent(event, routingKey: routingKey ?? "") else { return nil }
             return Rendered(body: try encoder.encode(payload), contentType: "application/json")
         }
+    }
+
+    /// The JSON encoder of every payload: keys sorted, slashes readable, dates in RFC 3339 with milliseconds.
+    static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(Self.rfc3339(date))
+        }
+        return encoder
     }
 
     static func rfc3339(_ date: Date) -> String {

@@ -59,10 +59,10 @@ struct ExternalLabelsTests {
             logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }),
             origin: .init(instance: "i", statusURL: "http://i/status", externalLabels: Self.labels)
         )
-        let received = Mutexed<[WebhookEvent]>([])
-        hook.addSink { event in received.update { $0.append(event) } }
+        let received = TelemetryHookTests.Box<[WebhookEvent]>([])
+        hook.addSink { event in received.value.withLock { $0.append(event) } }
         hook.emit(.serviceStarted)
-        #expect(received.value.map(\.externalLabels) == [Self.labels])
+        #expect(received.current.map(\.externalLabels) == [Self.labels])
     }
 
     @Test func everyFormatCarriesThem() throws {
@@ -84,13 +84,4 @@ struct ExternalLabelsTests {
         let plain = try Self.json(try PayloadFormat.render(WebhookFixtures.opened, format: .cloudevents, webhook: "w"))
         #expect((plain["data"] as? [String: Any])?["external_labels"] == nil)
     }
-}
-
-/// A value behind a lock, for sinks that tests read afterwards.
-final class Mutexed<Value: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: Value
-    init(_ value: Value) { self.stored = value }
-    var value: Value { self.lock.withLock { self.stored } }
-    func update(_ body: (inout Value) -> Void) { self.lock.withLock { body(&self.stored) } }
 }
