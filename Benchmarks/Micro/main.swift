@@ -80,9 +80,9 @@ if let family = try? registry.family(
 {
     for index in 0..<1000 { family.set(["backend-\(index / 10)", "op-\(index % 10)"], Double(index)) }
 }
-let rendered = registry.render(format: .text004)
+let rendered = registry.renderText(format: .text004)
 let lines = rendered.split(separator: "\n").map { String($0) + "\n" }
-let renderNs = measure(200, repeats: 7) { blackHole(registry.render(format: .text004)) }
+let renderNs = measure(200, repeats: 7) { blackHole(registry.renderText(format: .text004)) }
 let appendNs = measure(200, repeats: 7) {
     var out = ""
     out.reserveCapacity(rendered.utf8.count)
@@ -92,7 +92,7 @@ let appendNs = measure(200, repeats: 7) {
 report(
     "exposition_1000_series", nanoseconds: renderNs, baseline: "string_append_same_lines", baselineNanoseconds: appendNs
 )
-let openMetricsNs = measure(200, repeats: 7) { blackHole(registry.render(format: .openMetrics)) }
+let openMetricsNs = measure(200, repeats: 7) { blackHole(registry.renderText(format: .openMetrics)) }
 report(
     "exposition_1000_series_openmetrics", nanoseconds: openMetricsNs, baseline: "string_append_same_lines",
     baselineNanoseconds: appendNs)

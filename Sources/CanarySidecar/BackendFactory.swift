@@ -24,13 +24,15 @@ struct BackendContext: Sendable {
     var logger: Logger
     /// Called when refreshing temporary credentials failed (the old ones stay in use until they expire).
     var onCredentialsRefreshFailure: @Sendable (any Error) -> Void
-    /// Called with each request's time to first byte, during the canary operation that sent it.
-    var onTimeToFirstByte: @Sendable (CanaryConfiguration.Operation, Duration) -> Void
+    /// Called with each request's time to first byte and request id, during the canary operation that sent it.
+    var onTimeToFirstByte: @Sendable (CanaryConfiguration.Operation, Duration, String?) -> Void
 
     init(
         logger: Logger,
         onCredentialsRefreshFailure: @escaping @Sendable (any Error) -> Void = { _ in },
-        onTimeToFirstByte: @escaping @Sendable (CanaryConfiguration.Operation, Duration) -> Void = { _, _ in }
+        onTimeToFirstByte: @escaping @Sendable (CanaryConfiguration.Operation, Duration, String?) -> Void = {
+            _, _, _ in
+        }
     ) {
         self.logger = logger
         self.onCredentialsRefreshFailure = onCredentialsRefreshFailure
@@ -61,10 +63,10 @@ public struct BackendFactory: Sendable {
             configuration: entry.s3,
             credentials: provider,
             logger: backendLogger,
-            onResponseHead: { _, label, elapsed in
+            onResponseHead: { head in
                 // Only requests a canary operation sent (not the sweeper's) are measured.
-                if let operation = label.flatMap(CanaryConfiguration.Operation.init(rawValue:)) {
-                    context.onTimeToFirstByte(operation, elapsed)
+                if let operation = head.label.flatMap(CanaryConfiguration.Operation.init(rawValue:)) {
+                    context.onTimeToFirstByte(operation, head.elapsed, head.requestID)
                 }
             }
         )

@@ -199,8 +199,13 @@ final class ReloadOwner: Service {
                         metadata: ["canary.backend": "\(entry.name)", "credentials.error": "\(error)"]
                     )
                 },
-                onTimeToFirstByte: { operation, elapsed in
-                    metrics.operationTimeToFirstByte.observe([entry.name, operation.label], elapsed.seconds)
+                onTimeToFirstByte: { [now] operation, elapsed, requestID in
+                    guard let family = metrics.operationTimeToFirstByte else { return }
+                    let seconds = elapsed.seconds
+                    let exemplar = requestID.flatMap {
+                        Exemplar(requestID: $0, value: seconds, timestamp: now().timeIntervalSince1970)
+                    }
+                    family.observe([entry.name, operation.label], seconds, exemplar: exemplar)
                 }
             )
         )
@@ -272,7 +277,7 @@ final class ReloadOwner: Service {
                 active.entry.name,
                 operations: active.entry.probe.operations.map(\.label),
                 threshold: active.entry.breaker.failureThreshold,
-                openTimeout: active.entry.breaker.openTimeout
+                refreshingCredentials: active.entry.credentials.refreshes
             )
             // A rebuilt backend continues its predecessor's breaker: the gauges say where it is, not "closed".
             metrics.record(active.target.backend.snapshot, backend: active.entry.name)

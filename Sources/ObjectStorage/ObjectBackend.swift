@@ -18,7 +18,8 @@ public protocol ObjectBackend: Sendable {
     func getObject(key: String, range: String?) async throws -> GetObjectResult
 
     /// Deletes an object. Deleting a key that does not exist succeeds: the end state is the same.
-    func deleteObject(key: String) async throws
+    @discardableResult
+    func deleteObject(key: String) async throws -> DeleteObjectResult
 
     /// Lists the keys under `prefix` page by page, calling `page` once per page in order.
     ///

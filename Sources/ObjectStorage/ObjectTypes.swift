@@ -1,5 +1,12 @@
 import NIOCore
 
+/// A server's answer that names the request it answered: `x-amz-request-id`, which the storage vendor asks for
+/// when a request misbehaved. The canary puts it on its steps, the status page and the latency exemplars.
+public protocol IdentifiedResponse: Sendable {
+    /// The request id the server sent (`x-amz-request-id`); `nil` when it sent none.
+    var requestID: String? { get }
+}
+
 /// What a HEAD request reports about an object.
 public struct HeadObjectResult: Sendable, Equatable {
     /// Size of the object in bytes.
@@ -12,6 +19,8 @@ public struct HeadObjectResult: Sendable, Equatable {
     public var lastModified: String?
     /// User metadata (`x-amz-meta-*` without the prefix, names lower-cased).
     public var metadata: [String: String]
+    /// The request id the server sent.
+    public var requestID: String?
 
     /// A result from its parts.
     public init(
@@ -19,13 +28,15 @@ public struct HeadObjectResult: Sendable, Equatable {
         etag: String? = nil,
         contentType: String? = nil,
         lastModified: String? = nil,
-        metadata: [String: String] = [:]
+        metadata: [String: String] = [:],
+        requestID: String? = nil
     ) {
         self.size = size
         self.etag = etag
         self.contentType = contentType
         self.lastModified = lastModified
         self.metadata = metadata
+        self.requestID = requestID
     }
 }
 
@@ -33,10 +44,13 @@ public struct HeadObjectResult: Sendable, Equatable {
 public struct PutObjectResult: Sendable, Equatable {
     /// The ETag of the stored object.
     public var etag: String?
+    /// The request id the server sent.
+    public var requestID: String?
 
     /// A result from its ETag.
-    public init(etag: String?) {
+    public init(etag: String?, requestID: String? = nil) {
         self.etag = etag
+        self.requestID = requestID
     }
 }
 
@@ -44,10 +58,13 @@ public struct PutObjectResult: Sendable, Equatable {
 public struct CopyObjectResult: Sendable, Equatable {
     /// The ETag of the copy.
     public var etag: String?
+    /// The request id the server sent.
+    public var requestID: String?
 
     /// A result from its ETag.
-    public init(etag: String?) {
+    public init(etag: String?, requestID: String? = nil) {
         self.etag = etag
+        self.requestID = requestID
     }
 }
 
@@ -65,6 +82,8 @@ public struct GetObjectResult: Sendable, Equatable {
     public var metadata: [String: String]
     /// The `Content-Range` header of a 206 answer, such as `bytes 0-99/1024`.
     public var contentRange: String?
+    /// The request id the server sent.
+    public var requestID: String?
 
     /// A result from its parts.
     public init(
@@ -73,8 +92,10 @@ public struct GetObjectResult: Sendable, Equatable {
         etag: String? = nil,
         contentType: String? = nil,
         metadata: [String: String] = [:],
-        contentRange: String? = nil
+        contentRange: String? = nil,
+        requestID: String? = nil
     ) {
+        self.requestID = requestID
         self.body = body
         self.size = size
         self.etag = etag
@@ -110,10 +131,30 @@ public struct ListObjectsPage: Sendable, Equatable {
     public var objects: [ListedObject]
     /// Whether more pages follow.
     public var isTruncated: Bool
+    /// The request id the server sent for this page.
+    public var requestID: String?
 
     /// A page from its entries.
-    public init(objects: [ListedObject], isTruncated: Bool) {
+    public init(objects: [ListedObject], isTruncated: Bool, requestID: String? = nil) {
         self.objects = objects
         self.isTruncated = isTruncated
+        self.requestID = requestID
     }
 }
+
+/// The answer to a DELETE: only the request id (S3 answers 204 whether or not the key existed).
+public struct DeleteObjectResult: IdentifiedResponse, Equatable {
+    /// The request id the server sent.
+    public var requestID: String?
+
+    /// A result from its request id.
+    public init(requestID: String? = nil) {
+        self.requestID = requestID
+    }
+}
+
+extension HeadObjectResult: IdentifiedResponse {}
+extension PutObjectResult: IdentifiedResponse {}
+extension CopyObjectResult: IdentifiedResponse {}
+extension GetObjectResult: IdentifiedResponse {}
+extension ListObjectsPage: IdentifiedResponse {}

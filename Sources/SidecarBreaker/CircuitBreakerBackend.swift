@@ -246,7 +246,8 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
     }
 
     /// Forwards `DeleteObject` through the breaker.
-    public func deleteObject(key: String) async throws {
+    @discardableResult
+    public func deleteObject(key: String) async throws -> DeleteObjectResult {
         try await self.guarded("DeleteObject") { try await self.wrapped.deleteObject(key: key) }
     }
 

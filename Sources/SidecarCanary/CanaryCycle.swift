@@ -28,6 +28,25 @@ public struct StepResult: Sendable, Equatable, Codable {
     public var reason: FailureReason?
     /// What happened, in the error's own words, when the step did not succeed.
     public var message: String?
+    /// The `x-amz-request-id` of the step's request (of its error when it failed), for the storage vendor.
+    public var requestID: String?
+
+    /// A step from its parts.
+    public init(
+        operation: CanaryConfiguration.Operation,
+        result: Result,
+        seconds: Double? = nil,
+        reason: FailureReason? = nil,
+        message: String? = nil,
+        requestID: String? = nil
+    ) {
+        self.operation = operation
+        self.result = result
+        self.seconds = seconds
+        self.reason = reason
+        self.message = message
+        self.requestID = requestID
+    }
 }
 
 /// The result of one canary cycle of one backend.
@@ -212,7 +231,7 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
         let raw = self.target.backend.unwrap()
         for key in keys {
             do {
-                try await withTimeout(self.target.probe.timeout, clock: self.clock, operation: "DeleteObject") {
+                _ = try await withTimeout(self.target.probe.timeout, clock: self.clock, operation: "DeleteObject") {
                     try await raw.deleteObject(key: key)
                 }
                 self.log?("cleanup: deleted \(key)")
@@ -223,7 +242,7 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
     }
 
     /// Times one operation and records its step; rethrows its error to end the cycle.
-    private func step<T: Sendable>(
+    private func step<T: IdentifiedResponse>(
         _ operation: CanaryConfiguration.Operation,
         _ steps: Steps,
         _ body: @escaping @Sendable () async throws -> T
@@ -235,8 +254,10 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
                 try await withTimeout(self.target.probe.timeout, clock: self.clock, operation: operation.rawValue, body)
             }
             let seconds = start.duration(to: self.clock.now).seconds
-            steps.append(StepResult(operation: operation, result: .success, seconds: seconds))
-            self.log?("\(operation.rawValue): ok in \(String(format: "%.3f", seconds * 1000)) ms")
+            steps.append(
+                StepResult(operation: operation, result: .success, seconds: seconds, requestID: value.requestID))
+            let id = value.requestID.map { " (request id \($0))" } ?? ""
+            self.log?("\(operation.rawValue): ok in \(String(format: "%.3f", seconds * 1000)) ms\(id)")
             return value
         } catch {
             self.record(error, of: operation, steps, seconds: start.duration(to: self.clock.now).seconds)
@@ -268,6 +289,7 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
     ) {
         let classification = ErrorClassification.classify(error)
         let message = CircuitBreakerBackend.message(of: error)
+        let requestID = (error as? ObjectStorageError)?.requestID ?? (error as? CopyError)?.underlying.requestID
         if error is DeadlineExceeded {
             self.target.backend.reportLateFailure(
                 FailureSummary(operation: operation.rawValue, reason: .timeout, message: message)
@@ -276,12 +298,12 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
         if (error as? ObjectStorageError)?.code == .copyNotSupported {
             // Recorded by the caller as skipped.
         } else if classification.isRejection {
-            steps.append(StepResult(operation: operation, result: .rejected, reason: nil, message: message))
+            steps.append(StepResult(operation: operation, result: .rejected, message: message))
         } else if classification.reason != nil {
             steps.append(
                 StepResult(
                     operation: operation, result: .error, seconds: seconds, reason: classification.reason,
-                    message: message)
+                    message: message, requestID: requestID)
             )
         }
         let elapsed = seconds.map { " after \(String(format: "%.3f", $0 * 1000)) ms" } ?? ""
@@ -294,7 +316,9 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
     ) -> IntegrityError {
         let error = IntegrityError(operation: operation.rawValue, message: message)
         steps.append(
-            StepResult(operation: operation, result: .error, seconds: seconds, reason: .integrity, message: message))
+            StepResult(
+                operation: operation, result: .error, seconds: seconds, reason: .integrity, message: message,
+                requestID: steps.all.last { $0.operation == operation }?.requestID))
         self.target.backend.reportLateFailure(
             FailureSummary(operation: operation.rawValue, reason: .integrity, message: message))
         self.log?("\(operation.rawValue): INTEGRITY FAILURE: \(message)")
@@ -391,7 +415,7 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
                         "the copy has \(head.size) bytes, \(size) were written"
                     )
                 }
-                try await self.verify(.copy, steps) {
+                _ = try await self.verify(.copy, steps) {
                     try await calls.call(label) { try await $0.deleteObject(key: copyKey) }
                 }
                 written.remove(copyKey)
@@ -401,17 +425,18 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
         }
         if operations.contains(.list) {
             let prefix = self.target.keyPrefix
-            let found = try await self.step(.list, steps) { () async throws -> Bool in
+            let listing = try await self.step(.list, steps) { () async throws -> Listing in
                 try await calls.call(Operation.list.label) { backend in
-                    var found = false
+                    var listing = Listing(found: false)
                     try await backend.listObjects(prefix: prefix, pageSize: 1000) { page in
-                        found = found || page.objects.contains { $0.key == key }
-                        return !found
+                        listing.found = listing.found || page.objects.contains { $0.key == key }
+                        listing.requestID = page.requestID
+                        return !listing.found
                     }
-                    return found
+                    return listing
                 }
             }
-            if !found {
+            if !listing.found {
                 throw self.integrity(
                     .list, steps, seconds: steps.all.last?.seconds, "the listing of \(prefix) lacks \(key)")
             }
@@ -419,7 +444,9 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
         // The delete step times the DELETE; the HEAD that must answer 404 checks it, through the breaker under the
         // same name (its failure is the step's error, its time is not the step's).
         let label = Operation.delete.label
-        try await self.step(.delete, steps) { try await calls.call(label) { try await $0.deleteObject(key: key) } }
+        _ = try await self.step(.delete, steps) {
+            try await calls.call(label) { try await $0.deleteObject(key: key) }
+        }
         let stillThere = try await self.verify(.delete, steps) { () async throws -> Bool in
             do {
                 _ = try await calls.call(label) { try await $0.headObject(key: key) }
@@ -434,4 +461,10 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
                 .delete, steps, seconds: steps.all.last?.seconds, "the object is still there after DELETE")
         }
     }
+}
+
+/// What the list step learned: whether the canary was listed, and the request id of the page that said so.
+private struct Listing: IdentifiedResponse {
+    var found: Bool
+    var requestID: String?
 }

@@ -53,6 +53,14 @@ public struct CanaryConfiguration: Sendable, Equatable {
         case container
         case instanceMetadata
         case defaultChain(profile: String?)
+
+        /// Whether these credentials are temporary and refreshed (and can fail to refresh).
+        public var refreshes: Bool {
+            switch self {
+            case .keys, .environment, .profile: false
+            case .webIdentity, .container, .instanceMetadata, .defaultChain: true
+            }
+        }
     }
 
     /// One backend to probe, with the top-level probe and breaker settings and its own overrides applied.
@@ -148,6 +156,8 @@ public struct CanaryConfiguration: Sendable, Equatable {
     public var alertmanagers: AlertmanagerConfiguration?
     /// Which share of the backends this replica probes (`sharding:`); `nil`: all of them.
     public var sharding: Sharding?
+    /// The shape of the latency histograms (`metrics:`).
+    public var metrics = MetricsConfiguration()
 
     /// The backends this replica probes: all of them, or those of its shard.
     public var ownedBackends: [Backend] {

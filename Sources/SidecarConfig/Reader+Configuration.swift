@@ -5,8 +5,11 @@ import Yams
 extension Reader {
     static let topLevelKeys = [
         "listen", "server", "instance", "external_url", "external_labels", "sharding", "alertmanagers", "probe",
-        "breaker", "backends",
-        "webhooks",
+        "breaker", "backends", "webhooks", "metrics",
+    ]
+    static let metricsKeys = [
+        "classic_histograms", "classic_buckets", "native_histograms", "native_histogram_bucket_factor",
+        "native_histogram_max_buckets", "time_to_first_byte",
     ]
     static let serverKeys = [
         "tls", "basic_auth_users", "bearer_token", "bearer_token_env", "bearer_token_file", "max_header_bytes",
@@ -67,6 +70,9 @@ extension Reader {
         }
         if let (node, path) = top["sharding"] {
             configuration.sharding = self.sharding(node, path, hostName: hostName)
+        }
+        if let (node, path) = top["metrics"] {
+            configuration.metrics = self.metrics(node, path)
         }
         if let (node, path) = top["external_labels"] {
             configuration.externalLabels = self.externalLabels(node, path)
@@ -273,6 +279,66 @@ extension Reader {
             server.idleTimeout = timeout
         }
         return server
+    }
+
+    /// `metrics:`: histogram shapes, each checked against what Prometheus accepts.
+    mutating func metrics(_ node: Node, _ path: String) -> MetricsConfiguration {
+        var metrics = MetricsConfiguration()
+        guard let map = self.mapping(node, path, allowed: Self.metricsKeys) else { return metrics }
+        if let (n, p) = map["classic_histograms"], let value = self.bool(n, p) { metrics.classicHistograms = value }
+        if let (n, p) = map["native_histograms"], let value = self.bool(n, p) { metrics.nativeHistograms = value }
+        if let (n, p) = map["time_to_first_byte"], let value = self.bool(n, p) { metrics.timeToFirstByte = value }
+        if !metrics.classicHistograms && !metrics.nativeHistograms {
+            self.problem(
+                "\(path).classic_histograms",
+                "and native_histograms are both false; latency needs one of them (classic for text scrapers)")
+        }
+        if let (n, p) = map["classic_buckets"], let entries = self.list(n, p) {
+            var bounds: [Double] = []
+            for (entry, entryPath) in entries {
+                guard let text = self.string(entry, entryPath) else { continue }
+                guard let seconds = Self.seconds(text), seconds > 0, seconds.isFinite else {
+                    self.problem(
+                        entryPath, "\"\(text)\" is not a positive number of seconds or a duration (0.1, 250ms)")
+                    continue
+                }
+                bounds.append(seconds)
+            }
+            if entries.isEmpty || entries.count > 30 {
+                self.problem(p, "needs 1 to 30 bounds (each is a series per backend and operation); +Inf is implied")
+            } else if bounds.count == entries.count {
+                if zip(bounds, bounds.dropFirst()).contains(where: { $0 >= $1 }) {
+                    self.problem(p, "must be strictly ascending, such as [0.025, 0.1, 0.25, 1]")
+                } else {
+                    metrics.classicBuckets = bounds
+                }
+            }
+        }
+        if let (n, p) = map["native_histogram_bucket_factor"], let text = self.string(n, p) {
+            let range = MetricsConfiguration.factorRange
+            if let factor = Double(text.trimmingCharacters(in: .whitespaces)), range.contains(factor) {
+                metrics.nativeBucketFactor = factor
+            } else {
+                self.problem(
+                    p,
+                    "\"\(text)\" is out of range: a bucket factor is between \(String(format: "%.4f", range.lowerBound)) "
+                        + "(schema 8) and 65536 (schema -4); 1.1 gives buckets at most 10 % wide"
+                )
+            }
+        }
+        if let (n, p) = map["native_histogram_max_buckets"], let value = self.integer(n, p, range: 2...10_000) {
+            metrics.nativeMaxBuckets = value
+        }
+        return metrics
+    }
+
+    /// A bucket bound: plain seconds (`0.25`) or a duration (`250ms`).
+    static func seconds(_ text: String) -> Double? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if let value = Double(trimmed) { return value }
+        return Self.parseDuration(trimmed).map {
+            Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18
+        }
     }
 
     /// `text` as a URL when it is http(s) with a host (the receivers' URLs: webhooks, Alertmanagers).

@@ -18,7 +18,7 @@ import Synchronization
 /// (stale-while-revalidate) instead of queueing behind it.
 final class ScrapeCache<C: Clock>: Sendable where C.Duration == Duration {
     struct Key: Hashable {
-        var openMetrics: Bool
+        var format: ExpositionFormat
         var gzip: Bool
     }
 
@@ -45,11 +45,11 @@ final class ScrapeCache<C: Clock>: Sendable where C.Duration == Duration {
 
     private let maxAge: Duration
     private let clock: C
-    private let render: @Sendable (ExpositionFormat) -> String
+    private let render: @Sendable (ExpositionFormat) -> [UInt8]
     private let state = Mutex(State())
 
     /// - Parameter clock: what freshness is measured on (tests pass a manual clock).
-    init(maxAge: Duration = .seconds(1), clock: C, render: @escaping @Sendable (ExpositionFormat) -> String) {
+    init(maxAge: Duration = .seconds(1), clock: C, render: @escaping @Sendable (ExpositionFormat) -> [UInt8]) {
         self.maxAge = maxAge
         self.clock = clock
         self.render = render
@@ -58,7 +58,7 @@ final class ScrapeCache<C: Clock>: Sendable where C.Duration == Duration {
     /// The body for a scrape; `gzip` when the scraper accepts it (falls back to plain when compression fails).
     /// `generation` changes on every reload: a rendering from before a reload is never served after it.
     func body(format: ExpositionFormat, gzip: Bool, generation: Int = 0) async -> (body: ByteBuffer, gzipped: Bool) {
-        let key = Key(openMetrics: format == .openMetrics, gzip: gzip)
+        let key = Key(format: format, gzip: gzip)
         var now = self.clock.now
         // Waits for another request's first rendering rather than rendering the same megabytes beside it; gives up
         // waiting after a few seconds (a rendering that never ends) and renders itself.
@@ -110,7 +110,7 @@ final class ScrapeCache<C: Clock>: Sendable where C.Duration == Duration {
     )
         -> (body: ByteBuffer, gzipped: Bool)
     {
-        var body = ByteBuffer(string: self.render(format))
+        var body = ByteBuffer(bytes: self.render(format))
         var gzipped = false
         if gzip, let compressed = try? body.compress(with: .gzip()) {
             body = compressed

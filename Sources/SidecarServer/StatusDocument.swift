@@ -14,6 +14,8 @@ struct StatusDocument: Codable, Sendable {
         var latencySeconds: Double?
         var reason: String?
         var message: String?
+        /// The `x-amz-request-id` of the operation's request: what the storage vendor asks for.
+        var requestID: String?
     }
 
     struct Cycle: Codable, Sendable {
@@ -79,7 +81,8 @@ extension StatusDocument {
                                 result: $0.result.rawValue,
                                 latencySeconds: $0.seconds,
                                 reason: $0.reason?.rawValue,
-                                message: $0.message
+                                message: $0.message,
+                                requestID: $0.requestID
                             )
                         },
                         error: cycle.failure

@@ -73,7 +73,7 @@ enum StatusPage {
                     <tr class="\(operation.result == StepResult.Result.success.rawValue ? "ok" : "bad")">\
                     <td>\(escape(operation.operation))</td>\
                     <td>\(escape(operation.result))</td><td>\(milliseconds(operation.latencySeconds))</td>\
-                    <td>\(escape(error))</td></tr>\n
+                    <td>\(escape(error))</td><td class="id">\(escape(operation.requestID ?? ""))</td></tr>\n
                     """
             }
             let cycle =
@@ -89,7 +89,7 @@ enum StatusPage {
                 failures \(backend.breaker.consecutiveFailures)/\(backend.breaker.failureThreshold) \
                 \(sparkline(backend.recentCycleSeconds))</p>
                 \(lastError.map { "<p class=\"error\">last error: \(escape($0))</p>" } ?? "")
-                <table><thead><tr><th>operation</th><th>result</th><th>latency</th><th>error</th></tr></thead>
+                <table><thead><tr><th>operation</th><th>result</th><th>latency</th><th>error</th><th>request id</th></tr></thead>
                 <tbody>
                 \(operations)</tbody></table>
                 </section>\n
@@ -115,6 +115,7 @@ enum StatusPage {
             h1{font-size:1.3rem}h2{font-size:1.1rem;margin:.2rem 0}
             .backend{border:1px solid #d0d7de;border-radius:.5rem;padding:.6rem .8rem;margin:.8rem 0}
             .state{color:#fff;border-radius:.3rem;padding:.05rem .45rem;font-size:.9rem}
+            .id{font-family:ui-monospace,monospace;font-size:.8rem;word-break:break-all}
             table{border-collapse:collapse;width:100%;font-size:.9rem}\
             td,th{border-bottom:1px solid #eaeef2;padding:.25rem;text-align:left}
             tr.bad td{color:#cf222e}.error{color:#cf222e;overflow-wrap:anywhere}

@@ -10,10 +10,11 @@ extension CanaryMetrics {
         let backend = result.backend
         self.probes.add([backend, result.status.rawValue])
         self.probeSuccess.set([backend], result.status == .success ? 1 : 0)
-        self.probeDuration.set([backend], result.duration.seconds)
         if result.status == .success {
             self.lastSuccess.set([backend], result.startedAt.timeIntervalSince1970 + result.duration.seconds)
         }
+        // Exemplars are stamped with the cycle's end: close enough to each request to find it in the server's log.
+        let stamp = result.startedAt.timeIntervalSince1970 + result.duration.seconds
         for step in result.steps {
             let operation = step.operation.label
             switch step.result {
@@ -28,7 +29,8 @@ extension CanaryMetrics {
                 break
             }
             if let seconds = step.seconds, step.result != .rejected {
-                self.operationDuration.observe([backend, operation], seconds)
+                let exemplar = step.requestID.flatMap { Exemplar(requestID: $0, value: seconds, timestamp: stamp) }
+                self.operationDuration.observe([backend, operation], seconds, exemplar: exemplar)
             }
         }
         if result.integrityFailure {

@@ -12,19 +12,16 @@ import SidecarConfig
 public final class CanaryMetrics: Sendable {
     let registry: MetricsRegistry
 
-    /// Latency buckets from 250 µs (a local RGW answers in under 1 ms) to 60 s.
-    static let latencyBuckets: [Double] = [
-        0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1, 2, 4, 8, 16,
-        30, 60,
-    ]
+    /// The histogram shapes and what is exported (`metrics:`).
+    let configuration: MetricsConfiguration
 
     let probeSuccess: MetricFamily
-    let probeDuration: MetricFamily
     let probes: MetricFamily
     let lastSuccess: MetricFamily
     let operationDuration: MetricFamily
-    /// `s3canary_operation_ttfb_seconds`: time to the first response byte, per backend and operation.
-    public let operationTimeToFirstByte: MetricFamily
+    /// `s3canary_operation_ttfb_seconds`: time to the first response byte, per backend and operation; `nil`
+    /// unless `metrics.time_to_first_byte` is on.
+    public let operationTimeToFirstByte: MetricFamily?
     let operations: MetricFamily
     let operationErrors: MetricFamily
     let integrityFailures: MetricFamily
@@ -33,7 +30,6 @@ public final class CanaryMetrics: Sendable {
     let breakerTransitions: MetricFamily
     let breakerConsecutiveFailures: MetricFamily
     let breakerThreshold: MetricFamily
-    let breakerOpenTimeout: MetricFamily
     /// `s3canary_credentials_refresh_failures_total`, per backend.
     public let credentialsRefreshFailures: MetricFamily
     let tlsCertificateExpiry: MetricFamily
@@ -62,15 +58,22 @@ public final class CanaryMetrics: Sendable {
     let processStartTime: MetricFamily
 
     /// Defines every family and publishes `version` in the build info; throws only if two definitions clash.
-    public init(version: String) throws {
+    public init(version: String, configuration: MetricsConfiguration = MetricsConfiguration()) throws {
         let registry = MetricsRegistry()
         self.registry = registry
+        self.configuration = configuration
         let backend = ["backend"]
+        let latency = HistogramShape(
+            classic: configuration.classicBuckets,
+            exposeClassic: configuration.classicHistograms,
+            native: configuration.nativeHistograms
+                ? HistogramShape.Native(
+                    schema: configuration.nativeSchema, maxBuckets: configuration.nativeMaxBuckets)
+                : nil,
+            exemplars: true
+        )
         self.probeSuccess = try registry.family(
             "s3canary_probe_success", help: "Whether the last canary cycle of the backend succeeded (1) or not (0).",
-            kind: .gauge, labels: backend)
-        self.probeDuration = try registry.family(
-            "s3canary_probe_duration_seconds", help: "Duration of the last canary cycle of the backend.",
             kind: .gauge, labels: backend)
         self.probes = try registry.family(
             "s3canary_probes_total",
@@ -80,12 +83,17 @@ public final class CanaryMetrics: Sendable {
             "s3canary_last_success_timestamp_seconds", help: "Unix time of the backend's last successful cycle.",
             kind: .gauge, labels: backend)
         self.operationDuration = try registry.family(
-            "s3canary_operation_duration_seconds", help: "Duration of each canary operation that reached the backend.",
-            kind: .histogram, labels: ["backend", "operation"], buckets: Self.latencyBuckets)
-        self.operationTimeToFirstByte = try registry.family(
-            "s3canary_operation_ttfb_seconds",
-            help: "Time from sending each S3 request of a canary operation to receiving its response head.",
-            kind: .histogram, labels: ["backend", "operation"], buckets: Self.latencyBuckets)
+            "s3canary_operation_duration_seconds",
+            help:
+                "Duration of each canary operation that reached the backend; exemplars carry the S3 request id.",
+            kind: .histogram, labels: ["backend", "operation"], histogram: latency)
+        self.operationTimeToFirstByte =
+            configuration.timeToFirstByte
+            ? try registry.family(
+                "s3canary_operation_ttfb_seconds",
+                help: "Time from sending each S3 request of a canary operation to receiving its response head.",
+                kind: .histogram, labels: ["backend", "operation"], histogram: latency)
+            : nil
         self.operations = try registry.family(
             "s3canary_operations_total", help: "Canary operations by result (success, error, rejected by the breaker).",
             kind: .counter, labels: ["backend", "operation", "result"])
@@ -106,10 +114,6 @@ public final class CanaryMetrics: Sendable {
             kind: .gauge, labels: backend)
         self.breakerThreshold = try registry.family(
             "s3canary_circuit_breaker_failure_threshold", help: "Consecutive failures that open the breaker (config).",
-            kind: .gauge, labels: backend)
-        self.breakerOpenTimeout = try registry.family(
-            "s3canary_circuit_breaker_open_timeout_seconds",
-            help: "Time an open breaker waits before probing (config).",
             kind: .gauge, labels: backend)
         self.credentialsRefreshFailures = try registry.family(
             "s3canary_credentials_refresh_failures_total",
@@ -190,21 +194,25 @@ public final class CanaryMetrics: Sendable {
         #endif
     }
 
-    /// Creates every series of a backend with zeros and publishes its breaker configuration.
-    public func addBackend(_ name: String, operations: [String], threshold: Int, openTimeout: Duration) {
+    /// Creates the series a backend's rates and alerts need from start-up, with zeros, and publishes its breaker
+    /// threshold. The series budget (docs/design.md, "Series budget"): per backend 13 (+1 for https, +1 for
+    /// credentials that refresh), per operation two result counters and the latency histogram. What happens rarely
+    /// (an error reason, a rejection by the breaker, a sweep error) is created when it first happens.
+    public func addBackend(
+        _ name: String, operations: [String], threshold: Int, refreshingCredentials: Bool = false
+    ) {
         self.probeSuccess.touch([name])
-        self.probeDuration.touch([name])
         self.lastSuccess.touch([name])
         for result in CycleResult.Status.allCases { self.probes.touch([name, result.rawValue]) }
         for operation in operations {
             self.operationDuration.touch([name, operation])
-            self.operationTimeToFirstByte.touch([name, operation])
-            for result in OperationResult.allCases { self.operations.touch([name, operation, result.rawValue]) }
-            for reason in FailureReason.allCases { self.operationErrors.touch([name, operation, reason.rawValue]) }
+            self.operationTimeToFirstByte?.touch([name, operation])
+            for result in [OperationResult.success, .error] {
+                self.operations.touch([name, operation, result.rawValue])
+            }
         }
         self.integrityFailures.touch([name])
-        self.credentialsRefreshFailures.touch([name])
-        self.sweepErrors.touch([name])
+        if refreshingCredentials { self.credentialsRefreshFailures.touch([name]) }
         self.breakerState.set([name], 0)
         self.breakerConsecutiveFailures.set([name], 0)
         let transitions: [(BreakerState, BreakerState)] = [
@@ -214,7 +222,6 @@ public final class CanaryMetrics: Sendable {
             self.breakerTransitions.touch([name, from.rawValue, to.rawValue])
         }
         self.breakerThreshold.set([name], Double(threshold))
-        self.breakerOpenTimeout.set([name], openTimeout.seconds)
     }
 
     /// Creates every series of a webhook with zeros.
@@ -238,20 +245,24 @@ public final class CanaryMetrics: Sendable {
     /// Drops every series of a backend a reload removed.
     public func removeBackend(_ name: String) {
         for family in [
-            self.probeSuccess, self.probeDuration, self.probes, self.lastSuccess, self.operationDuration,
-            self.operationTimeToFirstByte,
-            self.operations, self.operationErrors, self.integrityFailures, self.breakerState,
-            self.breakerTransitions, self.breakerConsecutiveFailures, self.breakerThreshold,
-            self.breakerOpenTimeout, self.credentialsRefreshFailures, self.tlsCertificateExpiry, self.sweepErrors,
-        ] {
+            self.probeSuccess, self.probes, self.lastSuccess, self.operationDuration, self.operations,
+            self.operationErrors, self.integrityFailures, self.breakerState, self.breakerTransitions,
+            self.breakerConsecutiveFailures, self.breakerThreshold, self.credentialsRefreshFailures,
+            self.tlsCertificateExpiry, self.sweepErrors,
+        ] + [self.operationTimeToFirstByte].compactMap({ $0 }) {
             family.removeSeries(where: "backend", equals: name)
         }
     }
 
     /// Renders everything, refreshing process metrics first.
-    public func render(format: ExpositionFormat) -> String {
+    public func render(format: ExpositionFormat) -> [UInt8] {
         self.refreshProcessMetrics()
         return self.registry.render(format: format)
+    }
+
+    /// Renders a text format as a string (tests, tools).
+    public func renderText(format: ExpositionFormat) -> String {
+        String(decoding: self.render(format: format), as: UTF8.self)
     }
 
     /// The metrics `/probe` answers with, as blackbox_exporter does: one cycle and its operations, in a registry
@@ -274,7 +285,7 @@ public final class CanaryMetrics: Sendable {
             if let seconds = step.seconds { operationDuration.set([step.operation.label], seconds) }
             operationSuccess.set([step.operation.label], step.result == .success ? 1 : 0)
         }
-        return registry.render(format: .text004)
+        return registry.renderText(format: .text004)
     }
 }
 

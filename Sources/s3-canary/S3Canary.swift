@@ -96,7 +96,7 @@ struct Run: AsyncParsableCommand {
         let service = CanaryService(
             configuration: configuration,
             configurationPath: path,
-            metrics: try CanaryMetrics(version: S3Canary.version),
+            metrics: try CanaryMetrics(version: S3Canary.version, configuration: configuration.metrics),
             logger: logger
         )
         try await CanaryApplication(service: service, version: S3Canary.version).run()
@@ -143,7 +143,7 @@ struct DemoCommand: AsyncParsableCommand {
             configuration: configuration,
             configurationPath: nil,
             factory: stores.factory,
-            metrics: try CanaryMetrics(version: S3Canary.version),
+            metrics: try CanaryMetrics(version: S3Canary.version, configuration: configuration.metrics),
             logger: logger
         )
         var extra: [any Service] = []

@@ -152,7 +152,9 @@ struct CanaryCycleTests {
             func getObject(key: String, range: String?) async throws -> GetObjectResult {
                 try await self.inner.getObject(key: key, range: range)
             }
-            func deleteObject(key: String) async throws { try await self.inner.deleteObject(key: key) }
+            func deleteObject(key: String) async throws -> DeleteObjectResult {
+                try await self.inner.deleteObject(key: key)
+            }
             func listObjects(prefix: String, pageSize: Int, page: (ListObjectsPage) async throws -> Bool) async throws {
                 try await self.inner.listObjects(prefix: prefix, pageSize: pageSize, page: page)
             }

@@ -32,7 +32,7 @@ struct TelemetryHookTests {
         let events = Box<[WebhookEvent]>([])
         hook.addSink { event in events.value.withLock { $0.append(event) } }
         hook.board.setBackends(["mem"])
-        metrics.addBackend("mem", operations: ["put"], threshold: 2, openTimeout: .seconds(30))
+        metrics.addBackend("mem", operations: ["put"], threshold: 2)
 
         let start = ContinuousClock.now
         let now = Box(start)

@@ -34,6 +34,17 @@ enum Dashboard {
         }
         return out
     }
+
+    /// The panels of `rows` that returned no data from `prometheus`: a panel with a native and a classic target
+    /// (latency) answers from whichever shape that Prometheus stored, so a panel needs one target with data.
+    static func emptyPanels(in rows: [String], of prometheus: PrometheusServer) throws -> [String] {
+        var answered: [String: Bool] = [:]
+        for query in try Self.queries() where rows.contains(query.row) {
+            let result = try prometheus.query(query.expr)
+            answered[query.panel, default: false] = answered[query.panel, default: false] || !result.isEmpty
+        }
+        return answered.filter { !$0.value }.map(\.key).sorted()
+    }
 }
 
 @Suite("On-call kit: alert rules and dashboard")

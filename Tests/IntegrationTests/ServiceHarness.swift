@@ -56,7 +56,11 @@ struct PrometheusServer {
     var daemon: Daemon
     var port: Int
 
-    static func start(scraping target: String, directory: URL) async throws -> PrometheusServer {
+    static func start(
+        scraping target: String, directory: URL, features: [String] = []
+    ) async throws
+        -> PrometheusServer
+    {
         try await Self.start(
             configuration: """
                 global: {scrape_interval: 1s, evaluation_interval: 1s}
@@ -64,11 +68,15 @@ struct PrometheusServer {
                   - job_name: s3canary
                     static_configs: [{targets: ["\(target)"]}]
                 """,
-            directory: directory)
+            directory: directory, features: features)
     }
 
-    /// A Prometheus with `configuration` as its `prometheus.yml`, ready to answer.
-    static func start(configuration: String, directory: URL) async throws -> PrometheusServer {
+    /// A Prometheus with `configuration` as its `prometheus.yml` and `--enable-feature` `features`, ready to answer.
+    static func start(
+        configuration: String, directory: URL, features: [String] = []
+    ) async throws
+        -> PrometheusServer
+    {
         let port = try Harness.freePort()
         let config = directory.appendingPathComponent("prometheus.yml")
         try Data(configuration.utf8).write(to: config)
@@ -80,7 +88,7 @@ struct PrometheusServer {
             [
                 "--config.file=\(config.path)", "--storage.tsdb.path=\(directory.appendingPathComponent("tsdb").path)",
                 "--web.listen-address=127.0.0.1:\(port)",
-            ],
+            ] + (features.isEmpty ? [] : ["--enable-feature=\(features.joined(separator: ","))"]),
             log: directory.appendingPathComponent("prometheus.log")
         )
         let server = PrometheusServer(daemon: daemon, port: port)
@@ -90,10 +98,11 @@ struct PrometheusServer {
         return server
     }
 
-    /// Runs an instant query and returns each series' labels and value.
-    func query(_ expression: String) throws -> [(labels: [String: String], value: Double)] {
+    /// Runs an instant query now, or at `time`, and returns each series' labels and value.
+    func query(_ expression: String, at time: Date? = nil) throws -> [(labels: [String: String], value: Double)] {
         let encoded = expression.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? expression
-        let (status, body) = try Harness.http("http://127.0.0.1:\(self.port)/api/v1/query?query=\(encoded)")
+        let at = time.map { "&time=\(String(format: "%.3f", $0.timeIntervalSince1970))" } ?? ""
+        let (status, body) = try Harness.http("http://127.0.0.1:\(self.port)/api/v1/query?query=\(encoded)\(at)")
         guard status == 200,
             let json = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
             let data = json["data"] as? [String: Any], let result = data["result"] as? [[String: Any]]

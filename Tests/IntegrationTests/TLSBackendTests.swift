@@ -96,6 +96,7 @@ struct TLSBackendTests {
             listen: 127.0.0.1:\(port)
             instance: tls
             probe: {interval: 1s, timeout: 900ms, key_prefix: .s3-canary-tls/}
+            metrics: {time_to_first_byte: true}
             backends:
               - name: tls-trusted
                 endpoint: https://localhost:\(tlsPort)

@@ -47,6 +47,8 @@ public final class MemoryBackend: ObjectBackend, BackendCopier {
         var faults = Faults()
         var calls: [Operation: Int] = [:]
         var sequence = 0
+        /// Requests answered, for request ids (`memory-` and a number, as S3 answers `x-amz-request-id`).
+        var requests = 0
     }
 
     private let state = Mutex(State())
@@ -202,7 +204,8 @@ public final class MemoryBackend: ObjectBackend, BackendCopier {
             size: Int64(object.body.readableBytes),
             etag: object.etag,
             contentType: object.contentType,
-            metadata: object.metadata
+            metadata: object.metadata,
+            requestID: self.nextRequestID()
         )
     }
 
@@ -224,7 +227,7 @@ public final class MemoryBackend: ObjectBackend, BackendCopier {
                 sequence: state.sequence
             )
         }
-        return PutObjectResult(etag: etag)
+        return PutObjectResult(etag: etag, requestID: self.nextRequestID())
     }
 
     /// Reads an object or a range of it, after any injected fault.
@@ -264,14 +267,26 @@ public final class MemoryBackend: ObjectBackend, BackendCopier {
             etag: object.etag,
             contentType: object.contentType,
             metadata: object.metadata,
-            contentRange: contentRange
+            contentRange: contentRange,
+            requestID: self.nextRequestID()
         )
     }
 
     /// Deletes an object, after any injected fault.
-    public func deleteObject(key: String) async throws {
+    @discardableResult
+    public func deleteObject(key: String) async throws -> DeleteObjectResult {
         try await self.applyFaults(.delete)
         _ = self.state.withLock { $0.objects.removeValue(forKey: key) }
+        return DeleteObjectResult(requestID: self.nextRequestID())
+    }
+
+    /// A new request id, unique in this store.
+    private func nextRequestID() -> String {
+        let number = self.state.withLock { state in
+            state.requests += 1
+            return state.requests
+        }
+        return "memory-\(number)"
     }
 
     /// Lists the keys under `prefix` in pages, after any injected fault.
@@ -294,7 +309,8 @@ public final class MemoryBackend: ObjectBackend, BackendCopier {
                 }
                 return (objects, keys.count > size)
             }
-            let keepGoing = try await page(ListObjectsPage(objects: objects, isTruncated: truncated))
+            let keepGoing = try await page(
+                ListObjectsPage(objects: objects, isTruncated: truncated, requestID: self.nextRequestID()))
             guard keepGoing, truncated, let last = objects.last else { return }
             after = last.key
         }
@@ -325,7 +341,7 @@ public final class MemoryBackend: ObjectBackend, BackendCopier {
         guard let copied = result else {
             throw CopyError(phase: .read, underlying: self.notFound(source, operation: "CopyObject"))
         }
-        return CopyObjectResult(etag: copied.etag)
+        return CopyObjectResult(etag: copied.etag, requestID: self.nextRequestID())
     }
 
     /// Parses a single `bytes=` range as RFC 9110 defines it, clamped to the object; `nil` when unsatisfiable.

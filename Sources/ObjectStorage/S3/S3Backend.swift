@@ -21,19 +21,19 @@ public final class S3Backend: ObjectBackend, BackendCopier {
     private let httpClient: HTTPClient
     private let logger: Logger
     private let now: @Sendable () -> Date
-    private let onResponseHead: (@Sendable (_ operation: String, _ label: String?, _ elapsed: Duration) -> Void)?
+    private let onResponseHead: (@Sendable (ResponseHead) -> Void)?
 
     /// Creates the backend and its connection pool.
     ///
-    /// - Parameter onResponseHead: called with the S3 operation, the task's ``RequestLabel`` and the time from
-    ///   sending a request to receiving its response head (time to first byte), for latency breakdowns.
+    /// - Parameter onResponseHead: called as each response head arrives, with the S3 operation, the task's
+    ///   ``RequestLabel``, the time from sending the request (time to first byte) and the request id.
     /// - Throws: ``ConfigurationError`` listing every problem of `configuration`.
     public init(
         configuration: Configuration,
         credentials: any CredentialsProvider,
         logger: Logger = Logger(label: "s3-canary.s3", factory: { _ in SwiftLogNoOpLogHandler() }),
         now: @escaping @Sendable () -> Date = { Date() },
-        onResponseHead: (@Sendable (_ operation: String, _ label: String?, _ elapsed: Duration) -> Void)? = nil
+        onResponseHead: (@Sendable (ResponseHead) -> Void)? = nil
     ) throws {
         let problems = configuration.validate()
         guard problems.isEmpty, case .success(let endpoint) = Configuration.parseEndpoint(configuration.endpoint) else {
@@ -90,7 +90,8 @@ public final class S3Backend: ObjectBackend, BackendCopier {
             etag: response.etag,
             contentType: response.headers.first(name: "content-type"),
             lastModified: response.headers.first(name: "last-modified"),
-            metadata: response.metadata
+            metadata: response.metadata,
+            requestID: response.requestID
         )
     }
 
@@ -105,7 +106,7 @@ public final class S3Backend: ObjectBackend, BackendCopier {
         if let contentType { headers.append(("Content-Type", contentType)) }
         headers += try Self.metadataHeaders(metadata, operation: "PutObject")
         let response = try await self.send(operation: "PutObject", method: .PUT, key: key, headers: headers, body: body)
-        return PutObjectResult(etag: response.etag)
+        return PutObjectResult(etag: response.etag, requestID: response.requestID)
     }
 
     /// `GET` of the object, or of a byte range with `Range`.
@@ -119,16 +120,20 @@ public final class S3Backend: ObjectBackend, BackendCopier {
             etag: response.etag,
             contentType: response.headers.first(name: "content-type"),
             metadata: response.metadata,
-            contentRange: response.status == .partialContent ? response.headers.first(name: "content-range") : nil
+            contentRange: response.status == .partialContent ? response.headers.first(name: "content-range") : nil,
+            requestID: response.requestID
         )
     }
 
     /// `DELETE` of the object; a missing key counts as deleted.
-    public func deleteObject(key: String) async throws {
+    @discardableResult
+    public func deleteObject(key: String) async throws -> DeleteObjectResult {
         do {
-            _ = try await self.send(operation: "DeleteObject", method: .DELETE, key: key)
+            let response = try await self.send(operation: "DeleteObject", method: .DELETE, key: key)
+            return DeleteObjectResult(requestID: response.requestID)
         } catch let error as ObjectStorageError where error.isNotFound && error.s3Code != "NoSuchBucket" {
             // Already absent: the state the caller asked for.
+            return DeleteObjectResult(requestID: error.requestID)
         }
     }
 
@@ -178,7 +183,8 @@ public final class S3Backend: ObjectBackend, BackendCopier {
                     requestID: response.requestID
                 )
             }
-            let keepGoing = try await page(ListObjectsPage(objects: objects, isTruncated: truncated))
+            let keepGoing = try await page(
+                ListObjectsPage(objects: objects, isTruncated: truncated, requestID: response.requestID))
             if !keepGoing { return }
         } while token != nil
     }
@@ -217,7 +223,8 @@ public final class S3Backend: ObjectBackend, BackendCopier {
             if let root, root.name == "Error" {
                 throw Self.error(from: root, operation: "CopyObject", response: response)
             }
-            return CopyObjectResult(etag: root?.text(of: "ETag").map(Self.unquote) ?? response.etag)
+            return CopyObjectResult(
+                etag: root?.text(of: "ETag").map(Self.unquote) ?? response.etag, requestID: response.requestID)
         } catch let error as ObjectStorageError {
             throw CopyError(phase: Self.copyPhase(of: error), underlying: error)
         }
@@ -334,7 +341,10 @@ public final class S3Backend: ObjectBackend, BackendCopier {
             response = try await self.httpClient.execute(
                 request, timeout: self.configuration.timeouts.request.timeAmount)
             // The response head is in: time to first byte, as far as the client can see it.
-            self.onResponseHead?(operation, RequestLabel.current, start.duration(to: .now))
+            self.onResponseHead?(
+                ResponseHead(
+                    operation: operation, label: RequestLabel.current, elapsed: start.duration(to: .now),
+                    requestID: response.headers.first(name: "x-amz-request-id")))
             if method == .HEAD {
                 responseBody = ByteBuffer()
             } else {
