@@ -32,6 +32,9 @@ TICKS = os.sysconf("SC_CLK_TCK")
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 sections = []
 summary = []
+# The report this run replaces: its figures go in the "before" columns.
+PREVIOUS_REPORT = open(os.path.join(ROOT, "bench", "REPORT.md")).read() \
+    if os.path.exists(os.path.join(ROOT, "bench", "REPORT.md")) else ""
 
 
 def log(message):
@@ -108,7 +111,8 @@ def histogram_quantile(values, name, q):
 class Canary:
     """An s3-canary process with a generated configuration."""
 
-    def __init__(self, name, backends, interval="1s", timeout="800ms", log_level="warning", extra=None, demo=None):
+    def __init__(self, name, backends, interval="1s", timeout="800ms", log_level="warning", extra=None, demo=None,
+                 metrics=None):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = open(os.path.join(WORK, f"{name}.log"), "w")
@@ -120,6 +124,8 @@ class Canary:
             with open(path, "w") as f:
                 f.write(f"listen: 127.0.0.1:{self.port}\ninstance: bench\n")
                 f.write(f"probe: {{interval: {interval}, timeout: {timeout}, key_prefix: .s3-canary-bench/}}\n")
+                if metrics:
+                    f.write(f"metrics: {metrics}\n")
                 f.write("backends:\n")
                 for index in range(backends):
                     f.write(f"  - name: rgw-{index + 1}\n    endpoint: {RGW}\n    bucket: {BUCKET}\n"
@@ -358,7 +364,7 @@ def bench_scale():
         rss = rss_mib(canary.process.pid)
         rows.append(f"| {count} | {kind} | 15 s | {share * 100:.2f} % | {rss:.1f} | ≤ {p99 * 1000:.0f} ms | {int(cycles)} |")
         if count == 1000:
-            result_1000 = (share, p99)
+            result_1000 = (share, p99, rss)
             scrape = bench_scrape(canary)
         canary.stop()
     sections.append(("3. Scale (target at 1,000 backends: under 10 % of a core, drift p99 under 50 ms)",
@@ -367,9 +373,74 @@ def bench_scale():
                      "the RGW row signs and sends every operation. Drift is how late a cycle started against its "
                      "plan (`s3canary_schedule_drift_seconds`, the upper bound of the bucket holding p99).\n\n" + "\n".join(rows)))
     if result_1000:
-        summary.append(f"Scale: 1,000 backends use {result_1000[0] * 100:.2f} % of a core, drift p99 ≤ {result_1000[1] * 1000:.0f} ms")
+        before_rss = previous(r"^\| 1000 \| memory \| 15 s \| [0-9.]+ % \| ([0-9.]+) \|", "169.6")
+        summary.append(f"Scale: 1,000 backends use {result_1000[0] * 100:.2f} % of a core, drift p99 ≤ "
+                       f"{result_1000[1] * 1000:.0f} ms, RSS {result_1000[2]:.1f} MiB (target < 80; before {before_rss})")
     if scrape:
         sections.append(scrape)
+
+
+PROTOBUF = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
+OPENMETRICS = "application/openmetrics-text;version=1.0.0"
+
+
+def decode_protobuf(body):
+    """The families of a protobuf scrape, through Tests/Fixtures/decode_protobuf.py (Prometheus's metrics.proto)."""
+    path = os.path.join(WORK, "scrape.bin")
+    with open(path, "wb") as f:
+        f.write(body)
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "Tests/Fixtures/decode_protobuf.py"), path],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def stored_series(families, label):
+    """Series a protobuf scrape makes in Prometheus 2.42 with native histograms on, for metrics carrying `label`:
+    a native histogram is one series (its classic buckets are not stored), a classic one a series per bucket,
+    +Inf, sum and count."""
+    total = 0
+    for family in families:
+        for metric in family.get("metric", []):
+            if not any(pair.get("name") == label for pair in metric.get("label", [])):
+                continue
+            histogram = metric.get("histogram")
+            if histogram is None:
+                total += 1
+            elif "schema" in histogram:
+                total += 1
+            else:
+                total += len(histogram.get("bucket", [])) + 3
+    return total
+
+
+def previous(pattern, default=None):
+    """A figure of the report this run replaces (read before it is overwritten), for the "before" columns."""
+    match = re.search(pattern, PREVIOUS_REPORT, re.M)
+    return match.group(1) if match else default
+
+
+def bench_series_budget():
+    """Series per backend in each histogram mode: one RGW backend, default five operations, after its first cycle."""
+    log("series per backend in each metrics mode")
+    rows = ["| mode (`metrics:`) | text / OpenMetrics scrape | protobuf scrape as Prometheus 2.42 stores it |",
+            "|---|---|---|"]
+    modes = [("classic only `{native_histograms: false}`", "{native_histograms: false}"),
+             ("default: native + classic", None),
+             ("native only `{classic_histograms: false}`", "{classic_histograms: false}"),
+             ("default + `time_to_first_byte: true`", "{time_to_first_byte: true}")]
+    for title, metrics in modes:
+        canary = Canary("series", 1, interval="1s", timeout="800ms", metrics=metrics)
+        wait_for(canary.base + "/readyz")
+        text = get(canary.base + "/metrics", timeout=30)[1].decode()
+        per_backend_text = sum(1 for line in text.splitlines()
+                               if line.startswith("s3canary_") and 'backend="rgw-1"' in line)
+        families = decode_protobuf(get(canary.base + "/metrics", {"Accept": PROTOBUF}, timeout=30)[1])
+        canary.stop()
+        rows.append(f"| {title} | **{per_backend_text}** | {stored_series(families, 'backend')} |")
+    sections.append(("4a. Series per backend (target: at most 60 in text with classic histograms)",
+                     "One RGW backend over http with static keys and the default five operations, counted after its "
+                     "first cycle (error reasons appear when they first happen). Before this change a backend cost "
+                     "about 300 series (430 with all seven operations).\n\n" + "\n".join(rows)))
 
 
 def bench_scrape(canary):
@@ -378,30 +449,59 @@ def bench_scrape(canary):
     url = canary.base + "/metrics"
     plain = len(get(url, timeout=30)[1])
     zipped = len(get(url, {"Accept-Encoding": "gzip"}, timeout=30)[1])
+    openmetrics = len(get(url, {"Accept": OPENMETRICS}, timeout=30)[1])
+    protobuf_body = get(url, {"Accept": PROTOBUF}, timeout=30)[1]
+    protobuf_zipped = len(get(url, {"Accept": PROTOBUF, "Accept-Encoding": "gzip"}, timeout=30)[1])
     series = sum(1 for line in gzip.decompress(get(url, {"Accept-Encoding": "gzip"}, timeout=30)[1]).decode().splitlines()
                  if line and not line.startswith("#"))
+    stored = stored_series(decode_protobuf(protobuf_body), "backend")
     # A scrape that renders (the cache is at most a second old): wait past its age each time.
-    fresh = []
-    for _ in range(5):
-        time.sleep(1.1)
-        started = time.monotonic()
-        get(url, timeout=30)
-        fresh.append((time.monotonic() - started) * 1000)
-    rows = ["| connections | encoding | p50 ms | p99 ms | requests | errors |", "|---|---|---|---|---|---|"]
-    worst = 0.0
+    fresh = {}
+    for name, headers in (("text", {}), ("protobuf", {"Accept": PROTOBUF}),
+                          ("text, gzip", {"Accept-Encoding": "gzip"})):
+        times = []
+        for _ in range(5):
+            time.sleep(1.1)
+            started = time.monotonic()
+            get(url, headers, timeout=30)
+            times.append((time.monotonic() - started) * 1000)
+        fresh[name] = statistics.median(times)
+    rows = ["| connections | format, encoding | p50 ms | p99 ms | before: p99 ms | requests | errors |",
+            "|---|---|---|---|---|---|---|"]
+    worst_gzip = 0.0
     for connections in (10, 50):
-        for encoding, headers in (("plain", []), ("gzip", ["Accept-Encoding: gzip"])):
+        for encoding, headers in (("text, plain", []), ("text, gzip", ["Accept-Encoding: gzip"]),
+                                  ("protobuf, gzip", [f"Accept: {PROTOBUF}", "Accept-Encoding: gzip"])):
             result = wrk(url, connections, seconds, headers)
-            worst = max(worst, result["p99"])
-            rows.append(f"| {connections} | {encoding} | {result['p50']:.1f} | **{result['p99']:.1f}** | "
+            if "gzip" in encoding:
+                worst_gzip = max(worst_gzip, result["p99"])
+            before = previous(rf"^\| {connections} \| {encoding.split(', ')[-1]} \| [0-9.]+ \| \*\*([0-9.]+)\*\*", "–") \
+                if encoding.startswith("text") else "–"
+            rows.append(f"| {connections} | {encoding} | {result['p50']:.1f} | **{result['p99']:.1f}** | {before} | "
                         f"{result['requests']} | {'yes' if result['errors'] else 'none'} |")
-    summary.append(f"Scrape: worst p99 {worst:.1f} ms under wrk with 1,000 backends (target < 50 ms); "
-                   f"a rendering scrape takes {statistics.median(fresh):.0f} ms")
-    return ("4. Scrape of /metrics with 1,000 backends (target p99 under 50 ms)",
-            f"{series} series; {plain / 1e6:.2f} MB plain, {zipped / 1e6:.2f} MB gzip per scrape. wrk for {seconds} s "
-            "per row. `/metrics` renders at most once a second and concurrent scrapers share the rendering, so wrk "
-            f"mostly measures serving; a scrape that renders afresh took {statistics.median(fresh):.0f} ms "
-            f"(median of 5, single client).\n\n" + "\n".join(rows))
+    before_series = previous(r"^([0-9]+) series; ", "423026")
+    before_plain = previous(r" series; ([0-9.]+) MB plain", "39.90")
+    before_gzip = previous(r"MB plain, ([0-9.]+) MB gzip", "1.36")
+    before_render = previous(r"a scrape that renders afresh took ([0-9]+) ms", "139")
+    figures = ["| figure | now | before |", "|---|---|---|",
+               f"| series in a text scrape | {series} | {before_series} |",
+               f"| series Prometheus 2.42 stores from a protobuf scrape (backend series) | {stored} | – |",
+               f"| text, plain (MB) | {plain / 1e6:.2f} | {before_plain} |",
+               f"| text, gzip (MB) | {zipped / 1e6:.2f} | {before_gzip} |",
+               f"| OpenMetrics with exemplars, plain (MB) | {openmetrics / 1e6:.2f} | – |",
+               f"| protobuf, plain (MB) | {len(protobuf_body) / 1e6:.2f} | – |",
+               f"| protobuf, gzip (MB) | {protobuf_zipped / 1e6:.2f} | – |",
+               f"| a rendering scrape, text (ms) | **{fresh['text']:.0f}** | {before_render} |",
+               f"| a rendering scrape, text with gzip (ms) | {fresh['text, gzip']:.0f} | – |",
+               f"| a rendering scrape, protobuf (ms) | {fresh['protobuf']:.0f} | – |"]
+    summary.append(f"Scrape: gzip p99 at most {worst_gzip:.1f} ms under wrk with 1,000 backends at 10 and 50 "
+                   f"connections (target < 50 ms); a rendering scrape takes {fresh['text']:.0f} ms "
+                   f"(target < 50 ms; before {before_render} ms); {series} series (before {before_series})")
+    return ("4. Scrape of /metrics with 1,000 backends (targets: gzip p99 and a rendering scrape under 50 ms)",
+            "wrk for {seconds} s per row. `/metrics` renders at most once a second per format and encoding and "
+            "concurrent scrapers share the rendering, so wrk mostly measures serving; a rendering scrape is the "
+            "median of 5 single-client scrapes each past the cache's age. \"Before\" is the report this one "
+            "replaced.\n\n".format(seconds=seconds) + "\n".join(figures) + "\n\n" + "\n".join(rows))
 
 
 # 5. Start-up ------------------------------------------------------------------------------------------------------
@@ -451,6 +551,7 @@ def bench_micro():
 
 def main():
     started = time.monotonic()
+    bench_series_budget()
     bench_overhead()
     bench_footprint()
     bench_scale()
@@ -464,7 +565,7 @@ def main():
                 f"{minutes:.1f} minutes of measuring{' (quick mode)' if QUICK else ''}.\n\n")
         f.write(f"Machine: {machine()}.\n\n")
         f.write("## Summary\n\n" + "".join(f"- {line}\n" for line in summary) + "\n")
-        for title, body in sections:
+        for title, body in sorted(sections, key=lambda section: section[0]):
             f.write(f"## {title}\n\n{body}\n\n")
     shutil.rmtree(WORK, ignore_errors=True)
     log(f"wrote bench/REPORT.md in {minutes:.1f} minutes")

@@ -21,11 +21,15 @@ command -v curl >/dev/null || apt_packages+=(curl)
 command -v wrk >/dev/null || apt_packages+=(wrk)
 command -v prometheus-blackbox-exporter >/dev/null || apt_packages+=(prometheus-blackbox-exporter)
 [ -f /usr/include/zlib.h ] || apt_packages+=(zlib1g-dev)
+# Protobuf scrapes are decoded with Prometheus's metrics.proto (Tests/Fixtures/decode_protobuf.py).
+command -v protoc >/dev/null || apt_packages+=(protobuf-compiler)
+[ -f /usr/include/google/protobuf/timestamp.proto ] || apt_packages+=(libprotobuf-dev)
 if [ ${#apt_packages[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
 fi
+python3 -c 'import google.protobuf' 2>/dev/null || python3 -m pip install -q 'protobuf>=4.21,<8'
 # Debian starts the exporter as a service on install; the benchmark runs its own copy.
 systemctl stop prometheus-blackbox-exporter 2>/dev/null || pkill -f '^/usr/bin/prometheus-blackbox-exporter' || true
 

@@ -96,3 +96,39 @@ let openMetricsNs = measure(200, repeats: 7) { blackHole(registry.renderText(for
 report(
     "exposition_1000_series_openmetrics", nanoseconds: openMetricsNs, baseline: "string_append_same_lines",
     baselineNanoseconds: appendNs)
+
+// 4. The real families of 1,000 backends (default five operations, native and classic histograms, a request id
+// exemplar per observation), rendered in each format against the text rendering of the same registry: what
+// protobuf and OpenMetrics cost beside the format every scraper reads.
+if let metrics = try? CanaryMetrics(version: "bench") {
+    let operations: [CanaryConfiguration.Operation] = [.put, .head, .get, .getRange, .delete]
+    let started = Date(timeIntervalSince1970: 1_795_000_000)
+    for index in 0..<1000 {
+        let name = "backend-\(index)"
+        metrics.addBackend(name, operations: operations.map(\.label), threshold: 3)
+        for cycle in 0..<20 {
+            let steps = operations.enumerated().map { offset, operation in
+                StepResult(
+                    operation: operation, result: .success,
+                    seconds: 0.001 * Double(1 + (index + cycle + offset) % 40),
+                    requestID: "tx00000\(String(index * 100 + cycle, radix: 16))-0065f1a2b3-1016-default")
+            }
+            metrics.record(
+                CycleResult(
+                    backend: name, startedAt: started, duration: .milliseconds(10), status: .success, steps: steps,
+                    failure: nil, integrityFailure: false))
+        }
+    }
+    let textNs = measure(5, repeats: 5) { blackHole(metrics.render(format: .text004)) }
+    report(
+        "exposition_1000_backends_text", nanoseconds: textNs, baseline: "exposition_1000_backends_text",
+        baselineNanoseconds: textNs)
+    let openMetricsBackendsNs = measure(5, repeats: 5) { blackHole(metrics.render(format: .openMetrics)) }
+    report(
+        "exposition_1000_backends_openmetrics", nanoseconds: openMetricsBackendsNs,
+        baseline: "exposition_1000_backends_text", baselineNanoseconds: textNs)
+    let protobufNs = measure(5, repeats: 5) { blackHole(metrics.render(format: .protobuf)) }
+    report(
+        "exposition_1000_backends_protobuf", nanoseconds: protobufNs, baseline: "exposition_1000_backends_text",
+        baselineNanoseconds: textNs)
+}

@@ -72,6 +72,20 @@ public struct CycleResult: Sendable, Equatable {
     public var failure: FailureSummary?
     /// Whether a read returned other bytes than were written.
     public var integrityFailure: Bool
+
+    /// A result from its parts.
+    public init(
+        backend: String, startedAt: Date, duration: Duration, status: Status, steps: [StepResult],
+        failure: FailureSummary? = nil, integrityFailure: Bool
+    ) {
+        self.backend = backend
+        self.startedAt = startedAt
+        self.duration = duration
+        self.status = status
+        self.steps = steps
+        self.failure = failure
+        self.integrityFailure = integrityFailure
+    }
 }
 
 /// What a cycle needs to know about its backend.

@@ -6,7 +6,7 @@ import SidecarConfig
 
 extension CanaryMetrics {
     /// Records a finished cycle: probe gauges and counters, and every operation it ran.
-    func record(_ result: CycleResult) {
+    public func record(_ result: CycleResult) {
         let backend = result.backend
         self.probes.add([backend, result.status.rawValue])
         self.probeSuccess.set([backend], result.status == .success ? 1 : 0)

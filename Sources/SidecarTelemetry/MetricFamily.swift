@@ -317,9 +317,15 @@ public final class MetricFamily: Sendable {
         }
     }
 
+    /// Reusable buffers for nested messages whose size is only known once written (a metric, a histogram).
+    struct ProtobufScratch {
+        var metric = ProtobufWriter(capacity: 1024)
+        var histogram = ProtobufWriter(capacity: 1024)
+    }
+
     /// Writes the family as one `io.prometheus.client.MetricFamily` message; `false` when it has nothing to show
     /// (a labelled family without series, as in the text formats).
-    func encode(into out: inout ProtobufWriter) -> Bool {
+    func encode(into out: inout ProtobufWriter, scratch: inout ProtobufScratch) -> Bool {
         let (snapshot, order) = self.series.withLock { store in
             let order = store.sortedPositions()
             return (store, order)
@@ -331,20 +337,19 @@ public final class MetricFamily: Sendable {
         let rows: [([String], Value)] =
             snapshot.isEmpty ? [([], self.fresh())] : order.map { (snapshot.labels[$0], snapshot.values[$0]) }
         for (labels, value) in rows {
-            out.message(4) { metric in
-                for (name, labelValue) in zip(self.labelNames, labels) {
-                    metric.message(1) { pair in
-                        pair.string(1, name)
-                        pair.string(2, labelValue)
-                    }
-                }
-                switch value {
-                case .scalar(let number):
-                    metric.message(self.kind == .counter ? 3 : 2) { $0.double(1, number) }
-                case .histogram(let histogram):
-                    metric.message(7) { self.encode(histogram, into: &$0) }
-                }
+            scratch.metric.removeAll()
+            for (name, labelValue) in zip(self.labelNames, labels) {
+                scratch.metric.labelPair(1, name: name, value: labelValue)
             }
+            switch value {
+            case .scalar(let number):
+                scratch.metric.doubleMessage(self.kind == .counter ? 3 : 2, number)
+            case .histogram(let histogram):
+                scratch.histogram.removeAll()
+                self.encode(histogram, into: &scratch.histogram)
+                scratch.metric.embedded(7, scratch.histogram)
+            }
+            out.embedded(4, scratch.metric)
         }
         return true
     }
@@ -358,13 +363,22 @@ public final class MetricFamily: Sendable {
             var cumulative: UInt64 = 0
             for (index, bound) in self.shape.classic.enumerated() {
                 cumulative += histogram.counts[index]
-                out.message(3) { bucket in
-                    bucket.unsigned(1, cumulative)
-                    bucket.double(2, bound)
-                    // Prometheus before 2.49 reads a native histogram's exemplars from these buckets only.
-                    if let exemplar = histogram.exemplars.isEmpty ? nil : histogram.exemplars[index] {
-                        bucket.message(3) { Self.encode(exemplar, into: &$0) }
-                    }
+                // Prometheus before 2.49 reads a native histogram's exemplars from these buckets only.
+                let exemplar = histogram.exemplars.isEmpty ? nil : histogram.exemplars[index]
+                var size = 1 + ProtobufWriter.varintSize(cumulative) + 9
+                if let exemplar {
+                    let inner = ProtobufWriter.exemplarSize(
+                        labelName: Exemplar.labelName, labelValue: exemplar.requestID, timestamp: exemplar.timestamp)
+                    size += 1 + ProtobufWriter.varintSize(UInt64(inner)) + inner
+                }
+                out.key(3, 2)
+                out.varint(UInt64(size))
+                out.unsigned(1, cumulative)
+                out.double(2, bound)
+                if let exemplar {
+                    out.exemplar(
+                        3, labelName: Exemplar.labelName, labelValue: exemplar.requestID, value: exemplar.value,
+                        timestamp: exemplar.timestamp)
                 }
             }
         }
@@ -373,27 +387,13 @@ public final class MetricFamily: Sendable {
         out.double(6, NativeBuckets.zeroThreshold)
         out.unsigned(7, native.zeroCount)
         for span in native.spans {
-            out.message(12) { message in
-                message.signed(1, Int64(span.offset))
-                message.unsigned(2, UInt64(span.length))
-            }
+            out.span(12, offset: span.offset, length: span.length)
         }
         for delta in native.deltas { out.signed(13, delta) }
         for exemplar in histogram.exemplars.compactMap({ $0 }).sorted(by: { $0.value < $1.value }) {
-            out.message(16) { Self.encode(exemplar, into: &$0) }
-        }
-    }
-
-    private static func encode(_ exemplar: Exemplar, into out: inout ProtobufWriter) {
-        out.message(1) { pair in
-            pair.string(1, Exemplar.labelName)
-            pair.string(2, exemplar.requestID)
-        }
-        out.double(2, exemplar.value)
-        out.message(3) { timestamp in
-            let seconds = exemplar.timestamp.rounded(.down)
-            timestamp.unsigned(1, UInt64(max(0, seconds)))
-            timestamp.unsigned(2, UInt64(min(999_999_999, max(0, ((exemplar.timestamp - seconds) * 1e9).rounded()))))
+            out.exemplar(
+                16, labelName: Exemplar.labelName, labelValue: exemplar.requestID, value: exemplar.value,
+                timestamp: exemplar.timestamp)
         }
     }
 
@@ -404,7 +404,14 @@ public final class MetricFamily: Sendable {
         out.append(contentsOf: "\"} ".utf8)
         out.append(contentsOf: Self.format(exemplar.value).utf8)
         out.append(UInt8(ascii: " "))
-        out.append(contentsOf: String(format: "%.3f", exemplar.timestamp).utf8)
+        // Seconds with milliseconds, in integers: `String(format:)` per exemplar cost more than the rest of the line.
+        let millis = UInt64((exemplar.timestamp * 1000).rounded())
+        Self.appendInteger(millis / 1000, to: &out)
+        out.append(UInt8(ascii: "."))
+        let fraction = millis % 1000
+        if fraction < 100 { out.append(UInt8(ascii: "0")) }
+        if fraction < 10 { out.append(UInt8(ascii: "0")) }
+        Self.appendInteger(fraction, to: &out)
     }
 
     static func appendLabels(names: [String], values: [String], to out: inout [UInt8]) {

@@ -68,12 +68,13 @@ public final class MetricsRegistry: Sendable {
         var out: [UInt8] = []
         out.reserveCapacity(families.count * 4096)
         if format == .protobuf {
-            var scratch = ProtobufWriter(capacity: 1 << 16)
-            var writer = ProtobufWriter()
-            for family in families {
-                scratch.removeAll()
-                guard family.encode(into: &scratch) else { continue }
-                writer.delimited(scratch.bytes)
+            var family = ProtobufWriter(capacity: 1 << 16)
+            var scratch = MetricFamily.ProtobufScratch()
+            var writer = ProtobufWriter(capacity: families.count * 4096)
+            for each in families {
+                family.removeAll()
+                guard each.encode(into: &family, scratch: &scratch) else { continue }
+                writer.delimited(family.bytes)
             }
             return writer.bytes
         }

@@ -21,7 +21,7 @@ struct ProtobufWriter {
         self.bytes.append(UInt8(rest))
     }
 
-    private mutating func key(_ field: Int, _ wireType: UInt64) {
+    mutating func key(_ field: Int, _ wireType: UInt64) {
         self.varint(UInt64(field) << 3 | wireType)
     }
 
@@ -34,7 +34,7 @@ struct ProtobufWriter {
     /// An `sint32`/`sint64` field (zigzag).
     mutating func signed(_ field: Int, _ value: Int64) {
         self.key(field, 0)
-        self.varint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+        self.varint(Self.zigzag(value))
     }
 
     /// A `double` field (fixed64, little endian).
@@ -63,10 +63,79 @@ struct ProtobufWriter {
         self.bytes.append(contentsOf: message)
     }
 
-    /// A nested message written by `body` into a scratch writer, then embedded with its length.
-    mutating func message(_ field: Int, _ body: (inout ProtobufWriter) -> Void) {
-        var inner = ProtobufWriter()
-        body(&inner)
-        self.embedded(field, inner.bytes)
+    /// Appends another writer's bytes as a nested message with its length (a scratch writer the caller reuses, so
+    /// a scrape of thousands of series does not allocate per message).
+    mutating func embedded(_ field: Int, _ message: ProtobufWriter) {
+        self.embedded(field, message.bytes)
+    }
+
+    // Small messages whose size is known up front are written in place, without a scratch copy.
+
+    static func varintSize(_ value: UInt64) -> Int {
+        var size = 1
+        var rest = value >> 7
+        while rest != 0 {
+            size += 1
+            rest >>= 7
+        }
+        return size
+    }
+
+    static func stringFieldSize(_ value: String) -> Int {
+        let count = value.utf8.count
+        return 1 + Self.varintSize(UInt64(count)) + count
+    }
+
+    static func zigzag(_ value: Int64) -> UInt64 { UInt64(bitPattern: (value << 1) ^ (value >> 63)) }
+
+    /// A `LabelPair {name = 1, value = 2}` as field `field`.
+    mutating func labelPair(_ field: Int, name: String, value: String) {
+        self.key(field, 2)
+        self.varint(UInt64(Self.stringFieldSize(name) + Self.stringFieldSize(value)))
+        self.string(1, name)
+        self.string(2, value)
+    }
+
+    /// A message holding one double in its field 1 (`Gauge`, `Counter`) as field `field`.
+    mutating func doubleMessage(_ field: Int, _ value: Double) {
+        self.key(field, 2)
+        self.varint(9)
+        self.double(1, value)
+    }
+
+    /// A `BucketSpan {offset = 1 (sint32), length = 2}` as field `field`.
+    mutating func span(_ field: Int, offset: Int32, length: UInt32) {
+        let zigzag = Self.zigzag(Int64(offset))
+        self.key(field, 2)
+        self.varint(UInt64(2 + Self.varintSize(zigzag) + Self.varintSize(UInt64(length))))
+        self.key(1, 0)
+        self.varint(zigzag)
+        self.unsigned(2, UInt64(length))
+    }
+
+    /// An `Exemplar {label = 1, value = 2, timestamp = 3 (seconds = 1, nanos = 2)}` as field `field`.
+    mutating func exemplar(_ field: Int, labelName: String, labelValue: String, value: Double, timestamp: Double) {
+        let seconds = timestamp.rounded(.down)
+        let wholeSeconds = UInt64(max(0, seconds))
+        let nanos = UInt64(min(999_999_999, max(0, ((timestamp - seconds) * 1e9).rounded())))
+        let pair = Self.stringFieldSize(labelName) + Self.stringFieldSize(labelValue)
+        let stamp = 2 + Self.varintSize(wholeSeconds) + Self.varintSize(nanos)
+        self.key(field, 2)
+        self.varint(UInt64(1 + Self.varintSize(UInt64(pair)) + pair + 9 + 1 + Self.varintSize(UInt64(stamp)) + stamp))
+        self.labelPair(1, name: labelName, value: labelValue)
+        self.double(2, value)
+        self.key(3, 2)
+        self.varint(UInt64(stamp))
+        self.unsigned(1, wholeSeconds)
+        self.unsigned(2, nanos)
+    }
+
+    /// The encoded size of ``exemplar(_:labelName:labelValue:value:timestamp:)`` without its own key and length.
+    static func exemplarSize(labelName: String, labelValue: String, timestamp: Double) -> Int {
+        let seconds = timestamp.rounded(.down)
+        let nanos = UInt64(min(999_999_999, max(0, ((timestamp - seconds) * 1e9).rounded())))
+        let pair = Self.stringFieldSize(labelName) + Self.stringFieldSize(labelValue)
+        let stamp = 2 + Self.varintSize(UInt64(max(0, seconds))) + Self.varintSize(nanos)
+        return 1 + Self.varintSize(UInt64(pair)) + pair + 9 + 1 + Self.varintSize(UInt64(stamp)) + stamp
     }
 }
