@@ -321,8 +321,8 @@ extension Reader {
             } else {
                 self.problem(
                     p,
-                    "\"\(text)\" is out of range: a bucket factor is between \(String(format: "%.4f", range.lowerBound)) "
-                        + "(schema 8) and 65536 (schema -4); 1.1 gives buckets at most 10 % wide"
+                    "\"\(text)\" is out of range: a bucket factor is between \(String(format: "%.6f", range.lowerBound)) "
+                        + "(2^(1/256), schema 8) and 65536 (schema -4); 1.1 gives buckets at most 10 % wide"
                 )
             }
         }

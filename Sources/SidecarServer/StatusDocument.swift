@@ -34,6 +34,15 @@ struct StatusDocument: Codable, Sendable {
         var lastError: FailureSummary?
     }
 
+    /// An operation's recent latencies (the steps that reached the backend, oldest first) and their percentiles.
+    struct Latency: Codable, Sendable {
+        var operation: String
+        var samples: Int
+        var p50Seconds: Double?
+        var p99Seconds: Double?
+        var recentSeconds: [Double]
+    }
+
     struct Backend: Codable, Sendable {
         var name: String
         var breaker: Breaker
@@ -41,6 +50,7 @@ struct StatusDocument: Codable, Sendable {
         var lastSuccess: Date?
         var secondsSinceLastSuccess: Double?
         var recentCycleSeconds: [Double]
+        var latencies: [Latency]
     }
 
     var instance: String
@@ -90,9 +100,23 @@ extension StatusDocument {
                 },
                 lastSuccess: status.lastSuccess,
                 secondsSinceLastSuccess: status.lastSuccess.map { now.timeIntervalSince($0) },
-                recentCycleSeconds: status.recentDurations
+                recentCycleSeconds: status.recentDurations,
+                latencies: status.recentLatencies.keys.sorted().map { operation in
+                    let samples = status.recentLatencies[operation] ?? []
+                    return Latency(
+                        operation: operation, samples: samples.count, p50Seconds: Self.percentile(samples, 0.5),
+                        p99Seconds: Self.percentile(samples, 0.99), recentSeconds: samples)
+                }
             )
         }
+    }
+
+    /// The nearest-rank percentile: the smallest sample with at least `q` of the samples at or below it.
+    static func percentile(_ samples: [Double], _ q: Double) -> Double? {
+        guard !samples.isEmpty else { return nil }
+        let sorted = samples.sorted()
+        let rank = Int((q * Double(sorted.count)).rounded(.up))
+        return sorted[min(sorted.count, max(1, rank)) - 1]
     }
 
     func json() throws -> Data {

@@ -18,6 +18,9 @@ public final class StatusBoard: Sendable {
         public var lastSuccess: Date?
         /// Durations of recent cycles in seconds, oldest first (the status page's sparkline).
         public var recentDurations: [Double] = []
+        /// Latencies of each operation's recent steps that reached the backend, oldest first (at most
+        /// ``StatusBoard/maxLatencies`` each): the status page's percentiles, Prometheus-independent.
+        public var recentLatencies: [String: [Double]] = [:]
     }
 
     /// One breaker transition as `/status` lists it.
@@ -47,6 +50,8 @@ public final class StatusBoard: Sendable {
 
     static let maxTransitions = 50
     static let maxDurations = 60
+    /// Recent latencies kept per operation: the last 100 steps, about 25 minutes at the default 15 s interval.
+    public static let maxLatencies = 100
 
     private let state = Mutex(State())
 
@@ -73,6 +78,13 @@ public final class StatusBoard: Sendable {
             }
             status.recentDurations.append(result.duration.seconds)
             if status.recentDurations.count > Self.maxDurations { status.recentDurations.removeFirst() }
+            for step in result.steps where step.result != .rejected {
+                guard let seconds = step.seconds else { continue }
+                status.recentLatencies[step.operation.label, default: []].append(seconds)
+                if status.recentLatencies[step.operation.label, default: []].count > Self.maxLatencies {
+                    status.recentLatencies[step.operation.label]?.removeFirst()
+                }
+            }
             state.backends[result.backend] = status
         }
     }

@@ -30,7 +30,8 @@ struct StatusPageRenderTests {
                                 message: "'\"&")
                         ],
                         error: nil),
-                    lastSuccess: nil, secondsSinceLastSuccess: nil, recentCycleSeconds: [0.1, 0.3, 0.2]
+                    lastSuccess: nil, secondsSinceLastSuccess: nil, recentCycleSeconds: [0.1, 0.3, 0.2],
+                    latencies: []
                 )
             ],
             transitions: [

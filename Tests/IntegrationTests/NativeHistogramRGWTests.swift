@@ -85,6 +85,25 @@ struct NativeHistogramRGWTests {
         var requestID: String?
     }
 
+    /// Each backend's recent latencies per operation, oldest first, from `/status`.
+    static func status(_ base: String) throws -> [String: [String: [Double]]] {
+        let (status, body) = try Harness.http("\(base)/status", timeout: 5)
+        guard status == 200, let json = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
+            let backends = json["backends"] as? [[String: Any]]
+        else { throw HarnessError("/status answered \(status.map(String.init) ?? "nothing"): \(body.prefix(300))") }
+        var out: [String: [String: [Double]]] = [:]
+        for backend in backends {
+            guard let name = backend["name"] as? String else { continue }
+            for latency in backend["latencies"] as? [[String: Any]] ?? [] {
+                guard let operation = latency["operation"] as? String,
+                    let samples = latency["recent_seconds"] as? [Double]
+                else { continue }
+                out[name, default: [:]][operation] = samples
+            }
+        }
+        return out
+    }
+
     /// The operations of each backend's last cycle, from `/status`.
     static func lastCycles(_ base: String) throws -> [Observed] {
         let (status, body) = try Harness.http("\(base)/status", timeout: 2)
@@ -130,19 +149,6 @@ struct NativeHistogramRGWTests {
         }
         defer { native.daemon.signal(SIGKILL) }
         let started = Date()
-        // Every cycle of the native run from its first, as /status shows it (each backend's last cycle changes once
-        // a second; polled ten times as often), while Prometheus starts and scrapes.
-        let watching = Task {
-            var seen: [Observed] = []
-            var known: Set<Observed> = []
-            while Date().timeIntervalSince(started) < 25 {
-                for observation in try Self.lastCycles(native.base) where known.insert(observation).inserted {
-                    seen.append(observation)
-                }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            return seen
-        }
         let rules = Harness.root.appendingPathComponent("Config/prometheus/alerts.yaml").path
         let prometheus = try await PrometheusServer.start(
             configuration: """
@@ -154,10 +160,12 @@ struct NativeHistogramRGWTests {
                 """,
             directory: work, features: ["native-histograms", "exemplar-storage"])
         defer { prometheus.daemon.signal(SIGKILL) }
-        let seen = try await watching.value
-        // The histograms as Prometheus had them a second before the watching ended: every observation in them was
-        // on /status while it was watched.
+        try await Task.sleep(for: .seconds(25))
+        // The histograms as Prometheus had them a second ago, and /status now: every observation in them is among the
+        // recent latencies /status keeps (the last 100 per operation, oldest first; this run made about 25).
         let frozen = Date().addingTimeInterval(-1)
+        let status = try Self.status(native.base)
+        let seen = try Self.lastCycles(native.base)
 
         // Only native histograms answer histogram_count: Prometheus negotiated protobuf and stored them natively.
         let counts = try prometheus.query(
@@ -187,8 +195,8 @@ struct NativeHistogramRGWTests {
                     "histogram_quantile(0.99, s3canary_operation_duration_seconds\(selector))", at: frozen)
                 let count = Int(try #require(total.first?.value))
                 let prometheusP99 = try #require(quantile.first?.value)
-                let samples = seen.filter { $0.backend == backend && $0.operation == operation }.map(\.seconds)
-                try #require(samples.count >= count, "/status showed \(samples.count) of \(count) observations")
+                let samples = status[backend]?[operation] ?? []
+                try #require(samples.count >= count, "/status kept \(samples.count) of \(count) observations")
                 // Observations are cumulative in time: the histogram Prometheus stored holds the first `count`.
                 let sorted = samples.prefix(count).sorted()
                 let sampleP99 = sorted[Int((0.99 * Double(count)).rounded(.up)) - 1]
@@ -206,15 +214,16 @@ struct NativeHistogramRGWTests {
         }
 
         // Exemplars: request ids RGW really sent (in its log), that the canary also showed on /status.
+        try await Task.sleep(for: .seconds(2))  // Prometheus has scraped the cycle /status showed last
         let start = String(format: "%.3f", started.timeIntervalSince1970 - 5)
         let end = String(format: "%.3f", Date().timeIntervalSince1970 + 1)
         // The native series of the default run and the classic `_bucket` series of the classic-only one.
         let query =
             #"{__name__=~"s3canary_operation_duration_seconds(_bucket)?"}"#
             .addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
-        let (status, body) = try Harness.http(
+        let (answer, body) = try Harness.http(
             "http://127.0.0.1:\(prometheus.port)/api/v1/query_exemplars?query=\(query)&start=\(start)&end=\(end)")
-        #expect(status == 200, "\(body)")
+        #expect(answer == 200, "\(body)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
         let series = try #require(json["data"] as? [[String: Any]])
         let logged = try requestLog.ids()
@@ -232,7 +241,12 @@ struct NativeHistogramRGWTests {
             #expect(
                 !(exemplarIDs[backend] ?? []).isEmpty, "no exemplar for \(backend): \(exemplarIDs.mapValues(\.count))")
         }
-        #expect(!(exemplarIDs["rgw-a"] ?? []).isDisjoint(with: shown), "exemplar ids never shown on /status")
+        // /status shows the last cycle's ids, the debug log (the lines /probe?debug=true answers with) every step's.
+        #expect(shown.count == 10 && shown.isSubset(of: logged), "/status request ids \(shown) not all in RGW's log")
+        let stepLines = native.daemon.log
+        for id in (exemplarIDs["rgw-a"] ?? []).union(exemplarIDs["rgw-b"] ?? []) {
+            #expect(stepLines.contains("(request id \(id))"), "exemplar id \(id) is no step's request id")
+        }
         #expect(logged.count > 10, "RGW logged \(logged.count) transaction ids")
 
         // Dashboard panels and the latency recording rules answer in both modes.
