@@ -31,16 +31,21 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
 fi
 # protobuf: the runtime that loads the code Debian's protoc (3.21) generates for decode_protobuf.py; checked with
 # runtimes 4.21.12, 4.22.0, 5.29.6, 6.33.6 and 7.36.2 (that code needs >= 4.21; below 8 until 8 is checked with it).
-python3 -c 'import boto3, standardwebhooks, cloudevents, jsonschema, flask, yaml, google.protobuf, prometheus_client' 2>/dev/null \
+# websocket-client: Tests/Fixtures/page_inspector.py drives chromium over the DevTools protocol with it.
+python3 -c 'import boto3, standardwebhooks, cloudevents, jsonschema, flask, yaml, google.protobuf, prometheus_client
+import websocket' 2>/dev/null \
     && command -v moto_server >/dev/null \
     || python3 -m pip install -q boto3 standardwebhooks cloudevents jsonschema pyyaml 'moto[server]' \
-        'protobuf>=4.21,<8' prometheus_client
+        'protobuf>=4.21,<8' prometheus_client websocket-client
 
 for tool in radosgw prometheus promtool amtool prometheus-alertmanager chromium nginx openssl moto_server curl htpasswd wrk protoc; do
     command -v "$tool" >/dev/null || { echo "FAILED: $tool is still missing after the install step" >&2; exit 1; }
 done
 [ -f /usr/include/google/protobuf/timestamp.proto ] \
     || { echo "FAILED: google/protobuf/timestamp.proto (libprotobuf-dev) is still missing after the install step" >&2; exit 1; }
+# Its attribute tells websocket-client from the unrelated PyPI package "websocket", which imports under the same name.
+python3 -c 'import websocket; websocket.create_connection' 2>/dev/null \
+    || { echo "FAILED: websocket-client (python) is still missing after the install step" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/s3canary-test.XXXXXX)
 cleanup() {

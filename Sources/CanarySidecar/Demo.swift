@@ -36,14 +36,20 @@ public enum Demo {
         configuration.breaker.failureThreshold = 3
         configuration.breaker.openTimeout = .seconds(10)
         let load = (0..<max(loadBackends, 0)).map { String(format: "demo-load-%04d", $0 + 1) }
+        // The three demo backends carry objectives, so the status page shows budgets (demo-slow's 40 ms GETs miss
+        // its 25 ms latency objective on purpose); the load backends carry none, as a plain config would.
+        let objectives = SLOConfiguration(
+            availability: 0.99, latency: [.get: .init(threshold: .milliseconds(25), objective: 0.9)])
         configuration.backends = (["demo-stable", "demo-slow", "demo-flaky"] + load).map { name in
-            CanaryConfiguration.Backend(
+            var backend = CanaryConfiguration.Backend(
                 name: name,
                 s3: S3Backend.Configuration(endpoint: "memory://\(name)", bucket: "demo"),
                 credentials: .environment,
                 probe: configuration.probe,
                 breaker: configuration.breaker
             )
+            if !name.hasPrefix("demo-load-") { backend.slo = objectives }
+            return backend
         }
         return configuration
     }

@@ -281,12 +281,14 @@ final class ReloadOwner: Service {
                 active.entry.name,
                 operations: active.entry.probe.operations.map(\.label),
                 threshold: active.entry.breaker.failureThreshold,
-                refreshingCredentials: active.entry.credentials.refreshes
+                refreshingCredentials: active.entry.credentials.refreshes,
+                slo: active.entry.slo
             )
             // A rebuilt backend continues its predecessor's breaker: the gauges say where it is, not "closed".
             metrics.record(active.target.backend.snapshot, backend: active.entry.name)
         }
         self.telemetry.board.setBackends(configuration.ownedBackends.map(\.name))
+        for entry in configuration.ownedBackends { self.telemetry.board.setObjectives(entry.slo, backend: entry.name) }
         metrics.setShard(configuration.sharding.map { ($0.shard, $0.shards) } ?? (0, 1))
         // Removed runners stop; replaced ones are stopped by `start`. Each runner releases its own backend's
         // connections when its last cycle has ended.

@@ -75,6 +75,8 @@ public struct CanaryConfiguration: Sendable, Equatable {
         public var probe: Probe
         /// This backend's breaker settings.
         public var breaker: Breaker
+        /// This backend's objectives (`slo:` with the backend's own `slo:` over it); empty: none.
+        public var slo = SLOConfiguration()
 
         /// A backend entry from its parts, for configurations built in code (the demo).
         public init(
@@ -158,6 +160,8 @@ public struct CanaryConfiguration: Sendable, Equatable {
     public var sharding: Sharding?
     /// The shape of the latency histograms (`metrics:`).
     public var metrics = MetricsConfiguration()
+    /// Objectives every backend is held to unless it sets its own (`slo:`).
+    public var slo = SLOConfiguration()
 
     /// The backends this replica probes: all of them, or those of its shard.
     public var ownedBackends: [Backend] {

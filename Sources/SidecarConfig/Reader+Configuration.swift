@@ -5,7 +5,7 @@ import Yams
 extension Reader {
     static let topLevelKeys = [
         "listen", "server", "instance", "external_url", "external_labels", "sharding", "alertmanagers", "probe",
-        "breaker", "backends", "webhooks", "metrics",
+        "breaker", "backends", "webhooks", "metrics", "slo",
     ]
     static let metricsKeys = [
         "classic_histograms", "classic_buckets", "native_histograms", "native_histogram_bucket_factor",
@@ -23,7 +23,7 @@ extension Reader {
     static let breakerKeys = ["failure_threshold", "open_timeout", "probe_timeout"]
     static let backendKeys = [
         "name", "endpoint", "region", "bucket", "path_style", "credentials", "probe", "breaker", "connect_timeout",
-        "max_connections", "payload_signing", "tls",
+        "max_connections", "payload_signing", "tls", "slo",
     ]
     static let credentialKeys = [
         "source", "profile", "access_key_id", "access_key_id_env", "access_key_id_file", "secret_access_key",
@@ -88,6 +88,9 @@ extension Reader {
                 configuration.webhooks.append(webhook)
             }
         }
+        if let (node, path) = top["slo"] {
+            configuration.slo = self.slo(node, path)
+        }
         guard let (node, path) = top["backends"] else {
             self.problem("backends", "is missing; list at least one backend to probe")
             return nil
@@ -97,13 +100,22 @@ extension Reader {
             self.problem(path, "is empty; list at least one backend to probe")
         }
         var names: Set<String> = []
+        var latencyRun: Set<CanaryConfiguration.Operation> = []
         for (entry, entryPath) in entries {
             guard let backend = self.backend(entry, entryPath, defaults: configuration) else { continue }
+            latencyRun.formUnion(backend.slo.latency.keys)
             if !names.insert(backend.name).inserted {
                 self.problem(
                     "\(entryPath).name", "\"\(backend.name)\" is used by another backend; names must be unique")
             }
             configuration.backends.append(backend)
+        }
+        // A default latency objective applies to the backends that run its operation; one that none runs is a typo.
+        for operation in configuration.slo.latency.keys.sorted(by: { $0.rawValue < $1.rawValue })
+        where !latencyRun.contains(operation) {
+            self.problem(
+                "slo.latency.\(operation.rawValue)",
+                "no backend runs \(operation.rawValue); add it to probe.operations or remove the objective")
         }
         return configuration
     }
@@ -332,6 +344,56 @@ extension Reader {
         return metrics
     }
 
+    /// `slo:` (top level or a backend's): `availability: 99.9%` and `latency: {OPERATION: {threshold, objective}}`.
+    mutating func slo(_ node: Node, _ path: String) -> SLOConfiguration {
+        var slo = SLOConfiguration()
+        guard let map = self.mapping(node, path, allowed: ["availability", "latency"]) else { return slo }
+        if let (n, p) = map["availability"] { slo.availability = self.objective(n, p) }
+        if let (n, p) = map["latency"] {
+            let operations = CanaryConfiguration.Operation.allCases.map(\.rawValue)
+            guard let entries = self.mapping(n, p, allowed: operations) else { return slo }
+            for (key, (entryNode, entryPath)) in entries.sorted(by: { $0.key < $1.key }) {
+                guard let operation = CanaryConfiguration.Operation(rawValue: key),
+                    let entry = self.mapping(entryNode, entryPath, allowed: ["threshold", "objective"])
+                else { continue }
+                var threshold: Duration?
+                if let (tn, tp) = entry["threshold"] {
+                    threshold = self.duration(tn, tp, min: .milliseconds(1), max: .seconds(600))
+                } else {
+                    self.problem("\(entryPath).threshold", "is required: the latency to stay within, such as 100ms")
+                }
+                var objective: Double?
+                if let (on, op) = entry["objective"] {
+                    objective = self.objective(on, op)
+                } else {
+                    self.problem("\(entryPath).objective", "is required: the share within the threshold, such as 99%")
+                }
+                if let threshold, let objective {
+                    slo.latency[operation] = SLOConfiguration.Latency(threshold: threshold, objective: objective)
+                }
+            }
+        }
+        return slo
+    }
+
+    /// An objective: a share strictly between 0 and 1, written `99.9%` or `0.999`.
+    mutating func objective(_ node: Node, _ path: String) -> Double? {
+        guard let text = self.string(node, path) else { return nil }
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        // Through Decimal and its text, so 99.9% is the double nearest 0.999 (99.9 / 100 in binary is not, and
+        // Decimal's own doubleValue is not exact either).
+        let number = Decimal(string: String(trimmed.hasSuffix("%") ? trimmed.dropLast() : Substring(trimmed)))
+        let value = number.flatMap { Double("\(trimmed.hasSuffix("%") ? $0 / 100 : $0)") }
+        guard let value, value.isFinite, value > 0, value < 1 else {
+            self.problem(
+                path,
+                "\"\(text)\" is not an objective above 0 % and below 100 %; write it such as 99.9% or 0.999 "
+                    + "(100 % leaves no error budget)")
+            return nil
+        }
+        return value
+    }
+
     /// A bucket bound: plain seconds (`0.25`) or a duration (`250ms`).
     static func seconds(_ text: String) -> Double? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
@@ -485,6 +547,28 @@ extension Reader {
         }
         var breaker = defaults.breaker
         if let (n, p) = map["breaker"] { breaker = self.breaker(n, p, base: defaults.breaker) }
+        var slo = defaults.slo
+        slo.latency = slo.latency.filter { probe.operations.contains($0.key) }
+        var own = SLOConfiguration()
+        if let (n, p) = map["slo"] {
+            own = self.slo(n, p)
+            for operation in own.latency.keys where !probe.operations.contains(operation) {
+                self.problem(
+                    "\(p).latency.\(operation.rawValue)",
+                    "this backend does not run \(operation.rawValue); add it to probe.operations or remove the objective"
+                )
+            }
+            slo = slo.overridden(by: own)
+            slo.latency = slo.latency.filter { probe.operations.contains($0.key) }
+        }
+        for (operation, latency) in slo.latency where latency.threshold >= probe.timeout {
+            self.problem(
+                own.latency[operation] != nil
+                    ? "\(path).slo.latency.\(operation.rawValue).threshold"
+                    : "slo.latency.\(operation.rawValue).threshold",
+                "\(latency.threshold) is not below the probe timeout \(probe.timeout) of \(name): every step over it "
+                    + "times out; lower the threshold")
+        }
         // The request deadline follows the per-operation timeout.
         s3.timeouts.request = probe.timeout
         if s3.timeouts.connect > probe.timeout { s3.timeouts.connect = probe.timeout }
@@ -506,7 +590,10 @@ extension Reader {
                 "\(path).credentials",
                 "is missing; give keys (access_key_id and secret_access_key or their _file/_env forms) or a source")
         }
-        return CanaryConfiguration.Backend(name: name, s3: s3, credentials: credentials, probe: probe, breaker: breaker)
+        var backend = CanaryConfiguration.Backend(
+            name: name, s3: s3, credentials: credentials, probe: probe, breaker: breaker)
+        backend.slo = slo
+        return backend
     }
 
     /// Maps a field of `S3Backend.Configuration.validate()` (a Swift property path) to the key a user wrote.

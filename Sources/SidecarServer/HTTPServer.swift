@@ -61,11 +61,10 @@ public enum HTTPServer {
 
         router.get(RouterPath(Route.statusPage.path)) { _, _ -> Response in
             let html = StatusPage.render(StatusDocument(serving: service))
-            return Response(
-                status: .ok,
-                headers: [.contentType: "text/html; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: html))
-            )
+            var headers: HTTPFields = [.contentType: "text/html; charset=utf-8"]
+            headers[.contentSecurityPolicy] = StatusPage.contentSecurityPolicy
+            headers[.xContentTypeOptions] = "nosniff"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
         }
 
         router.get(RouterPath(Route.probe.path)) { request, _ -> Response in

@@ -34,13 +34,42 @@ struct StatusDocument: Codable, Sendable {
         var lastError: FailureSummary?
     }
 
-    /// An operation's recent latencies (the steps that reached the backend, oldest first) and their percentiles.
+    /// An operation over what this process has seen: its steps that reached the backend since `since` (their
+    /// availability), and its recent latencies (oldest first, at most 100) with their percentiles.
     struct Latency: Codable, Sendable {
         var operation: String
+        var steps: Int
+        var successes: Int
+        var availability: Double?
         var samples: Int
         var p50Seconds: Double?
         var p99Seconds: Double?
         var recentSeconds: [Double]
+    }
+
+    /// Cycles by result since `since` (when this process started probing the backend).
+    struct Availability: Codable, Sendable {
+        var since: Date?
+        var cycles: Int
+        var success: Int
+        var failure: Int
+        var skipped: Int
+        /// Successful cycles over all (skipped ones count against it, as in the availability objective).
+        var ratio: Double?
+    }
+
+    /// An objective and how this process's own counts meet it since `since` (Prometheus holds the 28-day figures).
+    struct Objective: Codable, Sendable {
+        /// `availability`, or `latency` of `operation`.
+        var kind: String
+        var operation: String?
+        var objective: Double
+        var thresholdSeconds: Double?
+        /// Good events over all since `since`.
+        var attainment: Double?
+        /// The share of the error budget left over that span: 1 - (bad share / (1 - objective)); below 0 when spent.
+        var budgetRemaining: Double?
+        var events: Int
     }
 
     struct Backend: Codable, Sendable {
@@ -51,6 +80,10 @@ struct StatusDocument: Codable, Sendable {
         var secondsSinceLastSuccess: Double?
         var recentCycleSeconds: [Double]
         var latencies: [Latency]
+        /// The last cycles, oldest first: the status page's availability bar.
+        var recentCycles: [StatusBoard.CycleMark]
+        var availability: Availability
+        var objectives: [Objective]
     }
 
     var instance: String
@@ -101,14 +134,54 @@ extension StatusDocument {
                 lastSuccess: status.lastSuccess,
                 secondsSinceLastSuccess: status.lastSuccess.map { now.timeIntervalSince($0) },
                 recentCycleSeconds: status.recentDurations,
-                latencies: status.recentLatencies.keys.sorted().map { operation in
+                latencies: Set(status.recentLatencies.keys).union(status.totals.operations.keys).sorted().map {
+                    operation in
                     let samples = status.recentLatencies[operation] ?? []
+                    let totals = status.totals.operations[operation] ?? StatusBoard.OperationTotals()
                     return Latency(
-                        operation: operation, samples: samples.count, p50Seconds: Self.percentile(samples, 0.5),
-                        p99Seconds: Self.percentile(samples, 0.99), recentSeconds: samples)
-                }
+                        operation: operation, steps: totals.steps, successes: totals.successes,
+                        availability: Self.ratio(totals.successes, totals.steps), samples: samples.count,
+                        p50Seconds: Self.percentile(samples, 0.5), p99Seconds: Self.percentile(samples, 0.99),
+                        recentSeconds: samples)
+                },
+                recentCycles: status.recentCycles,
+                availability: Availability(
+                    since: status.totals.since, cycles: status.totals.cycles, success: status.totals.success,
+                    failure: status.totals.failure, skipped: status.totals.skipped,
+                    ratio: Self.ratio(status.totals.success, status.totals.cycles)),
+                objectives: Self.objectives(status)
             )
         }
+    }
+
+    static func ratio(_ good: Int, _ total: Int) -> Double? {
+        total > 0 ? Double(good) / Double(total) : nil
+    }
+
+    /// The backend's objectives against this process's counts.
+    static func objectives(_ status: StatusBoard.BackendStatus) -> [Objective] {
+        func budget(_ attainment: Double?, _ objective: Double) -> Double? {
+            attainment.map { 1 - (1 - $0) / (1 - objective) }
+        }
+        var out: [Objective] = []
+        if let objective = status.slo.availability {
+            let attainment = Self.ratio(status.totals.success, status.totals.cycles)
+            out.append(
+                Objective(
+                    kind: "availability", operation: nil, objective: objective, thresholdSeconds: nil,
+                    attainment: attainment, budgetRemaining: budget(attainment, objective),
+                    events: status.totals.cycles))
+        }
+        for (operation, latency) in status.slo.latency.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            let totals = status.totals.operations[operation.label] ?? StatusBoard.OperationTotals()
+            let attainment = Self.ratio(totals.successes - totals.misses, totals.successes)
+            out.append(
+                Objective(
+                    kind: "latency", operation: operation.label, objective: latency.objective,
+                    thresholdSeconds: latency.threshold.seconds, attainment: attainment,
+                    budgetRemaining: budget(attainment, latency.objective), events: totals.successes))
+        }
+        return out
     }
 
     /// The nearest-rank percentile: the smallest sample with at least `q` of the samples at or below it.

@@ -20,6 +20,12 @@ extension CanaryMetrics {
             switch step.result {
             case .success:
                 self.operations.add([backend, operation, OperationResult.success.rawValue])
+                if let seconds = step.seconds,
+                    let threshold = self.latencyThreshold(backend: backend, operation: operation),
+                    seconds > threshold
+                {
+                    self.sloLatencyMisses.add([backend, operation])
+                }
             case .error:
                 self.operations.add([backend, operation, OperationResult.error.rawValue])
                 self.operationErrors.add([backend, operation, (step.reason ?? .other).rawValue])

@@ -3,6 +3,7 @@ import ObjectStorage
 import SidecarBreaker
 import SidecarCanary
 import SidecarConfig
+import Synchronization
 
 /// Every metric the exporter publishes, defined in this one file (docs/design.md, "Metrics"): the canary's own, the
 /// standard `process_*` ones and the gauges `/probe` answers with.
@@ -51,6 +52,12 @@ public final class CanaryMetrics: Sendable {
     /// `s3canary_sweep_errors_total`: leftover canaries the sweeper could not list or delete, per backend.
     public let sweepErrors: MetricFamily
     let shardInfo: MetricFamily
+    let sloAvailabilityObjective: MetricFamily
+    let sloLatencyObjective: MetricFamily
+    let sloLatencyThreshold: MetricFamily
+    let sloLatencyMisses: MetricFamily
+    /// Latency thresholds in seconds by backend and operation, for counting misses as results come in.
+    private let sloThresholds = Mutex<[String: [String: Double]]>([:])
     let processResidentMemory: MetricFamily
     let processCPUSeconds: MetricFamily
     let processOpenFDs: MetricFamily
@@ -168,6 +175,22 @@ public final class CanaryMetrics: Sendable {
             "s3canary_shard_info",
             help: "This replica's shard of the backends (sharding:); shard 0 of 1 when it probes them all.",
             kind: .gauge, labels: ["shard", "shards"])
+        self.sloAvailabilityObjective = try registry.family(
+            "s3canary_slo_availability_objective",
+            help:
+                "Share of cycles that must succeed over 28 days (slo:); a cycle the open breaker skipped is a failure.",
+            kind: .gauge, labels: backend)
+        self.sloLatencyObjective = try registry.family(
+            "s3canary_slo_latency_objective",
+            help: "Share of successful operations that must finish within the latency threshold over 28 days (slo:).",
+            kind: .gauge, labels: ["backend", "operation"])
+        self.sloLatencyThreshold = try registry.family(
+            "s3canary_slo_latency_threshold_seconds", help: "The latency objective's threshold (slo:).",
+            kind: .gauge, labels: ["backend", "operation"])
+        self.sloLatencyMisses = try registry.family(
+            "s3canary_slo_latency_misses_total",
+            help: "Successful operations that took longer than the latency objective's threshold.",
+            kind: .counter, labels: ["backend", "operation"])
         // The standard process metrics (client_golang's names), read from /proc at scrape time.
         self.processResidentMemory = try registry.family(
             "process_resident_memory_bytes", help: "Resident memory size in bytes.", kind: .gauge)
@@ -199,8 +222,10 @@ public final class CanaryMetrics: Sendable {
     /// credentials that refresh), per operation two result counters and the latency histogram. What happens rarely
     /// (an error reason, a rejection by the breaker, a sweep error) is created when it first happens.
     public func addBackend(
-        _ name: String, operations: [String], threshold: Int, refreshingCredentials: Bool = false
+        _ name: String, operations: [String], threshold: Int, refreshingCredentials: Bool = false,
+        slo: SLOConfiguration = SLOConfiguration()
     ) {
+        self.setObjectives(slo, backend: name)
         self.probeSuccess.touch([name])
         self.lastSuccess.touch([name])
         for result in CycleResult.Status.allCases { self.probes.touch([name, result.rawValue]) }
@@ -222,6 +247,28 @@ public final class CanaryMetrics: Sendable {
             self.breakerTransitions.touch([name, from.rawValue, to.rawValue])
         }
         self.breakerThreshold.set([name], Double(threshold))
+    }
+
+    /// Publishes a backend's objectives (replacing earlier ones: a reload may drop one); opt-in, so a backend
+    /// without objectives has no SLO series.
+    func setObjectives(_ slo: SLOConfiguration, backend name: String) {
+        for family in [self.sloAvailabilityObjective, self.sloLatencyObjective, self.sloLatencyThreshold] {
+            family.removeSeries(where: "backend", equals: name)
+        }
+        if let availability = slo.availability { self.sloAvailabilityObjective.set([name], availability) }
+        var thresholds: [String: Double] = [:]
+        for (operation, latency) in slo.latency {
+            self.sloLatencyObjective.set([name, operation.label], latency.objective)
+            self.sloLatencyThreshold.set([name, operation.label], latency.threshold.seconds)
+            self.sloLatencyMisses.touch([name, operation.label])
+            thresholds[operation.label] = latency.threshold.seconds
+        }
+        self.sloThresholds.withLock { $0[name] = thresholds.isEmpty ? nil : thresholds }
+    }
+
+    /// The latency threshold of `operation` on `backend`, if it has an objective.
+    func latencyThreshold(backend: String, operation: String) -> Double? {
+        self.sloThresholds.withLock { $0[backend]?[operation] }
     }
 
     /// Creates every series of a webhook with zeros.
@@ -248,10 +295,12 @@ public final class CanaryMetrics: Sendable {
             self.probeSuccess, self.probes, self.lastSuccess, self.operationDuration, self.operations,
             self.operationErrors, self.integrityFailures, self.breakerState, self.breakerTransitions,
             self.breakerConsecutiveFailures, self.breakerThreshold, self.credentialsRefreshFailures,
-            self.tlsCertificateExpiry, self.sweepErrors,
+            self.tlsCertificateExpiry, self.sweepErrors, self.sloAvailabilityObjective, self.sloLatencyObjective,
+            self.sloLatencyThreshold, self.sloLatencyMisses,
         ] + [self.operationTimeToFirstByte].compactMap({ $0 }) {
             family.removeSeries(where: "backend", equals: name)
         }
+        self.sloThresholds.withLock { $0[name] = nil }
     }
 
     /// Renders everything, refreshing process metrics first.

@@ -21,6 +21,51 @@ public final class StatusBoard: Sendable {
         /// Latencies of each operation's recent steps that reached the backend, oldest first (at most
         /// ``StatusBoard/maxLatencies`` each): the status page's percentiles, Prometheus-independent.
         public var recentLatencies: [String: [Double]] = [:]
+        /// The last cycles, oldest first (at most ``StatusBoard/maxMarks``): the status page's availability bar.
+        public var recentCycles: [CycleMark] = []
+        /// Cycles by result since the backend was added (or since start), and when the first of them started: the
+        /// availability the page shows, with its span.
+        public var totals = Totals()
+        /// The backend's objectives (empty: none).
+        public var slo = SLOConfiguration()
+    }
+
+    /// One cycle as a mark of the availability bar.
+    public struct CycleMark: Sendable, Codable, Equatable {
+        /// When the cycle started.
+        public var at: Date
+        /// `success`, `failure` or `skipped`.
+        public var status: String
+        /// How long it took.
+        public var seconds: Double
+        /// The operation that failed and why, when it failed.
+        public var operation: String?
+        public var reason: String?
+        /// The request id of the failed operation's request, or of the cycle's last request when it succeeded.
+        public var requestID: String?
+    }
+
+    /// Counts since a backend was added: cycles by result, and each operation's steps that reached the backend.
+    public struct Totals: Sendable, Equatable {
+        /// When the first counted cycle started; `nil` before it.
+        public var since: Date?
+        public var success = 0
+        public var failure = 0
+        public var skipped = 0
+        /// Per operation: its steps that reached the backend.
+        public var operations: [String: OperationTotals] = [:]
+
+        public var cycles: Int { self.success + self.failure + self.skipped }
+    }
+
+    /// An operation's steps that reached the backend (success or error) since the backend was added.
+    public struct OperationTotals: Sendable, Equatable {
+        public var steps = 0
+        public var successes = 0
+        /// Successful steps slower than the operation's latency objective allows (only with an objective).
+        public var misses = 0
+
+        public init() {}
     }
 
     /// One breaker transition as `/status` lists it.
@@ -38,7 +83,7 @@ public final class StatusBoard: Sendable {
         /// The failure threshold in force.
         public var threshold: Int
         var openSeconds: Double?
-        var lastError: FailureSummary?
+        public var lastError: FailureSummary?
     }
 
     struct State {
@@ -50,6 +95,8 @@ public final class StatusBoard: Sendable {
 
     static let maxTransitions = 50
     static let maxDurations = 60
+    /// Marks kept per backend for the availability bar: the last 60 cycles, 15 minutes at the default interval.
+    public static let maxMarks = 60
     /// Recent latencies kept per operation: the last 100 steps, about 25 minutes at the default 15 s interval.
     public static let maxLatencies = 100
 
@@ -78,6 +125,35 @@ public final class StatusBoard: Sendable {
             }
             status.recentDurations.append(result.duration.seconds)
             if status.recentDurations.count > Self.maxDurations { status.recentDurations.removeFirst() }
+            let failed = result.steps.last { $0.result == .error || $0.result == .rejected }
+            status.recentCycles.append(
+                CycleMark(
+                    at: result.startedAt, status: result.status.rawValue, seconds: result.duration.seconds,
+                    operation: failed?.operation.label ?? result.failure?.operation,
+                    reason: failed?.reason?.rawValue ?? result.failure?.reason.rawValue,
+                    requestID: failed?.requestID ?? result.steps.last { $0.requestID != nil }?.requestID
+                ))
+            if status.recentCycles.count > Self.maxMarks { status.recentCycles.removeFirst() }
+            if status.totals.since == nil { status.totals.since = result.startedAt }
+            switch result.status {
+            case .success: status.totals.success += 1
+            case .failure: status.totals.failure += 1
+            case .skipped: status.totals.skipped += 1
+            }
+            for step in result.steps where step.result == .success || step.result == .error {
+                var counts = status.totals.operations[step.operation.label] ?? OperationTotals()
+                counts.steps += 1
+                if step.result == .success {
+                    counts.successes += 1
+                    if let threshold = status.slo.latency[step.operation]?.threshold.seconds,
+                        let seconds = step.seconds,
+                        seconds > threshold
+                    {
+                        counts.misses += 1
+                    }
+                }
+                status.totals.operations[step.operation.label] = counts
+            }
             for step in result.steps where step.result != .rejected {
                 guard let seconds = step.seconds else { continue }
                 status.recentLatencies[step.operation.label, default: []].append(seconds)
@@ -104,6 +180,11 @@ public final class StatusBoard: Sendable {
             state.transitions.append(record)
             if state.transitions.count > Self.maxTransitions { state.transitions.removeFirst() }
         }
+    }
+
+    /// Sets a backend's objectives (at start-up and on every reload that changes the backend).
+    public func setObjectives(_ slo: SLOConfiguration, backend name: String) {
+        self.state.withLock { $0.backends[name]?.slo = slo }
     }
 
     /// Whether `name` is a configured backend (results of a removed backend's last cycle are ignored).
