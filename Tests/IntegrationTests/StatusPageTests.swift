@@ -55,7 +55,7 @@ struct StatusPageTests {
         let html = dom.stdout
         #expect(html.contains(#"data-backend="rgw-healthy" data-state="closed""#), "\(html.prefix(2000))")
         #expect(html.contains(#"data-backend="broken-store" data-state="open""#))
-        #expect(html.contains("<svg class=\"spark\""))
+        #expect(html.contains("<li class=\"mark fail\" data-status=\"failure\""))
         #expect(html.contains("closed → open"))
         // The server's message is shown as text, never run: no script or img element made it into the DOM.
         #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
