@@ -152,7 +152,7 @@ final class ReloadOwner: Service {
             if configuration.alertmanagers != running.alertmanagers {
                 self.logger.warning("alertmanagers changes need a restart; the running ones stay")
             }
-            if configuration.metrics != running.metrics {
+            if configuration.metrics != metrics.configuration {
                 // A histogram cannot change its buckets under a running Prometheus: the shape stays until restart.
                 self.logger.warning("metrics changes need a restart; the histograms keep their running shape")
             }

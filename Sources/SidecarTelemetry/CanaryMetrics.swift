@@ -14,7 +14,7 @@ public final class CanaryMetrics: Sendable {
     let registry: MetricsRegistry
 
     /// The histogram shapes and what is exported (`metrics:`).
-    let configuration: MetricsConfiguration
+    public let configuration: MetricsConfiguration
 
     let probeSuccess: MetricFamily
     let probes: MetricFamily
