@@ -255,6 +255,9 @@ public final class CanaryMetrics: Sendable {
         for family in [self.sloAvailabilityObjective, self.sloLatencyObjective, self.sloLatencyThreshold] {
             family.removeSeries(where: "backend", equals: name)
         }
+        // The misses of an objective the reload dropped go too; those it kept keep counting (no reset).
+        let kept = Set(slo.latency.keys.map(\.label))
+        self.sloLatencyMisses.removeSeries { labels in labels.first == name && !kept.contains(labels.last ?? "") }
         if let availability = slo.availability { self.sloAvailabilityObjective.set([name], availability) }
         var thresholds: [String: Double] = [:]
         for (operation, latency) in slo.latency {

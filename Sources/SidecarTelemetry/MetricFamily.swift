@@ -245,6 +245,11 @@ public final class MetricFamily: Sendable {
         }
     }
 
+    /// Drops the series whose label values `shouldRemove` picks.
+    func removeSeries(where shouldRemove: ([String]) -> Bool) {
+        self.series.withLock { series in series.removeAll(where: shouldRemove) }
+    }
+
     /// Drops every series of the family.
     func removeAllSeries() {
         self.series.withLock { series in series.removeAll { _ in true } }

@@ -41,7 +41,8 @@ public final class StatusBoard: Sendable {
         /// The operation that failed and why, when it failed.
         public var operation: String?
         public var reason: String?
-        /// The request id of the failed operation's request, or of the cycle's last request when it succeeded.
+        /// The request id of the failed operation's request (none when it got no answer), or of the cycle's last
+        /// request when it succeeded.
         public var requestID: String?
     }
 
@@ -131,7 +132,10 @@ public final class StatusBoard: Sendable {
                     at: result.startedAt, status: result.status.rawValue, seconds: result.duration.seconds,
                     operation: failed?.operation.label ?? result.failure?.operation,
                     reason: failed?.reason?.rawValue ?? result.failure?.reason.rawValue,
-                    requestID: failed?.requestID ?? result.steps.last { $0.requestID != nil }?.requestID
+                    // A failed cycle names its failed request's id or none: another request's id would send the
+                    // vendor after the wrong request.
+                    requestID: result.status == .success
+                        ? result.steps.last { $0.requestID != nil }?.requestID : failed?.requestID
                 ))
             if status.recentCycles.count > Self.maxMarks { status.recentCycles.removeFirst() }
             if status.totals.since == nil { status.totals.since = result.startedAt }

@@ -73,9 +73,10 @@ struct SLOTests {
                 s3canary_slo_latency_objective{backend="a",operation="get"} 0.99
                 s3canary_slo_latency_threshold_seconds{backend="a",operation="get"} 0.1
                 """)
-        // A reload that drops the latency objective drops its gauges; removal drops the rest.
+        // A reload that drops the latency objective drops its gauges and misses; removal drops the rest.
         metrics.setObjectives(SLOConfiguration(availability: 0.99), backend: "a")
         #expect(!metrics.renderText(format: .text004).contains("s3canary_slo_latency_objective{"))
+        #expect(!metrics.renderText(format: .text004).contains("s3canary_slo_latency_misses_total{"))
         metrics.removeBackend("a")
         #expect(!metrics.renderText(format: .text004).contains("s3canary_slo_"))
     }
