@@ -43,7 +43,9 @@ struct CanaryServiceTests {
         store.corruptNextReads(2)
         let running = Task { try await service.scheduler.run() }
         defer { running.cancel() }
-        let deadline = ContinuousClock.now + .seconds(30)
+        // Ends as soon as both events arrived (about 4 s alone). The generous bound is for the main phase, where the
+        // integration tests' blocking process calls can hold both cooperative threads of this 2-core machine.
+        let deadline = ContinuousClock.now + .seconds(90)
         while ContinuousClock.now < deadline {
             let types = events.list.withLock { $0.map(\.type) }
             if types.contains(.corruptionDetected) && types.contains(.circuitOpened) { break }
