@@ -23,7 +23,7 @@ struct DemoTests {
         #expect(samples[#"s3canary_probe_success{backend="demo-stable"}"#] == 1)
         #expect(
             samples[#"s3canary_circuit_breaker_transitions_total{backend="demo-stable",from="closed",to="open"}"#] == 0)
-        try Self.checkStatusPage(base)
+        try await Self.checkStatusPage(base)
         #expect(await demo.stop() == 0)
     }
 
@@ -31,9 +31,9 @@ struct DemoTests {
     /// dark, in headless Chromium (Tests/Fixtures/page_inspector.py over the DevTools protocol). Screenshots go to
     /// test-output/; every backend, the summary counts and each backend's marks must match /status (read just
     /// before and just after, as a cycle may end in between), and body text must keep a 4.5:1 contrast.
-    static func checkStatusPage(_ base: String) throws {
+    static func checkStatusPage(_ base: String) async throws {
         let before = try Self.status(base)
-        let inspector = try Harness.run(
+        let inspector = try await Harness.runDetached(
             "/usr/bin/env",
             [
                 "python3", Harness.root.appendingPathComponent("Tests/Fixtures/page_inspector.py").path, "\(base)/",

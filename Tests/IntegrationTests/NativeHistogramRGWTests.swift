@@ -271,7 +271,7 @@ struct NativeHistogramRGWTests {
         let text = try Harness.http("\(native.base)/metrics").body
         let lint = try Harness.run("/usr/bin/env", ["promtool", "check", "metrics"], stdin: Data(text.utf8))
         #expect(lint.status == 0 && lint.stderr.isEmpty, "promtool: \(lint.stderr)")
-        let openMetrics = try Harness.run(
+        let openMetrics = try await Harness.runDetached(
             "/usr/bin/env",
             [
                 "python3", fixtures.appendingPathComponent("parse_openmetrics.py").path, "--url",
@@ -279,7 +279,7 @@ struct NativeHistogramRGWTests {
             ])
         #expect(openMetrics.status == 0, "OpenMetrics parser: \(openMetrics.stderr)")
         #expect(openMetrics.stdout.contains("\"request_id\""), "no exemplar in the OpenMetrics scrape")
-        let protobuf = try Harness.run(
+        let protobuf = try await Harness.runDetached(
             "/usr/bin/env",
             [
                 "python3", fixtures.appendingPathComponent("decode_protobuf.py").path, "--check", "--url",

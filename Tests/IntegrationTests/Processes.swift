@@ -42,6 +42,21 @@ enum Harness {
         var stderr: String
     }
 
+    /// Runs a long command (promtool's SLO tests, Chromium, the protobuf decoder) to completion on a thread of its
+    /// own, so its wait does not hold one of the two cooperative threads the other tests' real-clock timeouts need.
+    @discardableResult
+    static func runDetached(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, stdin: Data? = nil
+    ) async throws -> Output {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(
+                    with: Result { try Self.run(executable, arguments, environment: environment, stdin: stdin) })
+            }
+            thread.start()
+        }
+    }
+
     /// Runs a command to completion.
     @discardableResult
     static func run(
