@@ -19,6 +19,11 @@ struct S3Canary: AsyncParsableCommand {
         version: version,
         subcommands: [Run.self, DemoCommand.self, CheckConfig.self, Probe.self]
     )
+
+    static func main() async {
+        Allocator.keepLargeBlocksOutOfTheHeap()
+        await Self.main(nil)
+    }
 }
 
 struct LoggingOptions: ParsableArguments {
