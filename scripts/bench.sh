@@ -30,8 +30,8 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
 fi
 python3 -c 'import google.protobuf' 2>/dev/null || python3 -m pip install -q 'protobuf>=4.21,<8'
-# Debian starts the exporter as a service on install; the benchmark runs its own copy.
-systemctl stop prometheus-blackbox-exporter 2>/dev/null || pkill -f '^/usr/bin/prometheus-blackbox-exporter' || true
+# Debian starts the exporter as a service on install. The benchmark runs its own copy on a free port and stops
+# that one by PID (scripts/bench.py); it leaves every other process alone.
 
 log "release build"
 build_started=$(date +%s)
