@@ -398,9 +398,7 @@ extension Reader {
     static func seconds(_ text: String) -> Double? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         if let value = Double(trimmed) { return value }
-        return Self.parseDuration(trimmed).map {
-            Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18
-        }
+        return Self.parseDuration(trimmed)?.seconds
     }
 
     /// `text` as a URL when it is http(s) with a host (the receivers' URLs: webhooks, Alertmanagers).

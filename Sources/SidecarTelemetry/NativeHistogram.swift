@@ -32,7 +32,7 @@ struct NativeBuckets: Sendable, Equatable {
             return
         }
         let index = Self.index(of: value, schema: self.schema)
-        let position = self.position(of: index)
+        let position = Self.firstPosition(notBelow: index, in: self.indices)
         if position < self.indices.count, self.indices[position] == index {
             self.counts[position] += 1
             return
@@ -44,13 +44,13 @@ struct NativeBuckets: Sendable, Equatable {
         }
     }
 
-    /// The first position whose index is not below `index` (binary search).
-    private func position(of index: Int32) -> Int {
+    /// The first position in `sorted` whose element is not below `value` (binary search).
+    private static func firstPosition<T: Comparable>(notBelow value: T, in sorted: [T]) -> Int {
         var low = 0
-        var high = self.indices.count
+        var high = sorted.count
         while low < high {
             let middle = (low + high) / 2
-            if self.indices[middle] < index { low = middle + 1 } else { high = middle }
+            if sorted[middle] < value { low = middle + 1 } else { high = middle }
         }
         return low
     }
@@ -80,13 +80,8 @@ struct NativeBuckets: Sendable, Equatable {
         if schema > 0 {
             let bounds = Self.bounds[schema - 1]
             // The first bound at or above the fraction.
-            var low = 0
-            var high = bounds.count
-            while low < high {
-                let middle = (low + high) / 2
-                if bounds[middle] < fraction { low = middle + 1 } else { high = middle }
-            }
-            return Int32(clamping: low + (exponent - 1) * bounds.count)
+            let position = Self.firstPosition(notBelow: fraction, in: bounds)
+            return Int32(clamping: position + (exponent - 1) * bounds.count)
         }
         var key = exponent
         if fraction == 0.5 { key -= 1 }

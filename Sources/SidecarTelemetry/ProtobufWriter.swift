@@ -115,27 +115,28 @@ struct ProtobufWriter {
 
     /// An `Exemplar {label = 1, value = 2, timestamp = 3 (seconds = 1, nanos = 2)}` as field `field`.
     mutating func exemplar(_ field: Int, labelName: String, labelValue: String, value: Double, timestamp: Double) {
-        let seconds = timestamp.rounded(.down)
-        let wholeSeconds = UInt64(max(0, seconds))
-        let nanos = UInt64(min(999_999_999, max(0, ((timestamp - seconds) * 1e9).rounded())))
-        let pair = Self.stringFieldSize(labelName) + Self.stringFieldSize(labelValue)
-        let stamp = 2 + Self.varintSize(wholeSeconds) + Self.varintSize(nanos)
+        let (seconds, nanos) = Self.timestampParts(timestamp)
         self.key(field, 2)
-        self.varint(UInt64(1 + Self.varintSize(UInt64(pair)) + pair + 9 + 1 + Self.varintSize(UInt64(stamp)) + stamp))
+        self.varint(UInt64(Self.exemplarSize(labelName: labelName, labelValue: labelValue, timestamp: timestamp)))
         self.labelPair(1, name: labelName, value: labelValue)
         self.double(2, value)
         self.key(3, 2)
-        self.varint(UInt64(stamp))
-        self.unsigned(1, wholeSeconds)
+        self.varint(UInt64(2 + Self.varintSize(seconds) + Self.varintSize(nanos)))
+        self.unsigned(1, seconds)
         self.unsigned(2, nanos)
     }
 
     /// The encoded size of ``exemplar(_:labelName:labelValue:value:timestamp:)`` without its own key and length.
     static func exemplarSize(labelName: String, labelValue: String, timestamp: Double) -> Int {
-        let seconds = timestamp.rounded(.down)
-        let nanos = UInt64(min(999_999_999, max(0, ((timestamp - seconds) * 1e9).rounded())))
+        let (seconds, nanos) = Self.timestampParts(timestamp)
         let pair = Self.stringFieldSize(labelName) + Self.stringFieldSize(labelValue)
-        let stamp = 2 + Self.varintSize(UInt64(max(0, seconds))) + Self.varintSize(nanos)
+        let stamp = 2 + Self.varintSize(seconds) + Self.varintSize(nanos)
         return 1 + Self.varintSize(UInt64(pair)) + pair + 9 + 1 + Self.varintSize(UInt64(stamp)) + stamp
+    }
+
+    /// A `google.protobuf.Timestamp`'s whole seconds and nanoseconds of a Unix time in seconds.
+    private static func timestampParts(_ timestamp: Double) -> (seconds: UInt64, nanos: UInt64) {
+        let seconds = timestamp.rounded(.down)
+        return (UInt64(max(0, seconds)), UInt64(min(999_999_999, max(0, ((timestamp - seconds) * 1e9).rounded()))))
     }
 }

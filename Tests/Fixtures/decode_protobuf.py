@@ -23,8 +23,6 @@ buckets: upper bounds strictly increasing, cumulative counts non-decreasing and 
 count == sample_count; every exemplar: label names and values together at most 128 UTF-8 characters, and the
 native-histogram `exemplars` have a timestamp.
 """
-import argparse
-import gzip
 import importlib
 import json
 import math
@@ -33,8 +31,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import urllib.error
-import urllib.request
+
+import exposition_source  # the shared command line and fetch, from this script's own folder
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROTO = os.path.join(HERE, "metrics.proto")
@@ -68,29 +66,7 @@ def generated_module():
             sys.path.remove(out)
 
 
-def fetch(url, headers, timeout):
-    request = urllib.request.Request(url, headers={"Accept": ACCEPT})
-    for header in headers:
-        name, sep, value = header.partition(":")
-        if not sep or not name.strip():
-            fail(f"--header wants 'Name: value', got {header!r}")
-        request.add_header(name.strip(), value.strip())
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            content_type = response.headers.get("Content-Type", "")
-            encoding = response.headers.get("Content-Encoding", "")
-            body = response.read()
-    except urllib.error.HTTPError as error:
-        fail(f"GET {url}: HTTP {error.code} {error.reason}: {error.read()[:500]!r}")
-    except (urllib.error.URLError, OSError) as error:
-        fail(f"GET {url}: {error}")
-    print(f"Content-Type: {content_type}", file=sys.stderr)
-    if encoding:
-        print(f"Content-Encoding: {encoding}", file=sys.stderr)
-    if encoding.lower() == "gzip":
-        body = gzip.decompress(body)
-    elif encoding and encoding.lower() != "identity":
-        fail(f"cannot decode Content-Encoding {encoding!r}")
+def check_content_type(content_type):
     mime, *params = [part.strip() for part in content_type.split(";")]
     params = dict(p.split("=", 1) for p in params if "=" in p)
     params = {k.strip().lower(): v.strip().strip('"') for k, v in params.items()}
@@ -98,7 +74,6 @@ def fetch(url, headers, timeout):
             or params.get("proto") != "io.prometheus.client.MetricFamily"
             or params.get("encoding") != "delimited"):
         fail(f"the server answered Content-Type {content_type!r}, not the delimited protobuf format")
-    return body
 
 
 def read_varint(data, pos):
@@ -267,23 +242,12 @@ def check(families, pb):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("file", nargs="?", help="a file holding the exposition")
-    source.add_argument("--url", help="GET the exposition from this URL")
-    parser.add_argument("--header", action="append", default=[], help="'Name: value', sent with --url (repeatable)")
-    parser.add_argument("--timeout", type=float, default=10, help="seconds for --url (default 10)")
+    parser = exposition_source.arguments(__doc__)
     parser.add_argument("--check", action="store_true", help="also validate histogram and exemplar invariants")
     args = parser.parse_args()
-
-    if args.url:
-        data = fetch(args.url, args.header, args.timeout)
-    else:
-        try:
-            with open(args.file, "rb") as f:
-                data = f.read()
-        except OSError as error:
-            fail(str(error))
+    data, content_type = exposition_source.read(args, ACCEPT, fail)
+    if content_type is not None:
+        check_content_type(content_type)
 
     pb = generated_module()
     from google.protobuf.json_format import MessageToDict

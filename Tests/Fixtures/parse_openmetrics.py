@@ -15,13 +15,11 @@ exemplar: null or {labels, value, timestamp}}]}; timestamps are seconds (a float
 -Inf are the strings "NaN", "Infinity", "-Infinity" (as protobuf's JSON mapping writes them), so the output is strict
 JSON. A sample that is a native histogram also has "native_histogram". Any parse error: exit 1 with the error.
 """
-import argparse
-import gzip
 import json
 import math
 import sys
-import urllib.error
-import urllib.request
+
+import exposition_source  # the shared command line and fetch, from this script's own folder
 
 ACCEPT = "application/openmetrics-text; version=1.0.0"
 
@@ -29,34 +27,6 @@ ACCEPT = "application/openmetrics-text; version=1.0.0"
 def fail(message):
     print(f"parse_openmetrics: {message}", file=sys.stderr)
     sys.exit(1)
-
-
-def fetch(url, headers, timeout):
-    request = urllib.request.Request(url, headers={"Accept": ACCEPT})
-    for header in headers:
-        name, sep, value = header.partition(":")
-        if not sep or not name.strip():
-            fail(f"--header wants 'Name: value', got {header!r}")
-        request.add_header(name.strip(), value.strip())
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            content_type = response.headers.get("Content-Type", "")
-            encoding = response.headers.get("Content-Encoding", "")
-            body = response.read()
-    except urllib.error.HTTPError as error:
-        fail(f"GET {url}: HTTP {error.code} {error.reason}: {error.read()[:500]!r}")
-    except (urllib.error.URLError, OSError) as error:
-        fail(f"GET {url}: {error}")
-    print(f"Content-Type: {content_type}", file=sys.stderr)
-    if encoding:
-        print(f"Content-Encoding: {encoding}", file=sys.stderr)
-    if encoding.lower() == "gzip":
-        body = gzip.decompress(body)
-    elif encoding and encoding.lower() != "identity":
-        fail(f"cannot decode Content-Encoding {encoding!r}")
-    if content_type.split(";")[0].strip().lower() != "application/openmetrics-text":
-        fail(f"the server answered Content-Type {content_type!r}, not OpenMetrics text")
-    return body
 
 
 def number(value):
@@ -88,22 +58,10 @@ class Lines:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("file", nargs="?", help="a file holding the exposition")
-    source.add_argument("--url", help="GET the exposition from this URL")
-    parser.add_argument("--header", action="append", default=[], help="'Name: value', sent with --url (repeatable)")
-    parser.add_argument("--timeout", type=float, default=10, help="seconds for --url (default 10)")
-    args = parser.parse_args()
-
-    if args.url:
-        data = fetch(args.url, args.header, args.timeout)
-    else:
-        try:
-            with open(args.file, "rb") as f:
-                data = f.read()
-        except OSError as error:
-            fail(str(error))
+    args = exposition_source.arguments(__doc__).parse_args()
+    data, content_type = exposition_source.read(args, ACCEPT, fail)
+    if content_type is not None and content_type.split(";")[0].strip().lower() != "application/openmetrics-text":
+        fail(f"the server answered Content-Type {content_type!r}, not OpenMetrics text")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -84,17 +84,10 @@ struct CloudCredentialsTests {
 
         // Used to sign: a capture server records what S3Backend sends.
         let headerLog = work.appendingPathComponent("headers.jsonl")
-        let capturePort = try Harness.freePort()
-        let capture = try Daemon(
-            "/usr/bin/env",
-            [
-                "python3", Harness.root.appendingPathComponent("Tests/Fixtures/fault_s3.py").path, String(capturePort),
-                "404", "NoSuchKey", "", headerLog.path,
-            ],
-            log: work.appendingPathComponent("capture.log")
-        )
-        defer { capture.signal(SIGKILL) }
-        try await Harness.waitUntil(.seconds(10), "capture server") { capture.log.contains("ready") }
+        let capture = try await FaultS3.start(
+            status: 404, code: "NoSuchKey", message: "", headerLog: headerLog, directory: work, name: "capture")
+        defer { capture.daemon.signal(SIGKILL) }
+        let capturePort = capture.port
         let backend = try S3Backend(
             configuration: .init(endpoint: "http://127.0.0.1:\(capturePort)", bucket: "b"),
             credentials: provider

@@ -75,10 +75,10 @@ struct DemoTests {
                     "\(label): \(early.name) shows \(marks.count) marks, /status \(early.marks.count)")
                 let state = shown["state"] as? String
                 #expect(state == early.state || state == late.state, "\(label): \(early.name) state")
-                let openCount = before.filter { $0.state == "open" }.count
-                let openLater = after.filter { $0.state == "open" }.count
-                #expect(summary["open"] == openCount || summary["open"] == openLater, "\(label): open count")
             }
+            let openBefore = before.filter { $0.state == "open" }.count
+            let openAfter = after.filter { $0.state == "open" }.count
+            #expect(summary["open"] == openBefore || summary["open"] == openAfter, "\(label): open count")
             // Shape, not only colour: a skipped cycle's mark is shorter than a successful one's.
             let marks = backends.flatMap { $0["marks"] as? [[String: Any]] ?? [] }
             let heights = Dictionary(grouping: marks, by: { $0["status"] as? String ?? "" }).mapValues {

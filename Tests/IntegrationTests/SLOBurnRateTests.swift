@@ -9,17 +9,9 @@ struct SLOBurnRateTests {
     @Test func theFastBurnPagesForTheFailingBackendOnlyAndTheSLORowHasData() async throws {
         let rgw = try RGWEnvironment.load()
         let work = try Harness.temporaryDirectory("slo")
-        let faultPort = try Harness.freePort()
-        let fault = try Daemon(
-            "/usr/bin/env",
-            [
-                "python3", Harness.root.appendingPathComponent("Tests/Fixtures/fault_s3.py").path, String(faultPort),
-                "500", "InternalError", "the storage is down",
-            ],
-            log: work.appendingPathComponent("fault.log")
-        )
-        defer { fault.signal(SIGKILL) }
-        try await Harness.waitUntil(.seconds(10), "fault server") { fault.log.contains("ready") }
+        let fault = try await FaultS3.start(
+            status: 500, code: "InternalError", message: "the storage is down", directory: work)
+        defer { fault.daemon.signal(SIGKILL) }
         let (canary, _) = try await RunningCanary.start(name: "slo") { port in
             """
             listen: 127.0.0.1:\(port)
@@ -36,7 +28,7 @@ struct SLOBurnRateTests {
                 bucket: \(RGWEnvironment.miscBucket)
                 credentials: \(RGWEnvironment.credentialsFromEnvironment)
               - name: store-down
-                endpoint: http://127.0.0.1:\(faultPort)
+                endpoint: http://127.0.0.1:\(fault.port)
                 bucket: any
                 credentials: {access_key_id: a, secret_access_key: b}
 

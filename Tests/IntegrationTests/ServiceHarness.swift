@@ -116,6 +116,34 @@ struct PrometheusServer {
     }
 }
 
+/// `Tests/Fixtures/fault_s3.py`: a fake S3 endpoint answering every request with one fixed error (and, with
+/// `headerLog`, writing each request's headers there), ready to answer.
+struct FaultS3 {
+    var daemon: Daemon
+    var port: Int
+
+    static func start(
+        status: Int, code: String, message: String, headerLog: URL? = nil, directory: URL, name: String = "fault"
+    ) async throws -> FaultS3 {
+        let port = try Harness.freePort()
+        let daemon = try Daemon(
+            "/usr/bin/env",
+            [
+                "python3", Harness.root.appendingPathComponent("Tests/Fixtures/fault_s3.py").path, String(port),
+                String(status), code, message,
+            ] + (headerLog.map { [$0.path] } ?? []),
+            log: directory.appendingPathComponent("\(name).log")
+        )
+        do {
+            try await Harness.waitUntil(.seconds(10), "\(name) server") { daemon.log.contains("ready") }
+        } catch {
+            daemon.signal(SIGKILL)
+            throw error
+        }
+        return FaultS3(daemon: daemon, port: port)
+    }
+}
+
 /// The loopback TCP proxy that stands between one backend and RGW, killed and restarted to cut it off.
 final class FaultProxy: @unchecked Sendable {
     let port: Int

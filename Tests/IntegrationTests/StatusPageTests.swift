@@ -12,18 +12,10 @@ struct StatusPageTests {
         let rgw = try RGWEnvironment.load()
         let browser = try #require(Self.chromium, "chromium is not installed: run the tests through scripts/test.sh")
         let work = try Harness.temporaryDirectory("status-page")
-        let faultPort = try Harness.freePort()
-        let fault = try Daemon(
-            "/usr/bin/env",
-            [
-                "python3", Harness.root.appendingPathComponent("Tests/Fixtures/fault_s3.py").path, String(faultPort),
-                "500",
-                "InternalError", "<script>alert(1)</script><img src=x onerror=alert(2)>",
-            ],
-            log: work.appendingPathComponent("fault.log")
-        )
-        defer { fault.signal(SIGKILL) }
-        try await Harness.waitUntil(.seconds(10), "fault server") { fault.log.contains("ready") }
+        let fault = try await FaultS3.start(
+            status: 500, code: "InternalError", message: "<script>alert(1)</script><img src=x onerror=alert(2)>",
+            directory: work)
+        defer { fault.daemon.signal(SIGKILL) }
         let (canary, _) = try await RunningCanary.start(name: "status-page") { port in
             """
             listen: 127.0.0.1:\(port)
@@ -36,7 +28,7 @@ struct StatusPageTests {
                 bucket: \(RGWEnvironment.miscBucket)
                 credentials: \(RGWEnvironment.credentialsFromEnvironment)
               - name: broken-store
-                endpoint: http://127.0.0.1:\(faultPort)
+                endpoint: http://127.0.0.1:\(fault.port)
                 bucket: any
                 credentials: {access_key_id: a, secret_access_key: b}
 
