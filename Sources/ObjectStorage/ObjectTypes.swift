@@ -84,6 +84,8 @@ public struct GetObjectResult: Sendable, Equatable {
     public var contentRange: String?
     /// The request id the server sent.
     public var requestID: String?
+    /// The stored checksums the server returned (`x-amz-checksum-*`, asked for with `x-amz-checksum-mode`).
+    public var checksums: [ChecksumAlgorithm: String]
 
     /// A result from its parts.
     public init(
@@ -93,9 +95,11 @@ public struct GetObjectResult: Sendable, Equatable {
         contentType: String? = nil,
         metadata: [String: String] = [:],
         contentRange: String? = nil,
-        requestID: String? = nil
+        requestID: String? = nil,
+        checksums: [ChecksumAlgorithm: String] = [:]
     ) {
         self.requestID = requestID
+        self.checksums = checksums
         self.body = body
         self.size = size
         self.etag = etag

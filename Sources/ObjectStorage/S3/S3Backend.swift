@@ -16,11 +16,11 @@ public final class S3Backend: ObjectBackend, BackendCopier {
     /// How this backend reaches its bucket.
     public let configuration: Configuration
     private let endpoint: Configuration.Endpoint
-    private let credentialsProvider: any CredentialsProvider
-    private let signer: SigV4Signer
+    let credentialsProvider: any CredentialsProvider
+    let signer: SigV4Signer
     private let httpClient: HTTPClient
     private let logger: Logger
-    private let now: @Sendable () -> Date
+    let now: @Sendable () -> Date
     private let onResponseHead: (@Sendable (ResponseHead) -> Void)?
 
     /// Creates the backend and its connection pool.
@@ -111,18 +111,7 @@ public final class S3Backend: ObjectBackend, BackendCopier {
 
     /// `GET` of the object, or of a byte range with `Range`.
     public func getObject(key: String, range: String?) async throws -> GetObjectResult {
-        var headers: [(String, String)] = []
-        if let range { headers.append(("Range", range)) }
-        let response = try await self.send(operation: "GetObject", method: .GET, key: key, headers: headers)
-        return GetObjectResult(
-            body: response.body,
-            size: Int64(response.body.readableBytes),
-            etag: response.etag,
-            contentType: response.headers.first(name: "content-type"),
-            metadata: response.metadata,
-            contentRange: response.status == .partialContent ? response.headers.first(name: "content-range") : nil,
-            requestID: response.requestID
-        )
+        try await self.getObject(key: key, options: GetOptions(range: range))
     }
 
     /// `DELETE` of the object; a missing key counts as deleted.
@@ -274,34 +263,29 @@ public final class S3Backend: ObjectBackend, BackendCopier {
         }
     }
 
-    private func send(
+    /// Signs and sends one request. `payloadHash` replaces the body's hash (an `aws-chunked` body announces its
+    /// encoding there).
+    func send(
         operation: String,
         method: HTTPMethod,
         key: String?,
         query: [(String, String)] = [],
         headers extraHeaders: [(String, String)] = [],
-        body: ByteBuffer? = nil
+        body: ByteBuffer? = nil,
+        payloadHash announcedHash: String? = nil
     ) async throws -> Response {
         let (path, host) = self.target(key: key)
         let payloadHash: String
-        if self.configuration.payloadSigning == .unsigned && self.endpoint.isTLS {
+        if let announcedHash {
+            payloadHash = announcedHash
+        } else if self.configuration.payloadSigning == .unsigned && self.endpoint.isTLS {
             payloadHash = SigV4Signer.unsignedPayload
         } else if let body {
             payloadHash = SigV4Signer.payloadHash(body.readableBytesView)
         } else {
             payloadHash = SigV4Signer.emptyPayloadHash
         }
-        let credentials: Credentials
-        do {
-            credentials = try await self.credentialsProvider.credentials()
-        } catch {
-            throw ObjectStorageError(
-                code: .credentials,
-                operation: operation,
-                message: "no credentials: \(error)",
-                underlying: error
-            )
-        }
+        let credentials = try await self.credentials(for: operation)
         let signature = self.signer.sign(
             method: method.rawValue,
             canonicalURI: path,
@@ -313,10 +297,7 @@ public final class S3Backend: ObjectBackend, BackendCopier {
             date: self.now()
         )
 
-        // Connect to the endpoint's address; the Host header names the bucket for virtual-host addressing.
-        let authority = self.endpoint.authority(
-            prefix: self.configuration.addressing == .virtualHost ? self.configuration.bucket : nil)
-        var url = "\(self.endpoint.scheme)://\(authority)\(path)"
+        var url = self.url(path: path)
         if !query.isEmpty {
             url +=
                 "?"
@@ -330,10 +311,38 @@ public final class S3Backend: ObjectBackend, BackendCopier {
         for (name, value) in signature.headers { request.headers.add(name: name, value: value) }
         if let body {
             request.body = .bytes(body)
-        } else if method == .PUT {
+        } else if method == .PUT || method == .POST {
             request.headers.add(name: "Content-Length", value: "0")
         }
+        return try await self.execute(request, operation: operation)
+    }
 
+    /// The credentials to sign with, or the ``ObjectStorageError/Code/credentials`` error of `operation`.
+    func credentials(for operation: String) async throws -> Credentials {
+        do {
+            return try await self.credentialsProvider.credentials()
+        } catch {
+            throw ObjectStorageError(
+                code: .credentials,
+                operation: operation,
+                message: "no credentials: \(error)",
+                underlying: error
+            )
+        }
+    }
+
+    /// The URL of `path` (as ``target(key:)`` made it), without a query: it connects to the endpoint's address, and
+    /// its authority names the bucket for virtual-host addressing.
+    func url(path: String) -> String {
+        let authority = self.endpoint.authority(
+            prefix: self.configuration.addressing == .virtualHost ? self.configuration.bucket : nil)
+        return "\(self.endpoint.scheme)://\(authority)\(path)"
+    }
+
+    /// Sends a built request: reports its response head, reads its body, and turns transport failures and non-2xx
+    /// answers into ``ObjectStorageError``.
+    func execute(_ request: HTTPClientRequest, operation: String) async throws -> Response {
+        let method = request.method
         let start = ContinuousClock.now
         let response: HTTPClientResponse
         let responseBody: ByteBuffer
