@@ -58,6 +58,7 @@ public enum OneShotProbe {
                 case .error?: row.append("error")
                 case .rejected?: row.append("rejected")
                 case .skipped?: row.append("skipped")
+                case .unsupported?: row.append("unsupported")
                 case nil: row.append("-")
                 }
             }

@@ -219,6 +219,7 @@ final class ReloadOwner: Service {
             instance: instance,
             wrapping: owned.backend,
             continuing: previous?.target.backend,
+            features: previous?.target.features ?? FeatureHistory(),
             onTransition: { telemetry.breakerTransition($0) }
         )
         return Active(entry: entry, target: target, owned: owned)

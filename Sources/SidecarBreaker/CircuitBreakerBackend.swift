@@ -141,6 +141,22 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
             return try await self.breaker.guarded(operation, cycle: self.id) { try await body(copier) }
         }
 
+        /// Whether the guarded backend speaks the S3 features the compatibility operations check.
+        public var hasFeatures: Bool { self.breaker.wrapped is any FeatureBackend }
+
+        /// Sends `body` to the guarded backend's S3 features as part of this cycle (check ``hasFeatures`` first;
+        /// without them this throws ``ObjectStorageError/Code/invalidRequest``, which is not counted).
+        public func feature<T: Sendable>(
+            _ operation: String,
+            _ body: @Sendable (any FeatureBackend) async throws -> T
+        ) async throws -> T {
+            guard let features = self.breaker.wrapped as? any FeatureBackend else {
+                throw ObjectStorageError(
+                    code: .invalidRequest, operation: operation, message: "this backend has no S3 features")
+            }
+            return try await self.breaker.guarded(operation, cycle: self.id) { try await body(features) }
+        }
+
         /// The cycle ended: see ``CircuitBreakerBackend/reportCycleEnded(_:failure:)``.
         public func end(failure: FailureSummary?) { self.breaker.reportCycleEnded(self.id, failure: failure) }
     }

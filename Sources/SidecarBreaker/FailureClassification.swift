@@ -30,7 +30,7 @@ public struct ErrorClassification: Sendable, Equatable {
     /// The metric reason; `nil` for our own cancellation, which is not the backend's doing.
     public var reason: FailureReason?
     /// Whether the breaker counts it as a failure of the backend.
-    var isBackendFailure: Bool
+    public var isBackendFailure: Bool
     /// Rejected by an open breaker without I/O.
     public var isRejection: Bool
 

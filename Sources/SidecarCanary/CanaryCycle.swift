@@ -16,6 +16,8 @@ public struct StepResult: Sendable, Equatable, Codable {
         case rejected
         /// The operation does not apply to this backend (copy on a backend that cannot copy).
         case skipped
+        /// The server does not implement the feature this operation checks (``FeatureVerdict/unsupported``).
+        case unsupported
     }
 
     /// The canary operation this step ran.
@@ -30,6 +32,10 @@ public struct StepResult: Sendable, Equatable, Codable {
     public var message: String?
     /// The `x-amz-request-id` of the step's request (of its error when it failed), for the storage vendor.
     public var requestID: String?
+    /// The HTTP status of the answer that decided a step that did not succeed, when a server answered.
+    public var httpStatus: Int?
+    /// The S3 error code of that answer (`NotImplemented`, `InvalidArgument`...).
+    public var s3Code: String?
 
     /// A step from its parts.
     public init(
@@ -38,7 +44,9 @@ public struct StepResult: Sendable, Equatable, Codable {
         seconds: Double? = nil,
         reason: FailureReason? = nil,
         message: String? = nil,
-        requestID: String? = nil
+        requestID: String? = nil,
+        httpStatus: Int? = nil,
+        s3Code: String? = nil
     ) {
         self.operation = operation
         self.result = result
@@ -46,6 +54,20 @@ public struct StepResult: Sendable, Equatable, Codable {
         self.reason = reason
         self.message = message
         self.requestID = requestID
+        self.httpStatus = httpStatus
+        self.s3Code = s3Code
+    }
+
+    /// The verdict of a feature operation's step; `nil` for the basic operations and for steps that did not run
+    /// (rejected by the open breaker, skipped).
+    public var verdict: FeatureVerdict? {
+        guard self.operation.isFeature else { return nil }
+        switch self.result {
+        case .success: return .ok
+        case .unsupported: return .unsupported
+        case .error: return self.reason == .integrity ? .corrupting : .failing
+        case .rejected, .skipped: return nil
+        }
     }
 }
 
@@ -96,12 +118,18 @@ public struct CanaryTarget: Sendable {
     var probe: CanaryConfiguration.Probe
     /// The breaker-wrapped backend every counted operation goes through.
     public var backend: CircuitBreakerBackend
+    /// The features that have worked on this backend: an "unsupported" answer from one of them is a regression.
+    public var features: FeatureHistory
 
-    init(name: String, instance: String, probe: CanaryConfiguration.Probe, backend: CircuitBreakerBackend) {
+    init(
+        name: String, instance: String, probe: CanaryConfiguration.Probe, backend: CircuitBreakerBackend,
+        features: FeatureHistory = FeatureHistory()
+    ) {
         self.name = name
         self.instance = instance
         self.probe = probe
         self.backend = backend
+        self.features = features
     }
 
     /// A target for a configured backend, its breaker around `backend`.
@@ -110,6 +138,7 @@ public struct CanaryTarget: Sendable {
         instance: String,
         wrapping backend: any ObjectBackend,
         continuing previous: CircuitBreakerBackend? = nil,
+        features: FeatureHistory = FeatureHistory(),
         onTransition: @escaping @Sendable (BreakerTransitionEvent) -> Void
     ) {
         let configuration = CircuitBreakerBackend.Machine.Configuration(
@@ -124,7 +153,7 @@ public struct CanaryTarget: Sendable {
             continuing: previous,
             onTransition: onTransition
         )
-        self.init(name: entry.name, instance: instance, probe: entry.probe, backend: breaker)
+        self.init(name: entry.name, instance: instance, probe: entry.probe, backend: breaker, features: features)
     }
 
     /// `<key_prefix><instance>/<backend>/`: where this replica's canaries of this backend live.
@@ -136,6 +165,18 @@ public struct CanaryTarget: Sendable {
         let random = String(UInt64.random(in: 0...UInt64.max), radix: 16)
         return "\(self.keyPrefix)\(millis)-\(random)"
     }
+}
+
+/// Keys written by a cycle, kept outside the cycle's task so cleanup can run after a deadline cancelled it.
+final class Written: Sendable {
+    let keys = Mutex<[String]>([])
+    let multipartUploads = Mutex<[MultipartUpload]>([])
+    func add(_ key: String) { self.keys.withLock { $0.append(key) } }
+    func remove(_ key: String) { self.keys.withLock { $0.removeAll { $0 == key } } }
+    var all: [String] { self.keys.withLock { $0 } }
+    func add(_ upload: MultipartUpload) { self.multipartUploads.withLock { $0.append(upload) } }
+    func remove(_ upload: MultipartUpload) { self.multipartUploads.withLock { $0.removeAll { $0 == upload } } }
+    var uploads: [MultipartUpload] { self.multipartUploads.withLock { $0 } }
 }
 
 /// One canary cycle (docs/design.md, 4.2): PUT → HEAD → GET (verify) → ranged GET → [COPY → HEAD] →
@@ -162,14 +203,6 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
         self.clock = clock
         self.now = now
         self.log = log
-    }
-
-    /// Keys written by a cycle, kept outside the cycle's task so cleanup can run after a deadline cancelled it.
-    final class Written: Sendable {
-        let keys = Mutex<[String]>([])
-        func add(_ key: String) { self.keys.withLock { $0.append(key) } }
-        func remove(_ key: String) { self.keys.withLock { $0.removeAll { $0 == key } } }
-        var all: [String] { self.keys.withLock { $0 } }
     }
 
     final class Steps: Sendable {
@@ -216,6 +249,10 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
                 message: CircuitBreakerBackend.message(of: error)
             )
         }
+        let uploads = written.uploads
+        if !uploads.isEmpty {
+            await self.abort(uploads)
+        }
         let leftovers = written.all
         if !leftovers.isEmpty {
             await self.cleanup(leftovers)
@@ -251,6 +288,21 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
                 self.log?("cleanup: deleted \(key)")
             } catch {
                 self.log?("cleanup: could not delete \(key) (the sweeper will): \(error)")
+            }
+        }
+    }
+
+    /// Aborts multipart uploads a failed cycle left open, through the unwrapped backend (not counted).
+    private func abort(_ uploads: [MultipartUpload]) async {
+        guard let raw = self.target.backend.unwrap() as? any FeatureBackend else { return }
+        for upload in uploads {
+            do {
+                _ = try await withTimeout(self.target.probe.timeout, clock: self.clock, operation: "abort") {
+                    try await raw.abortMultipartUpload(upload)
+                }
+                self.log?("cleanup: aborted the multipart upload of \(upload.key)")
+            } catch {
+                self.log?("cleanup: could not abort the upload of \(upload.key) (the sweeper will): \(error)")
             }
         }
     }
@@ -298,12 +350,14 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
 
     /// Records a failed request of `operation` as a step (error or rejected), reporting our own deadline to the
     /// breaker, which never saw the cancelled call end.
-    private func record(
+    func record(
         _ error: any Error, of operation: CanaryConfiguration.Operation, _ steps: Steps, seconds: Double?
     ) {
         let classification = ErrorClassification.classify(error)
         let message = CircuitBreakerBackend.message(of: error)
-        let requestID = (error as? ObjectStorageError)?.requestID ?? (error as? CopyError)?.underlying.requestID
+        let storageError = (error as? ObjectStorageError) ?? (error as? CopyError)?.underlying
+        let evidence = storageError.map(FeatureEvidence.init) ?? (error as? FeatureFailure)?.evidence
+        let requestID = evidence?.requestID
         if error is DeadlineExceeded {
             self.target.backend.reportLateFailure(
                 FailureSummary(operation: operation.rawValue, reason: .timeout, message: message)
@@ -317,7 +371,7 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
             steps.append(
                 StepResult(
                     operation: operation, result: .error, seconds: seconds, reason: classification.reason,
-                    message: message, requestID: requestID)
+                    message: message, requestID: requestID, httpStatus: evidence?.httpStatus, s3Code: evidence?.s3Code)
             )
         }
         let elapsed = seconds.map { " after \(String(format: "%.3f", $0 * 1000)) ms" } ?? ""
@@ -325,14 +379,15 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
     }
 
     /// Raises an integrity failure: counted by the breaker, recorded on the step, ends the cycle.
-    private func integrity(
-        _ operation: CanaryConfiguration.Operation, _ steps: Steps, seconds: Double?, _ message: String
+    func integrity(
+        _ operation: CanaryConfiguration.Operation, _ steps: Steps, seconds: Double?, _ message: String,
+        requestID: String? = nil
     ) -> IntegrityError {
         let error = IntegrityError(operation: operation.rawValue, message: message)
         steps.append(
             StepResult(
                 operation: operation, result: .error, seconds: seconds, reason: .integrity, message: message,
-                requestID: steps.all.last { $0.operation == operation }?.requestID))
+                requestID: requestID ?? steps.all.last { $0.operation == operation }?.requestID))
         self.target.backend.reportLateFailure(
             FailureSummary(operation: operation.rawValue, reason: .integrity, message: message))
         self.log?("\(operation.rawValue): INTEGRITY FAILURE: \(message)")
@@ -454,6 +509,13 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
                 throw self.integrity(
                     .list, steps, seconds: steps.all.last?.seconds, "the listing of \(prefix) lacks \(key)")
             }
+        }
+        for feature in Operation.features where operations.contains(feature) {
+            try await self.feature(
+                feature, steps,
+                FeatureCheck(
+                    calls: calls, operation: feature, key: key, payload: payload, probe: self.target.probe,
+                    written: written, hasWorked: self.target.features.hasWorked(feature)))
         }
         // The delete step times the DELETE; the HEAD that must answer 404 checks it, through the breaker under the
         // same name (its failure is the step's error, its time is not the step's).

@@ -14,6 +14,8 @@ struct Sweeper: Sendable {
     /// What one sweep did.
     struct Outcome: Sendable, Equatable {
         var deleted = 0
+        /// Multipart uploads a crashed cycle left open, now aborted.
+        var aborted = 0
         /// Leftovers that could not be deleted (the next sweep tries again).
         var failedKeys: [String] = []
         /// Why the first delete failed, or why the listing failed.
@@ -56,8 +58,39 @@ struct Sweeper: Sendable {
                 if outcome.firstError == nil { outcome.firstError = CircuitBreakerBackend.message(of: error) }
             }
         }
+        await self.abortUploads(cutoff: cutoff, into: &outcome)
         if outcome.deleted > 0 { log?("swept \(outcome.deleted) leftover canaries under \(self.target.keyPrefix)") }
+        if outcome.aborted > 0 {
+            log?("aborted \(outcome.aborted) leftover multipart uploads under \(self.target.keyPrefix)")
+        }
         return outcome
+    }
+
+    /// Aborts this replica's multipart uploads older than `cutoff` (ListMultipartUploads under its prefix), when
+    /// the backend runs the multipart canary: a process killed between create and complete leaves one behind, and
+    /// its parts cost storage until aborted.
+    private func abortUploads(cutoff: Date, into outcome: inout Outcome) async {
+        guard self.target.probe.operations.contains(.multipart),
+            let raw = self.target.backend.unwrap() as? any FeatureBackend
+        else { return }
+        let uploads: [MultipartUpload]
+        do {
+            uploads = try await raw.listMultipartUploads(prefix: self.target.keyPrefix, limit: 1000)
+        } catch {
+            outcome.listingFailed = true
+            if outcome.firstError == nil { outcome.firstError = CircuitBreakerBackend.message(of: error) }
+            return
+        }
+        for upload in uploads
+        where Self.createdAt(key: upload.key, prefix: self.target.keyPrefix).map({ $0 < cutoff }) ?? true {
+            do {
+                try await raw.abortMultipartUpload(upload)
+                outcome.aborted += 1
+            } catch {
+                outcome.failedKeys.append(upload.key)
+                if outcome.firstError == nil { outcome.firstError = CircuitBreakerBackend.message(of: error) }
+            }
+        }
     }
 
     /// The creation time encoded in a canary key (`<prefix><millis>-<random>[.copy]`).

@@ -7,7 +7,29 @@ public struct CanaryConfiguration: Sendable, Equatable {
     public enum Operation: String, Sendable, CaseIterable, Codable {
         case put, head, get
         case getRange = "get_range"
-        case copy, list, delete
+        case copy, list
+        // The compatibility features (opt-in): each gets a verdict (ok, unsupported, failing, corrupting).
+        case conditional, presign, checksum
+        case awsChunked = "aws_chunked"
+        case multipart
+        case delete
+
+        /// The operations that check an S3 feature clients use, in cycle order.
+        public static let features: [Operation] = [.conditional, .presign, .checksum, .awsChunked, .multipart]
+
+        /// Whether this operation checks a feature (and has a verdict).
+        public var isFeature: Bool { Self.features.contains(self) }
+    }
+
+    /// The sizes of the multipart canary's two parts (`probe.multipart:`).
+    public struct Multipart: Sendable, Equatable {
+        /// The first part: S3 requires every part but the last to be at least 5 MiB.
+        public var partSize: Int = 5 << 20
+        /// The last part.
+        public var lastPartSize: Int = 1 << 20
+        /// The object's whole size.
+        public var objectSize: Int { self.partSize + self.lastPartSize }
+        init() {}
     }
 
     /// What a canary cycle does and how often (`probe:`, at the top level or per backend).
@@ -24,6 +46,10 @@ public struct CanaryConfiguration: Sendable, Equatable {
         public var keyPrefix: String = ".s3-canary/"
         /// Which operations a cycle runs; a cycle runs them in its own fixed order, whatever the order here.
         public var operations: [Operation] = [.put, .head, .get, .getRange, .delete]
+        /// Part sizes of the `multipart` operation.
+        public var multipart = Multipart()
+        /// The checksum the `checksum` and `aws_chunked` operations send (the AWS SDKs' default is CRC32).
+        public var checksumAlgorithm: ChecksumAlgorithm = .crc32
         init() {}
     }
 

@@ -19,7 +19,9 @@ extension Reader {
         "name", "url", "url_file", "url_env", "format", "events", "secret", "secret_file", "secret_env", "routing_key",
         "routing_key_file", "routing_key_env", "timeout", "max_retries", "max_age", "queue_size", "headers",
     ]
-    static let probeKeys = ["interval", "timeout", "jitter", "object_size", "key_prefix", "operations"]
+    static let probeKeys = [
+        "interval", "timeout", "jitter", "object_size", "key_prefix", "operations", "multipart", "checksum_algorithm",
+    ]
     static let breakerKeys = ["failure_threshold", "open_timeout", "probe_timeout"]
     static let backendKeys = [
         "name", "endpoint", "region", "bucket", "path_style", "credentials", "probe", "breaker", "connect_timeout",
@@ -461,11 +463,50 @@ extension Reader {
                 self.problem(p, "must include put and delete: the canary writes its own object and removes it")
             }
         }
+        if let (n, p) = map["multipart"], let sizes = self.mapping(n, p, allowed: ["part_size", "last_part_size"]) {
+            // S3's limits: every part but the last at least 5 MiB, none over 5 GiB.
+            if let (n, p) = sizes["part_size"], let v = self.size(n, p, range: 1...(5 << 30)) {
+                if v < 5 << 20 {
+                    self.problem(p, "\(v) bytes is below S3's 5MiB minimum for every part but the last; use 5MiB")
+                } else {
+                    probe.multipart.partSize = v
+                }
+            }
+            if let (n, p) = sizes["last_part_size"], let v = self.size(n, p, range: 1...(5 << 30)) {
+                probe.multipart.lastPartSize = v
+            }
+        }
+        if let (n, p) = map["checksum_algorithm"], let text = self.string(n, p) {
+            if let algorithm = ChecksumAlgorithm(rawValue: text.lowercased()) {
+                probe.checksumAlgorithm = algorithm
+            } else {
+                let names = ChecksumAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")
+                self.problem(p, "\"\(text)\" is not a checksum algorithm S3 knows (one of \(names))")
+            }
+        }
         return probe
     }
 
+    /// The slowest link a multipart canary is sized for: its parts go up and the object comes back down within one
+    /// operation timeout at this rate, or `check-config` says so.
+    static let multipartFloorBytesPerSecond = 8 << 20
+
     mutating func checkProbe(_ probe: CanaryConfiguration.Probe, _ path: String) {
+        if probe.operations.contains(.multipart) {
+            let needed = Double(2 * probe.multipart.objectSize) / Double(Self.multipartFloorBytesPerSecond)
+            if needed > probe.timeout.seconds {
+                self.problem(
+                    "\(path).multipart",
+                    """
+                    \(probe.multipart.objectSize) bytes up and down again take \(String(format: "%.1f", needed))s at \
+                    8MiB/s, longer than the timeout \(probe.timeout); raise \(path).timeout to at least \
+                    \(Int(needed.rounded(.up)))s or lower part_size/last_part_size
+                    """
+                )
+            }
+        }
         if probe.timeout >= probe.interval {
+
             self.problem(
                 "\(path).timeout",
                 """

@@ -84,6 +84,8 @@ struct StatusDocument: Codable, Sendable {
         var recentCycles: [StatusBoard.CycleMark]
         var availability: Availability
         var objectives: [Objective]
+        /// The last verdict of each feature operation, in cycle order (empty when none runs).
+        var features: [StatusBoard.FeatureStatus]
     }
 
     var instance: String
@@ -149,7 +151,8 @@ extension StatusDocument {
                     since: status.totals.since, cycles: status.totals.cycles, success: status.totals.success,
                     failure: status.totals.failure, skipped: status.totals.skipped,
                     ratio: Self.ratio(status.totals.success, status.totals.cycles)),
-                objectives: Self.objectives(status)
+                objectives: Self.objectives(status),
+                features: status.features
             )
         }
     }

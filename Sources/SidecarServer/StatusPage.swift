@@ -188,6 +188,33 @@ enum StatusPage {
             """
     }
 
+    /// The features' last verdicts: what a client's SDK can rely on here. A verdict other than ok is red unless the
+    /// server simply does not implement the feature.
+    static func features(_ backend: StatusDocument.Backend) -> String {
+        guard !backend.features.isEmpty else { return "" }
+        var rows = ""
+        for feature in backend.features {
+            let evidence = [
+                feature.httpStatus.map { "HTTP \($0)" }, feature.s3Code, feature.message,
+            ].compactMap { $0 }.joined(separator: " · ")
+            let bad = feature.verdict == .failing || feature.verdict == .corrupting
+            rows += """
+                <tr data-feature="\(escape(feature.feature))" data-verdict="\(feature.verdict.rawValue)"\
+                \(bad ? " class=\"bad\"" : "")><td>\(escape(feature.feature))</td>\
+                <td>\(feature.verdict.rawValue)</td><td>\(clock(feature.since)) UTC</td>\
+                <td>\(escape(evidence))</td><td>\(escape(feature.requestID ?? ""))</td></tr>\n
+                """
+        }
+        return """
+            <div class="scroll"><table class="slo"><caption>S3 features clients use (unsupported: the server does \
+            not implement it, which never pages)</caption>
+            <thead><tr><th>feature</th><th>verdict</th><th>since</th><th>evidence</th><th>request id</th></tr>\
+            </thead>
+            <tbody>
+            \(rows)</tbody></table></div>
+            """
+    }
+
     static func timeline(_ transitions: [StatusBoard.TransitionRecord]) -> String {
         guard !transitions.isEmpty else { return "<p class=\"muted\">no breaker transitions since start</p>" }
         var items = ""
@@ -227,6 +254,7 @@ enum StatusPage {
                 \(bar(backend.recentCycles))
                 \(operations(backend, now: now))
                 \(objectives(backend))
+                \(features(backend))
                 <h3>breaker</h3>
                 \(timeline(document.transitions.filter { $0.backend == backend.name }))
                 </section>\n

@@ -31,10 +31,14 @@ extension CanaryMetrics {
                 self.operationErrors.add([backend, operation, (step.reason ?? .other).rawValue])
             case .rejected:
                 self.operations.add([backend, operation, OperationResult.rejected.rawValue])
-            case .skipped:
+            case .skipped, .unsupported:
                 break
             }
-            if let seconds = step.seconds, step.result != .rejected {
+            if let verdict = step.verdict {
+                self.featureSupported.set([backend, operation], verdict == .ok ? 1 : 0)
+            }
+            // An unsupported feature's answer time is not the feature's latency: it did not run.
+            if let seconds = step.seconds, step.result != .rejected, step.result != .unsupported {
                 let exemplar = step.requestID.flatMap { Exemplar(requestID: $0, value: seconds, timestamp: stamp) }
                 self.operationDuration.observe([backend, operation], seconds, exemplar: exemplar)
             }

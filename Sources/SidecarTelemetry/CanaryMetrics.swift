@@ -26,6 +26,7 @@ public final class CanaryMetrics: Sendable {
     let operations: MetricFamily
     let operationErrors: MetricFamily
     let integrityFailures: MetricFamily
+    let featureSupported: MetricFamily
     let scheduleDrift: MetricFamily
     let breakerState: MetricFamily
     let breakerTransitions: MetricFamily
@@ -110,6 +111,12 @@ public final class CanaryMetrics: Sendable {
         self.integrityFailures = try registry.family(
             "s3canary_integrity_failures_total", help: "Reads that returned other bytes or sizes than were written.",
             kind: .counter, labels: backend)
+        self.featureSupported = try registry.family(
+            "s3canary_feature_supported",
+            help:
+                "Whether the feature's last verdict is ok (1) or unsupported, failing or corrupting (0); "
+                + "features are the opt-in operations multipart, checksum, aws_chunked, conditional, presign.",
+            kind: .gauge, labels: ["backend", "feature"])
         self.breakerState = try registry.family(
             "s3canary_circuit_breaker_state", help: "Circuit breaker state: 0 closed, 1 open, 2 half-open.",
             kind: .gauge, labels: backend)
@@ -237,6 +244,8 @@ public final class CanaryMetrics: Sendable {
             }
         }
         self.integrityFailures.touch([name])
+        // A feature a reload dropped loses its verdict; the others keep theirs until their next cycle.
+        self.featureSupported.removeSeries { labels in labels.first == name && !operations.contains(labels.last ?? "") }
         if refreshingCredentials { self.credentialsRefreshFailures.touch([name]) }
         self.breakerState.set([name], 0)
         self.breakerConsecutiveFailures.set([name], 0)
@@ -296,7 +305,8 @@ public final class CanaryMetrics: Sendable {
     public func removeBackend(_ name: String) {
         for family in [
             self.probeSuccess, self.probes, self.lastSuccess, self.operationDuration, self.operations,
-            self.operationErrors, self.integrityFailures, self.breakerState, self.breakerTransitions,
+            self.operationErrors, self.integrityFailures, self.featureSupported, self.breakerState,
+            self.breakerTransitions,
             self.breakerConsecutiveFailures, self.breakerThreshold, self.credentialsRefreshFailures,
             self.tlsCertificateExpiry, self.sweepErrors, self.sloAvailabilityObjective, self.sloLatencyObjective,
             self.sloLatencyThreshold, self.sloLatencyMisses,

@@ -28,6 +28,40 @@ public final class StatusBoard: Sendable {
         public var totals = Totals()
         /// The backend's objectives (empty: none).
         public var slo = SLOConfiguration()
+        /// The last verdict of each feature operation the backend runs, in cycle order.
+        public var features: [FeatureStatus] = []
+    }
+
+    /// A feature's last verdict and its evidence, as `/status`, the status page and `s3-canary compat` show it.
+    public struct FeatureStatus: Sendable, Codable, Equatable {
+        /// The feature (its operation's name).
+        public var feature: String
+        /// `ok`, `unsupported`, `failing` or `corrupting`.
+        public var verdict: FeatureVerdict
+        /// When the cycle that gave it started.
+        public var at: Date
+        /// Since when the feature has had this verdict (the first cycle that gave it, in this process).
+        public var since: Date
+        /// What the server answered, when the verdict is not `ok`.
+        public var message: String?
+        /// The HTTP status and S3 error code of the deciding answer, when not `ok`.
+        public var httpStatus: Int?
+        public var s3Code: String?
+        /// The request id of the deciding request.
+        public var requestID: String?
+
+        /// The verdict of `step` (a feature operation's step that ran), given at `at`.
+        public init?(_ step: StepResult, at: Date, previous: FeatureStatus? = nil) {
+            guard let verdict = step.verdict else { return nil }
+            self.feature = step.operation.label
+            self.verdict = verdict
+            self.at = at
+            self.since = previous?.verdict == verdict ? previous?.since ?? at : at
+            self.message = step.message
+            self.httpStatus = step.httpStatus
+            self.s3Code = step.s3Code
+            self.requestID = step.requestID
+        }
     }
 
     /// One cycle as a mark of the availability bar.
@@ -158,7 +192,23 @@ public final class StatusBoard: Sendable {
                 }
                 status.totals.operations[step.operation.label] = counts
             }
-            for step in result.steps where step.result != .rejected {
+            for step in result.steps {
+                let previous = status.features.firstIndex { $0.feature == step.operation.label }
+                guard
+                    let verdict = FeatureStatus(
+                        step, at: result.startedAt, previous: previous.map { status.features[$0] })
+                else { continue }
+                if let previous {
+                    status.features[previous] = verdict
+                } else {
+                    status.features.append(verdict)
+                    let order = CanaryConfiguration.Operation.allCases.map(\.label)
+                    status.features.sort {
+                        (order.firstIndex(of: $0.feature) ?? 0) < (order.firstIndex(of: $1.feature) ?? 0)
+                    }
+                }
+            }
+            for step in result.steps where step.result != .rejected && step.result != .unsupported {
                 guard let seconds = step.seconds else { continue }
                 status.recentLatencies[step.operation.label, default: []].append(seconds)
                 if status.recentLatencies[step.operation.label, default: []].count > Self.maxLatencies {

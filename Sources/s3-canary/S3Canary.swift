@@ -17,7 +17,7 @@ struct S3Canary: AsyncParsableCommand {
         commandName: "s3-canary",
         abstract: "Probes S3-compatible backends through circuit breakers and exports Prometheus metrics.",
         version: version,
-        subcommands: [Run.self, DemoCommand.self, CheckConfig.self, Probe.self]
+        subcommands: [Run.self, DemoCommand.self, CheckConfig.self, Probe.self, Compat.self]
     )
 
     static func main() async {
@@ -182,6 +182,46 @@ struct CheckConfig: AsyncParsableCommand {
             (\(configuration.backends.map(\.name).joined(separator: ", ")))
             """
         )
+    }
+}
+
+struct Compat: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: """
+            Check once per backend the S3 features clients use (multipart, checksum, aws_chunked, conditional, \
+            presign) and print each verdict: ok, unsupported, failing or corrupting. Exit 0 when none is failing or \
+            corrupting, 1 otherwise.
+            """
+    )
+
+    @OptionGroup var configOption: ConfigOption
+
+    @Option(help: "Check only this backend.")
+    var backend: String?
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        let (configuration, _) = try self.configOption.load()
+        let logger = try self.logging.bootstrap()
+        var entries = configuration.backends
+        if let name = self.backend {
+            entries = entries.filter { $0.name == name }
+            guard !entries.isEmpty else {
+                throw ValidationError(
+                    """
+                    no backend named \(name); \
+                    configured: \(configuration.backends.map(\.name).joined(separator: ", "))
+                    """
+                )
+            }
+        }
+        let rows = try await CompatibilityReport.run(entries, instance: configuration.instance, logger: logger)
+        print(self.json ? try CompatibilityReport.json(rows) : CompatibilityReport.table(rows))
+        if rows.contains(where: { $0.verdict == .failing || $0.verdict == .corrupting }) { throw ExitCode(1) }
     }
 }
 
