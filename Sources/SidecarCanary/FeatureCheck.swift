@@ -293,8 +293,14 @@ extension CanaryCycle {
                         operation: operation.label, reason: classification.reason ?? .other,
                         message: CircuitBreakerBackend.message(of: error)))
             }
-            self.record(error, of: operation, steps, seconds: start.duration(to: self.clock.now).seconds)
-            throw error
+            var failure = error
+            if check.hasWorked, var answer = error as? ObjectStorageError, FeatureVerdict.isUnsupportedAnswer(answer) {
+                // The same answer from a server that never had the feature would be `unsupported`: say why not.
+                answer.message = "worked earlier, now: " + answer.message
+                failure = answer
+            }
+            self.record(failure, of: operation, steps, seconds: start.duration(to: self.clock.now).seconds)
+            throw failure
         }
         let seconds = start.duration(to: self.clock.now).seconds
         switch outcome {

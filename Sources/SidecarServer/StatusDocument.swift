@@ -85,7 +85,7 @@ struct StatusDocument: Codable, Sendable {
         var availability: Availability
         var objectives: [Objective]
         /// The last verdict of each feature operation, in cycle order (empty when none runs).
-        var features: [StatusBoard.FeatureStatus]
+        var features: [StatusBoard.FeatureStatus] = []
     }
 
     var instance: String

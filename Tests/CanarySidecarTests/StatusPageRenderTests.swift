@@ -11,8 +11,13 @@ import Testing
 
 @Suite("Status page rendering")
 struct StatusPageRenderTests {
-    @Test func everyValueIsEscaped() {
+    @Test func everyValueIsEscaped() throws {
         let hostile = "<script>alert(1)</script>"
+        let feature = try #require(
+            StatusBoard.FeatureStatus(
+                StepResult(
+                    operation: .checksum, result: .unsupported, message: "<img src=x>", requestID: "<b>id",
+                    s3Code: "<i>Code"), at: Date()))
         let document = StatusDocument(
             instance: "i\"><b>", ready: true, shuttingDown: false,
             backends: [
@@ -43,7 +48,8 @@ struct StatusPageRenderTests {
                     ],
                     availability: .init(
                         since: Date(), cycles: 2, success: 1, failure: 1, skipped: 0, ratio: 0.5),
-                    objectives: []
+                    objectives: [],
+                    features: [feature]
                 )
             ],
             transitions: [
@@ -57,6 +63,8 @@ struct StatusPageRenderTests {
         #expect(html.contains("&#39;&quot;&amp;"))
         #expect(html.contains("tx&quot;&lt;i&gt;"))
         #expect(html.contains("request id &lt;id onmouseover=x&gt;"))
+        #expect(html.contains("&lt;i&gt;Code · &lt;img src=x&gt;</td><td>&lt;b&gt;id</td>"))
+        #expect(html.contains("data-feature=\"checksum\" data-verdict=\"unsupported\""))
         // No style attribute anywhere: the Content-Security-Policy allows the one style element by hash only.
         #expect(!html.contains(" style="))
         #expect(html.contains("<style>\(StatusPage.css)</style>"))

@@ -20,6 +20,11 @@ HTTP faults (answered by the proxy itself or made of RGW's real answer)
   bad_length    RGW's answer with Content-Length 100 bytes too large, then the connection closed
   trickle       RGW's answer with the body sent one byte every 200 ms
 
+Multipart faults (every other request passes to RGW untouched)
+  reset_part        an UploadPart (PUT ?partNumber=) is cut off mid-body with a TCP RST
+  fail_complete     CompleteMultipartUpload (POST ?uploadId=) gets 500 InternalError
+  notimpl_multipart CreateMultipartUpload (POST ?uploads) gets 501 NotImplemented, as a store without multipart says
+
 Every switch is printed; `GET /NAME` returns the mode. Requests seen per listener are counted in `GET /stats`.
 """
 import asyncio
@@ -38,7 +43,8 @@ servers = {}
 stats = {name: 0 for name in LISTENERS}
 # Open client connections per listener: a switch closes them all, so kept-alive connections see the new mode.
 connections = {name: set() for name in LISTENERS}
-HTTP_MODES = {"500", "slowdown", "403", "corrupt", "bad_length", "trickle", "close_body", "hang", "reset"}
+HTTP_MODES = {"500", "slowdown", "403", "corrupt", "bad_length", "trickle", "close_body", "hang", "reset",
+              "reset_part", "fail_complete", "notimpl_multipart"}
 
 
 async def read_head(reader):
@@ -99,10 +105,26 @@ async def http_faults(name, reader, writer):
                 head, request_line, headers = await read_head(reader)
             except (asyncio.IncompleteReadError, ConnectionError):
                 return
+            mode = modes[name]
+            method, target = request_line.split(" ")[:2]
+            if mode == "reset_part" and method == "PUT" and "partNumber=" in target:
+                # Half the part arrives, then the connection dies: the client sees a reset mid-upload.
+                length = int(headers.get("content-length", "0") or 0)
+                await reader.readexactly(length // 2)
+                stats[name] += 1
+                abort(writer)
+                return
             body = await read_body(reader, headers)
             stats[name] += 1
-            mode = modes[name]
-            method = request_line.split(" ")[0]
+            if mode == "fail_complete" and method == "POST" and "uploadId=" in target:
+                writer.write(error_response(500, "Internal Server Error", "InternalError", "injected: complete fails"))
+                await writer.drain()
+                continue
+            if mode == "notimpl_multipart" and method == "POST" and "?uploads" in target:
+                writer.write(error_response(501, "Not Implemented", "NotImplemented",
+                                            "A header you provided implies functionality that is not implemented"))
+                await writer.drain()
+                continue
             if mode == "hang":
                 await asyncio.sleep(3600)
                 return

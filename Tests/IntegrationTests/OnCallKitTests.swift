@@ -120,7 +120,8 @@ struct OnCallKitTests {
         let rows = panels.filter { $0["type"] as? String == "row" }.compactMap { $0["title"] as? String }
         #expect(
             rows == [
-                "Overview", "SLO", "Latency", "Errors", "Circuit breaker", "TLS and credentials", "Webhooks", "Process",
+                "Overview", "SLO", "Latency", "Errors", "Compatibility", "Circuit breaker", "TLS and credentials",
+                "Webhooks", "Process",
             ])
     }
 }

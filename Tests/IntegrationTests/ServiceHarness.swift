@@ -178,8 +178,14 @@ final class FaultProxy: @unchecked Sendable {
 
 /// Lists keys with boto3 (`Tests/Fixtures/list_keys.py`): an S3 client independent of ours.
 func listKeysIndependently(_ rgw: RGWEnvironment, bucket: String, prefix: String) throws -> [String] {
+    try listIndependently(endpoint: rgw.endpoint, bucket: bucket, prefix: prefix)
+}
+
+/// Lists keys with boto3, and with `uploads` the multipart uploads in progress as `UPLOAD <key>` lines.
+func listIndependently(endpoint: String, bucket: String, prefix: String, uploads: Bool = false) throws -> [String] {
     let script = Harness.root.appendingPathComponent("Tests/Fixtures/list_keys.py").path
-    let output = try Harness.run("/usr/bin/env", ["python3", script, rgw.endpoint, bucket, prefix])
+    let output = try Harness.run(
+        "/usr/bin/env", ["python3", script, endpoint, bucket, prefix] + (uploads ? ["uploads"] : []))
     var lines = output.stdout.split(separator: "\n").map(String.init)
     guard output.status == 0, lines.popLast() == "LISTED-OK" else {
         throw HarnessError("listing with boto3 failed: \(output.stderr.suffix(500))")

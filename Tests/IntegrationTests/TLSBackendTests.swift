@@ -4,32 +4,12 @@ import Testing
 /// RGW behind a TLS front (nginx from Debian) with a certificate this test makes.
 @Suite("HTTPS backends: CA bundle, TLS failures, certificate expiry")
 struct TLSBackendTests {
-    static func openssl(_ arguments: [String], in directory: URL) throws {
-        let result = try Harness.run("/usr/bin/env", ["openssl"] + arguments)
-        if result.status != 0 { throw HarnessError("openssl \(arguments.first ?? ""): \(result.stderr)") }
-    }
-
     @Test func probingWorksWithTheCABundleFailsClearlyWithoutAndExportsTheExpiry() async throws {
         let rgw = try RGWEnvironment.load()
-        let work = try Harness.temporaryDirectory("tls")
-        func path(_ name: String) -> String { work.appendingPathComponent(name).path }
-        try Self.openssl(
-            [
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365", "-subj", "/CN=s3-canary test CA",
-                "-keyout", path("ca.key"), "-out", path("ca.pem"),
-            ], in: work)
-        try Self.openssl(
-            [
-                "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", path("server.key"), "-out",
-                path("server.csr"),
-            ], in: work)
-        try Data("subjectAltName=DNS:localhost,IP:127.0.0.1\n".utf8).write(to: work.appendingPathComponent("san.ext"))
-        try Self.openssl(
-            [
-                "x509", "-req", "-in", path("server.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"),
-                "-CAcreateserial",
-                "-days", "30", "-extfile", path("san.ext"), "-out", path("server.pem"),
-            ], in: work)
+        let front = try await TLSFront.start("tls", upstreams: [rgw.port])
+        defer { front.stop() }
+        let tlsPort = front.ports[0]
+        func path(_ name: String) -> String { front.work.appendingPathComponent(name).path }
         let endDate = try Harness.run(
             "/usr/bin/env", ["openssl", "x509", "-enddate", "-noout", "-in", path("server.pem")]
         ).stdout
@@ -42,54 +22,6 @@ struct TLSBackendTests {
         )
         .replacingOccurrences(of: "  ", with: " ")
         let notAfter = try #require(formatter.date(from: notAfterText), "cannot parse \(notAfterText)")
-
-        let rgwPort = rgw.port
-        let tlsPort = try Harness.freePort()
-        try Data(
-            """
-            daemon off;
-            user root;
-            worker_processes 1;
-            pid \(path("nginx.pid"));
-            error_log \(path("nginx-error.log"));
-            events { worker_connections 256; }
-            http {
-              access_log off;
-              client_body_temp_path \(path("body"));
-              proxy_temp_path \(path("proxy"));
-              server {
-                listen 127.0.0.1:\(tlsPort) ssl;
-                ssl_certificate \(path("server.pem"));
-                ssl_certificate_key \(path("server.key"));
-                location / {
-                  proxy_pass http://127.0.0.1:\(rgwPort);
-                  proxy_set_header Host $http_host;
-                  proxy_http_version 1.1;
-                  proxy_request_buffering off;
-                }
-              }
-            }
-            """.utf8
-        ).write(to: work.appendingPathComponent("nginx.conf"))
-        let nginx = try Daemon(
-            "/usr/sbin/nginx", ["-c", path("nginx.conf"), "-p", work.path],
-            log: work.appendingPathComponent("nginx.out"))
-        defer { nginx.signal(SIGKILL) }
-        try await Harness.waitUntil(.seconds(10), "nginx listening") {
-            guard nginx.isRunning else {
-                throw HarnessError(
-                    """
-                    nginx exited: \(nginx.log) \
-                    \((try? String(contentsOfFile: path("nginx-error.log"), encoding: .utf8)) ?? "")
-                    """
-                )
-            }
-            return try Harness.http("https://localhost:\(tlsPort)/", headers: [], timeout: 1).status != nil
-                || (try Harness.run(
-                    "/usr/bin/env",
-                    ["curl", "-s", "-o", "/dev/null", "--cacert", path("ca.pem"), "https://localhost:\(tlsPort)/"]
-                ).status == 0)
-        }
 
         let (canary, _) = try await RunningCanary.start(name: "tls") { port in
             """
