@@ -4,6 +4,7 @@
 #
 #   scripts/bench.sh            full run (about 8 minutes of measuring, after the release build)
 #   scripts/bench.sh --quick    shorter windows, for trying the script out
+#   BENCH_ONLY=features scripts/bench.sh   only section 7 (the compatibility operations), printed, report untouched
 #
 # Needs root for apt on a fresh Debian machine; installs what is missing. Benchmarks are not tests: nothing here
 # passes or fails on a figure; the report puts targets beside the figures.
