@@ -561,7 +561,7 @@ def bench_features():
         ("+ multipart 10 MiB (5 MiB + 5 MiB)", "3s", "2900ms",
          f", operations: [{basic}, multipart], multipart: {{part_size: 5MiB, last_part_size: 5MiB}}"),
     ]
-    rows = ["| cycle | cycles | CPU ms per cycle | ratio | operation time per cycle, ms | feature step p50, ms |",
+    rows = ["| cycle | cycles | CPU ms per cycle | ratio | operation time per cycle, ms | feature step, mean ms |",
             "|---|---|---|---|---|---|"]
     baseline = None
     for title, interval, timeout, probe in variants:
@@ -590,7 +590,7 @@ def bench_features():
             count_key = key.replace("_sum{", "_count{")
             delta_count = metrics1.get(count_key, 0) - metrics0.get(count_key, 0)
             if delta_count:
-                feature_ms = f"{(metrics1[key] - metrics0.get(key, 0)) / delta_count * 1000:.1f} (mean, {key.split('operation=')[1][:-1]})"
+                feature_ms = f"{(metrics1[key] - metrics0.get(key, 0)) / delta_count * 1000:.1f} ({key.split('operation=')[1][:-1]})"
         baseline = baseline or per_cycle_cpu
         rows.append(f"| {title} | {cycles:.0f}{f' ({failures:.0f} failed in all)' if failures else ''} | "
                     f"{per_cycle_cpu:.1f} | {per_cycle_cpu / baseline:.2f}× | {per_cycle_ops:.1f} | {feature_ms} |")
