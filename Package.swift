@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
     ],
     targets: [
         // S3 client and object-backend abstraction; no metrics or server imports, usable on its own.
@@ -82,10 +83,19 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // What survives a restart (state_dir): the durable event outbox and the remembered outages, in SQLite.
+        .target(
+            name: "SidecarState",
+            dependencies: [
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Webhook payloads, signing and delivery.
         .target(
             name: "SidecarNotify",
             dependencies: [
+                "SidecarState",
                 "ObjectStorage",
                 "SidecarConfig",
                 "SidecarCanary",
@@ -122,6 +132,7 @@ let package = Package(
         .target(
             name: "CanarySidecar",
             dependencies: [
+                "SidecarState",
                 "ObjectStorage",
                 "SidecarConfig",
                 "SidecarBreaker",
@@ -176,7 +187,7 @@ let package = Package(
             name: "CanarySidecarTests",
             dependencies: [
                 "CanarySidecar", "SidecarConfig", "SidecarBreaker", "SidecarCanary", "SidecarTelemetry",
-                "SidecarNotify", "SidecarServer", "ObjectStorage",
+                "SidecarNotify", "SidecarServer", "SidecarState", "ObjectStorage",
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),

@@ -95,9 +95,9 @@ phase() {
     total=$((total + count))
     failed_tests=$((failed_tests + failed))
 }
-isolated='LoadTests|FaultMatrixTests|CrashRecoveryTests|FleetAlertingTests|ShardingRGWTests|AlertmanagerPushRGWTests|SLOBurnRateTests|NativeHistogramRGWTests|CompatibilityTests'
+isolated='LoadTests|FaultMatrixTests|CrashRecoveryTests|FleetAlertingTests|ShardingRGWTests|AlertmanagerPushRGWTests|SLOBurnRateTests|NativeHistogramRGWTests|CompatibilityTests|OutboxCrashTests'
 phase main --skip "$isolated"
-phase faults --filter 'FaultMatrixTests|CrashRecoveryTests|FleetAlertingTests|ShardingRGWTests|AlertmanagerPushRGWTests|SLOBurnRateTests|NativeHistogramRGWTests|CompatibilityTests'
+phase faults --filter 'FaultMatrixTests|CrashRecoveryTests|FleetAlertingTests|ShardingRGWTests|AlertmanagerPushRGWTests|SLOBurnRateTests|NativeHistogramRGWTests|CompatibilityTests|OutboxCrashTests'
 phase load --filter LoadTests
 cat "$root"/test-output/swift-test-{main,faults,load}.log > "$root/test-output/swift-test.log"
 # A plain closing line for CI: Swift Testing's own summaries, as counts.

@@ -10,6 +10,7 @@ import SidecarCanary
 import SidecarConfig
 import SidecarNotify
 import SidecarServer
+import SidecarState
 import SidecarTelemetry
 import UnixSignals
 
@@ -43,6 +44,9 @@ public struct CanaryApplication: Sendable {
     public func run() async throws {
         let service = self.service
         let listen = service.configuration.listen
+        let recovery = await StateRecovery.open(for: service)
+        let owned = Set(service.configuration.ownedBackends.map(\.name))
+        service.resume(recovery.resumable(owned: owned))
         try await service.start()
         let settings = service.configuration.server
         let http1 = HTTPServerBuilder.http1(
@@ -84,7 +88,8 @@ public struct CanaryApplication: Sendable {
             logger: service.logger,
             clock: ContinuousClock(),
             drainTimeout: self.webhookDrainTimeout,
-            userAgent: "s3-canary/\(self.version)"
+            userAgent: "s3-canary/\(self.version)",
+            store: recovery.store
         )
         service.onEvent { dispatcher.publish($0) }
         var pushers: [any Service] = []
@@ -117,6 +122,7 @@ public struct CanaryApplication: Sendable {
             ]
         )
         service.emit(.serviceStarted)
+        recovery.closeOrphans(owned: owned, telemetry: service.telemetry)
         try await group.run()
         service.logger.notice("s3-canary stopped")
     }

@@ -87,6 +87,11 @@ public final class CanaryService: EndpointModel {
     }
 
     /// Builds every backend of the initial configuration and starts probing.
+    /// Outages a previous process announced and did not close: their backends start open (call before start).
+    func resume(_ outages: [String: ResumedOutage]) {
+        self.owner.resume(outages)
+    }
+
     func start() async throws {
         try await self.owner.start()
     }

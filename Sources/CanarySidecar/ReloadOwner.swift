@@ -51,6 +51,8 @@ final class ReloadOwner: Service {
     private let stopping = Atomic<Bool>(false)
     private let generation = Atomic<Int>(0)
     private let tlsBox = Mutex<EndpointTLS?>(nil)
+    /// Outages a previous process announced and did not close (state_dir), taken by the first target of each backend.
+    private let remembered = Mutex<[String: ResumedOutage]>([:])
 
     let telemetry: TelemetryHook
     let scheduler: CanaryScheduler<ContinuousClock>
@@ -149,6 +151,9 @@ final class ReloadOwner: Service {
             if configuration.webhooks != running.webhooks {
                 self.logger.warning("webhook changes need a restart; the running webhooks stay")
             }
+            if configuration.stateDirectory != running.stateDirectory {
+                self.logger.warning("state_dir changes need a restart; the running outbox stays")
+            }
             if configuration.alertmanagers != running.alertmanagers {
                 self.logger.warning("alertmanagers changes need a restart; the running ones stay")
             }
@@ -187,6 +192,11 @@ final class ReloadOwner: Service {
         return result
     }
 
+    /// Sets the outages to continue (before the first ``apply``): each backend's first target starts open.
+    func resume(_ outages: [String: ResumedOutage]) {
+        self.remembered.withLock { $0 = outages }
+    }
+
     private func makeTarget(
         _ entry: CanaryConfiguration.Backend, instance: String, replacing previous: Active?
     ) throws -> Active {
@@ -220,6 +230,7 @@ final class ReloadOwner: Service {
             wrapping: owned.backend,
             continuing: previous?.target.backend,
             features: previous?.target.features ?? FeatureHistory(),
+            resuming: previous == nil ? self.remembered.withLock { $0.removeValue(forKey: entry.name) } : nil,
             onTransition: { telemetry.breakerTransition($0) }
         )
         return Active(entry: entry, target: target, owned: owned)
@@ -264,6 +275,13 @@ final class ReloadOwner: Service {
             throw error
         }
         let removed = current.active.keys.filter { next[$0] == nil }
+        for name in removed {
+            // An outage announced for a backend that no longer exists here would never get its `closed`.
+            if let active = current.active[name], let open = active.target.backend.outageDuration {
+                self.telemetry.outageEnded(
+                    backend: name, after: open, message: "backend removed from the configuration while its breaker was open")
+            }
+        }
         self.access.install(rules)
         if let certificate {
             self.tlsBox.withLock { box in

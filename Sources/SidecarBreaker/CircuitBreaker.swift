@@ -118,6 +118,27 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
         }
     }
 
+    /// An open breaker that continues an outage a previous process announced (docs/design.md, 4.9): open since
+    /// `outageStartedAt`, probing at `now`, so no second `opened` is sent and the `closed` that ends it reports the
+    /// whole outage.
+    init(
+        configuration: Configuration, resumingOutageSince outageStartedAt: Instant, now: Instant,
+        consecutiveFailures: Int, lastFailure: FailureSummary?
+    ) {
+        self.configuration = configuration
+        self.state = .open
+        self.outageStartedAt = outageStartedAt
+        self.retryAt = now
+        self.consecutiveFailures = consecutiveFailures
+        self.lastFailure = lastFailure
+    }
+
+    /// How long the current outage has lasted at `now`; `nil` while closed.
+    func outageDuration(at now: Instant) -> Duration? {
+        guard self.state != .closed, let start = self.outageStartedAt else { return nil }
+        return start.duration(to: now)
+    }
+
     /// Decides whether a call may start now. May move open → half-open (the returned transition).
     /// `cycle` identifies the canary cycle making the call, if any; `operation` names what the call does, and is
     /// the operation an abandoned probe is reported under.

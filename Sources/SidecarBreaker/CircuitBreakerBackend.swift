@@ -19,6 +19,21 @@ public struct BreakerTransitionEvent: Sendable, Equatable {
     }
 }
 
+/// An outage a previous process announced and did not close, to continue (docs/design.md, 4.9).
+public struct ResumedOutage: Sendable, Equatable {
+    /// When the breaker opened, wall-clock.
+    public var since: Date
+    public var consecutiveFailures: Int
+    public var lastFailure: FailureSummary?
+
+    /// An outage from its parts.
+    public init(since: Date, consecutiveFailures: Int, lastFailure: FailureSummary?) {
+        self.since = since
+        self.consecutiveFailures = consecutiveFailures
+        self.lastFailure = lastFailure
+    }
+}
+
 /// What a breaker looks like right now, for `/status` and gauges.
 public struct BreakerSnapshot: Sendable, Equatable {
     /// The current state.
@@ -63,12 +78,22 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
         wallClock: @escaping @Sendable () -> Date = { Date() },
         jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
         continuing previous: CircuitBreakerBackend? = nil,
+        resuming outage: ResumedOutage? = nil,
         onTransition: @escaping @Sendable (BreakerTransitionEvent) -> Void
     ) {
         self.name = name
         self.wrapped = backend
         if let previous {
             self.machine = Mutex(Machine(configuration: configuration, continuing: previous.machine.withLock { $0 }))
+        } else if let outage {
+            // The outage's start on the monotonic clock: as long ago as the wall clock says it was.
+            let current = now()
+            let elapsed = max(0, wallClock().timeIntervalSince(outage.since))
+            self.machine = Mutex(
+                Machine(
+                    configuration: configuration,
+                    resumingOutageSince: current.advanced(by: .milliseconds(Int64(-elapsed * 1000))), now: current,
+                    consecutiveFailures: outage.consecutiveFailures, lastFailure: outage.lastFailure))
         } else {
             self.machine = Mutex(Machine(configuration: configuration))
         }
@@ -96,6 +121,12 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
                 lastFailure: machine.lastFailure
             )
         }
+    }
+
+    /// How long the current outage has lasted; `nil` while closed (a reload that removes an open backend closes it).
+    public var outageDuration: Duration? {
+        let now = self.now()
+        return self.machine.withLock { $0.outageDuration(at: now) }
     }
 
     /// The settings the breaker runs with.

@@ -139,6 +139,7 @@ public struct CanaryTarget: Sendable {
         wrapping backend: any ObjectBackend,
         continuing previous: CircuitBreakerBackend? = nil,
         features: FeatureHistory = FeatureHistory(),
+        resuming outage: ResumedOutage? = nil,
         onTransition: @escaping @Sendable (BreakerTransitionEvent) -> Void
     ) {
         let configuration = CircuitBreakerBackend.Machine.Configuration(
@@ -151,6 +152,7 @@ public struct CanaryTarget: Sendable {
             wrapping: backend,
             configuration: configuration,
             continuing: previous,
+            resuming: outage,
             onTransition: onTransition
         )
         self.init(name: entry.name, instance: instance, probe: entry.probe, backend: breaker, features: features)

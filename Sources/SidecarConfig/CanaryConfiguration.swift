@@ -188,6 +188,8 @@ public struct CanaryConfiguration: Sendable, Equatable {
     public var metrics = MetricsConfiguration()
     /// Objectives every backend is held to unless it sets its own (`slo:`).
     public var slo = SLOConfiguration()
+    /// Where the event outbox and the remembered outages survive restarts (`state_dir:`); `nil`: in memory only.
+    public var stateDirectory: String?
 
     /// The backends this replica probes: all of them, or those of its shard.
     public var ownedBackends: [Backend] {

@@ -5,7 +5,7 @@ import Yams
 extension Reader {
     static let topLevelKeys = [
         "listen", "server", "instance", "external_url", "external_labels", "sharding", "alertmanagers", "probe",
-        "breaker", "backends", "webhooks", "metrics", "slo",
+        "breaker", "backends", "webhooks", "metrics", "slo", "state_dir",
     ]
     static let metricsKeys = [
         "classic_histograms", "classic_buckets", "native_histograms", "native_histogram_bucket_factor",
@@ -69,6 +69,13 @@ extension Reader {
         }
         if let (node, path) = top["alertmanagers"] {
             configuration.alertmanagers = self.alertmanagers(node, path)
+        }
+        if let (node, path) = top["state_dir"], let text = self.string(node, path) {
+            if text.hasPrefix("/"), !text.contains("\0") {
+                configuration.stateDirectory = text
+            } else {
+                self.problem(path, "\"\(text)\" must be an absolute directory path, such as /var/lib/s3-canary")
+            }
         }
         if let (node, path) = top["sharding"] {
             configuration.sharding = self.sharding(node, path, hostName: hostName)

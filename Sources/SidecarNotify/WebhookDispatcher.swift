@@ -4,6 +4,7 @@ import ObjectStorage
 import ServiceLifecycle
 import SidecarCanary
 import SidecarConfig
+import SidecarState
 import SidecarTelemetry
 import Synchronization
 
@@ -22,6 +23,14 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
         var event: WebhookEvent
         var rendered: PayloadFormat.Rendered
         var enqueuedAt: C.Instant
+        /// Its record in the durable outbox; `nil` without state_dir (or when storing it failed).
+        var seq: Int64?
+    }
+
+    /// What the outbox's one writer does, in order: store an accepted event (then queue it), or forget one.
+    enum StoreWork: Sendable {
+        case accept([(lane: Int, item: Item)], OutageChange?)
+        case remove(Int64)
     }
 
     /// One webhook's queue and worker state. The queue is an `AsyncStream` that keeps the newest `queue_size`
@@ -53,6 +62,9 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
     private let draining = StopSignal()
     private let drainDeadline = Mutex<C.Instant?>(nil)
     private let userAgent: String
+    private let store: StateStore?
+    private let storeWork: AsyncStream<StoreWork>
+    private let storeSink: AsyncStream<StoreWork>.Continuation
 
     /// A dispatcher with one queue per webhook; creates every delivery series of each webhook at once.
     ///
@@ -69,10 +81,13 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
         schedule: RetrySchedule = RetrySchedule(),
         drainTimeout: Duration = .seconds(10),
         userAgent: String = "s3-canary",
+        store: StateStore? = nil,
         now: @escaping @Sendable () -> Date = { Date() },
         random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
     ) {
         self.lanes = webhooks.map(Lane.init)
+        self.store = store
+        (self.storeWork, self.storeSink) = AsyncStream.makeStream(of: StoreWork.self)
         self.metrics = metrics
         self.logger = logger
         self.clock = clock
@@ -88,9 +103,11 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
         }
     }
 
-    /// Queues `event` for every webhook that subscribed to it. Never blocks.
+    /// Queues `event` for every webhook that subscribed to it. Never blocks. With a store, the event is queued once
+    /// the outbox's writer has stored it (with the outage it opens or closes), in the order of publishing.
     public func publish(_ event: WebhookEvent) {
-        for lane in self.lanes where event.type.matches(lane.webhook.events) {
+        var accepted: [(lane: Int, item: Item)] = []
+        for (index, lane) in self.lanes.enumerated() where event.type.matches(lane.webhook.events) {
             let rendered: PayloadFormat.Rendered
             do {
                 guard
@@ -106,7 +123,29 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
                 self.drop(lane, event, reason: .unencodable, error: "\(type(of: error))")
                 continue
             }
-            self.enqueue(Item(event: event, rendered: rendered, enqueuedAt: self.clock.now), on: lane)
+            accepted.append((index, Item(event: event, rendered: rendered, enqueuedAt: self.clock.now)))
+        }
+        guard self.store != nil else {
+            for (index, item) in accepted { self.enqueue(item, on: self.lanes[index]) }
+            return
+        }
+        self.storeSink.yield(.accept(accepted, Self.outageChange(of: event)))
+    }
+
+    /// What an event changes in the remembered outages: an `opened` starts one, a `closed` ends it.
+    static func outageChange(of event: WebhookEvent) -> OutageChange? {
+        guard let backend = event.backend else { return nil }
+        switch event.type {
+        case .circuitOpened:
+            return .opened(
+                RememberedOutage(
+                    backend: backend, since: event.time, openedEventID: event.id,
+                    consecutiveFailures: event.consecutiveFailures ?? 0,
+                    failure: event.lastError.map { [$0.operation, $0.reason, $0.message] }))
+        case .circuitClosed:
+            return .closed(backend: backend)
+        default:
+            return nil
         }
     }
 
@@ -125,6 +164,7 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
         case .dropped(let oldest):
             // The new event is queued in the oldest one's place: the depth stays.
             self.drop(lane, oldest.event, reason: .queueFull)
+            if let seq = oldest.seq { self.storeSink.yield(.remove(seq)) }
         case .terminated:
             self.drop(lane, item.event, reason: .shutdown)
         @unknown default:
@@ -139,17 +179,121 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
 
     /// Runs a worker per webhook until graceful shutdown, then drains the queues within `drainTimeout`.
     public func run() async throws {
-        await withDiscardingTaskGroup { group in
-            for lane in self.lanes {
-                group.addTask { await self.work(lane) }
+        await withDiscardingTaskGroup { outer in
+            if let store = self.store {
+                // What a previous process accepted and did not deliver goes first, in its order, then the writer
+                // stores and queues what is published from now on.
+                await self.restore(from: store)
+                outer.addTask { await self.write(store) }
             }
-            // Wait for shutdown, then let the workers drain what is queued within the grace period.
-            try? await gracefulShutdown()
-            self.drainDeadline.withLock { $0 = self.clock.now.advanced(by: self.drainTimeout) }
-            self.draining.stop()
-            for lane in self.lanes { lane.sink.finish() }
+            await withDiscardingTaskGroup { group in
+                for lane in self.lanes {
+                    group.addTask { await self.work(lane) }
+                }
+                // Wait for shutdown, then let the workers drain what is queued within the grace period.
+                try? await gracefulShutdown()
+                self.drainDeadline.withLock { $0 = self.clock.now.advanced(by: self.drainTimeout) }
+                self.draining.stop()
+                for lane in self.lanes { lane.sink.finish() }
+            }
+            // The workers are done: the writer forgets what they delivered, then ends.
+            self.storeSink.finish()
         }
+        await self.store?.close()
         await self.transport.shutdown()
+    }
+
+    /// Queues the outbox's records on their webhooks with their original ids, bodies and ages; a record of a webhook
+    /// that is no longer configured is forgotten.
+    private func restore(from store: StateStore) async {
+        let records: [OutboxRecord]
+        do {
+            records = try await store.pending()
+        } catch {
+            self.logger.error("cannot read the event outbox; its events stay for the next start", metadata: ["error": "\(error)"])
+            return
+        }
+        let now = self.now()
+        for record in records {
+            guard let lane = self.lanes.first(where: { $0.webhook.name == record.lane }) else {
+                try? await store.remove(record.seq)
+                self.logger.warning(
+                    "outbox event of a webhook no longer configured forgotten",
+                    metadata: ["webhook.name": "\(record.lane)", "webhook.event_id": "\(record.eventID)"])
+                continue
+            }
+            let event = WebhookEvent(
+                id: record.eventID, type: WebhookEventType(rawValue: record.eventType) ?? .serviceStarted,
+                time: record.createdAt, instance: "", statusURL: "")
+            let age = max(0, now.timeIntervalSince(record.createdAt))
+            let item = Item(
+                event: event, rendered: .init(body: record.body, contentType: record.contentType),
+                enqueuedAt: self.clock.now.advanced(by: .milliseconds(Int64(-age * 1000))), seq: record.seq)
+            self.enqueue(item, on: lane)
+        }
+        if !records.isEmpty {
+            self.logger.notice("resuming undelivered events from the outbox", metadata: ["outbox.events": "\(records.count)"])
+        }
+        await self.publishOutbox(store)
+    }
+
+    /// The outbox's one writer: stores each accepted event before it is queued, forgets delivered ones, and keeps
+    /// the outbox gauges. A failed write is counted and the event still delivered from memory.
+    private func write(_ store: StateStore) async {
+        var removedSinceCompaction = 0
+        for await work in self.storeWork {
+            switch work {
+            case .accept(let accepted, let outage):
+                var sequence: [Int64?] = Array(repeating: nil, count: accepted.count)
+                do {
+                    let stored = try await store.append(
+                        accepted.map { lane, item in
+                            OutboxRecord(
+                                lane: self.lanes[lane].webhook.name, eventID: item.event.id,
+                                eventType: item.event.type.rawValue, contentType: item.rendered.contentType,
+                                body: item.rendered.body, createdAt: item.event.time)
+                        }, outage: outage)
+                    sequence = stored.map { $0 }
+                    if !accepted.isEmpty {
+                        self.logger.debug(
+                        "events accepted into the outbox",
+                            metadata: ["outbox.event_ids": "\(accepted.map(\.item.event.id).joined(separator: ","))"])
+                    }
+                } catch {
+                    self.metrics.outboxWriteErrors.add([])
+                    self.logger.error(
+                        "event outbox write failed; the event is delivered from memory only",
+                        metadata: ["error": "\(error)"])
+                }
+                for ((lane, item), seq) in zip(accepted, sequence) {
+                    var item = item
+                    item.seq = seq
+                    self.enqueue(item, on: self.lanes[lane])
+                }
+            case .remove(let seq):
+                do {
+                    try await store.remove(seq)
+                    removedSinceCompaction += 1
+                } catch {
+                    self.metrics.outboxWriteErrors.add([])
+                    self.logger.error("event outbox delete failed", metadata: ["error": "\(error)"])
+                }
+            }
+            let count = await self.publishOutbox(store)
+            if count == 0 && removedSinceCompaction >= 100 {
+                try? await store.compact()
+                removedSinceCompaction = 0
+            }
+        }
+    }
+
+    /// Sets the outbox gauges; returns how many events wait.
+    @discardableResult
+    private func publishOutbox(_ store: StateStore) async -> Int {
+        guard let stats = try? await store.stats() else { return -1 }
+        self.metrics.outboxEvents.set([], Double(stats.count))
+        self.metrics.outboxOldest.set([], stats.oldest?.timeIntervalSince1970 ?? 0)
+        return stats.count
     }
 
     private var deadlinePassed: Bool {
@@ -161,7 +305,9 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
         for await item in lane.items {
             lane.depth.subtract(1, ordering: .relaxed)
             self.publishDepth(lane)
-            await self.deliver(item, lane)
+            let ended = await self.deliver(item, lane)
+            // Delivered or given up on for good: forgotten. Cut short by shutdown: kept for the next start.
+            if ended, let seq = item.seq { self.storeSink.yield(.remove(seq)) }
         }
     }
 
@@ -177,13 +323,18 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
         )
     }
 
-    private func deliver(_ item: Item, _ lane: Lane) async {
+    /// Delivers `item` or gives up on it; `false` when shutdown cut it short (the outbox keeps it then).
+    private func deliver(_ item: Item, _ lane: Lane) async -> Bool {
         let webhook = lane.webhook
         var attempt = 0
         while true {
-            if self.deadlinePassed { return self.drop(lane, item.event, reason: .shutdown) }
+            if self.deadlinePassed {
+                self.drop(lane, item.event, reason: .shutdown)
+                return false
+            }
             if item.enqueuedAt.duration(to: self.clock.now) > webhook.maxAge {
-                return self.drop(lane, item.event, reason: .expired)
+                self.drop(lane, item.event, reason: .expired)
+                return true
             }
             attempt += 1
             let answer = await self.send(item, lane)
@@ -198,7 +349,7 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
                         "webhook.attempt": "\(attempt)",
                     ]
                 )
-                return
+                return true
             }
             self.metrics.webhookDeliveries.add(labels + [DeliveryResult.failure.rawValue])
             self.logger.debug(
@@ -211,19 +362,23 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
             )
             switch verdict {
             case .delivered:
-                return
+                return true
             case .gone:
-                return self.drop(lane, item.event, reason: .gone)
+                self.drop(lane, item.event, reason: .gone)
+                return true
             case .rejected:
-                return self.drop(lane, item.event, reason: .rejected)
+                self.drop(lane, item.event, reason: .rejected)
+                return true
             case .retry(let after):
                 guard attempt <= webhook.maxRetries else {
-                    return self.drop(lane, item.event, reason: .retriesExhausted)
+                    self.drop(lane, item.event, reason: .retriesExhausted)
+                    return true
                 }
                 let delay = self.schedule.delay(retry: attempt, jitter: self.random(), retryAfter: after)
                 if let deadline = self.drainDeadline.withLock({ $0 }), self.clock.now.advanced(by: delay) > deadline {
                     // Shutting down: no time to wait for this retry.
-                    return self.drop(lane, item.event, reason: .shutdown)
+                    self.drop(lane, item.event, reason: .shutdown)
+                    return false
                 }
                 await self.sleep(delay)
             }

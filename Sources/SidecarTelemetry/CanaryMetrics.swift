@@ -39,6 +39,14 @@ public final class CanaryMetrics: Sendable {
     public let webhookDeliveries: MetricFamily
     /// `s3canary_webhook_dropped_total`, per webhook and ``DropReason``.
     public let webhookDropped: MetricFamily
+    /// `s3canary_outbox_events`: events in the durable outbox (state_dir), every webhook together.
+    public let outboxEvents: MetricFamily
+    /// `s3canary_outbox_oldest_event_timestamp_seconds`: when the oldest of them was accepted (0: none waits).
+    public let outboxOldest: MetricFamily
+    /// `s3canary_outbox_write_errors_total`: events the outbox could not store (delivered from memory only).
+    public let outboxWriteErrors: MetricFamily
+    /// `s3canary_state_problems_total`: state stores found unusable at start, by kind.
+    public let stateProblems: MetricFamily
     /// `s3canary_webhook_queue_depth`: events waiting, per webhook.
     public let webhookQueueDepth: MetricFamily
     /// `s3canary_webhook_request_duration_seconds`, per webhook.
@@ -147,6 +155,21 @@ public final class CanaryMetrics: Sendable {
                 "Webhook events given up on, "
                 + "by reason (\(DropReason.allCases.map(\.rawValue).joined(separator: ", "))).",
             kind: .counter, labels: ["webhook", "reason"])
+        self.outboxEvents = try registry.family(
+            "s3canary_outbox_events",
+            help: "Events accepted into the durable outbox (state_dir) and not yet delivered or given up on.",
+            kind: .gauge)
+        self.outboxOldest = try registry.family(
+            "s3canary_outbox_oldest_event_timestamp_seconds",
+            help: "Unix time the oldest event in the outbox was accepted; 0 when none waits.", kind: .gauge)
+        self.outboxWriteErrors = try registry.family(
+            "s3canary_outbox_write_errors_total",
+            help: "Events the outbox could not store: delivered from memory only, lost if the process dies first.",
+            kind: .counter)
+        self.stateProblems = try registry.family(
+            "s3canary_state_problems_total",
+            help: "State stores found unusable at start, by kind (corrupt, schema, foreign, unwritable).",
+            kind: .counter, labels: ["kind"])
         self.webhookQueueDepth = try registry.family(
             "s3canary_webhook_queue_depth", help: "Events waiting for delivery, per webhook.", kind: .gauge,
             labels: ["webhook"])
@@ -281,6 +304,13 @@ public final class CanaryMetrics: Sendable {
     /// The latency threshold of `operation` on `backend`, if it has an objective.
     func latencyThreshold(backend: String, operation: String) -> Double? {
         self.sloThresholds.withLock { $0[backend]?[operation] }
+    }
+
+    /// Creates the outbox's series (with state_dir).
+    public func addOutbox() {
+        self.outboxEvents.set([], 0)
+        self.outboxOldest.set([], 0)
+        self.outboxWriteErrors.touch([])
     }
 
     /// Creates every series of a webhook with zeros.

@@ -92,6 +92,22 @@ public final class TelemetryHook: Sendable {
         self.emit(WebhookEvent(transition: event, instance: origin.instance, statusURL: origin.statusURL))
     }
 
+    /// An announced outage ends without a transition: its backend was removed (by a reload, or from the
+    /// configuration while a previous process had it open). The `closed` event says why; nothing else changes.
+    public func outageEnded(backend: String, after open: Duration, message: String) {
+        let origin = self.currentOrigin
+        self.logger.notice(
+            "outage closed: \(message)",
+            metadata: ["canary.backend": "\(backend)", "breaker.open_seconds": "\(String(format: "%.1f", open.seconds))"]
+        )
+        self.emit(
+            WebhookEvent(
+                type: .circuitClosed, instance: origin.instance, backend: backend,
+                from: CircuitBreakerBackend.Machine.State.open.rawValue,
+                to: CircuitBreakerBackend.Machine.State.closed.rawValue, openDurationSeconds: open.seconds,
+                message: message, statusURL: origin.statusURL))
+    }
+
     /// A cycle finished: metrics (with the breaker's live failure count), board, and an
     /// `integrity.corruption_detected` event when a read returned other bytes than were written. `drift` is how
     /// late a scheduled cycle started (`nil` for `/probe`). Results of a backend a reload removed are dropped, so

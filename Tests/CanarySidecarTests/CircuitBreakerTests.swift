@@ -160,6 +160,23 @@ struct CircuitBreakerTests {
         #expect(abs(seconds - 69.998) < 0.000_001)
     }
 
+    /// A restart during an outage (state_dir): the new breaker starts open, probes at once, sends no `opened`
+    /// (its first transition is open → half-open), and the `closed` reports the whole outage, restart included.
+    @Test func aResumedOutageProbesAtOnceAndItsCloseCoversTheWholeOutage() {
+        var breaker = Breaker(
+            configuration: Self.configuration, resumingOutageSince: Self.at(-500), now: Self.at(0),
+            consecutiveFailures: 3, lastFailure: Self.failureSummary)
+        #expect(breaker.state == .open)
+        #expect(breaker.outageDuration(at: Self.at(10)) == .seconds(510))
+        let failed = Self.call(&breaker, Self.failure, at: 0)
+        #expect(failed.transitions.map(\.to) == [.halfOpen, .open])
+        #expect(!failed.transitions.contains { $0.from == .closed })
+        let closed = Self.call(&breaker, .success, at: 40).transitions.last
+        #expect(closed?.to == .closed)
+        #expect(closed?.openDuration == .seconds(540))
+        #expect(breaker.outageDuration(at: Self.at(41)) == nil)
+    }
+
     @Test func lateFailureCountsLikeAnyOther() {
         var breaker = Breaker(configuration: Self.configuration)
         let integrity = FailureSummary(operation: "get", reason: .integrity, message: "bytes differ")

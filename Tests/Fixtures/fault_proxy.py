@@ -25,6 +25,10 @@ Multipart faults (every other request passes to RGW untouched)
   fail_complete     CompleteMultipartUpload (POST ?uploadId=) gets 500 InternalError
   notimpl_multipart CreateMultipartUpload (POST ?uploads) gets 501 NotImplemented, as a store without multipart says
 
+Flapping
+  flap:MS       alternates every MS milliseconds (wall clock) between 500 InternalError for every request and RGW's
+                real answers: a backend whose breaker opens and closes over and over
+
 Every switch is printed; `GET /NAME` returns the mode. Requests seen per listener are counted in `GET /stats`.
 """
 import asyncio
@@ -32,6 +36,7 @@ import json
 import socket
 import struct
 import sys
+import time
 
 from tcp_proxy import pipe  # the same byte copier, from the script's own folder
 
@@ -133,6 +138,10 @@ async def http_faults(name, reader, writer):
                 return
             if mode.startswith("latency:"):
                 await asyncio.sleep(int(mode.split(":")[1]) / 1000)
+            if mode.startswith("flap:") and int(time.time() * 1000 / int(mode.split(":")[1])) % 2 == 0:
+                writer.write(error_response(500, "Internal Server Error", "InternalError", "injected: flapping"))
+                await writer.drain()
+                continue
             if mode == "500":
                 writer.write(error_response(500, "Internal Server Error", "InternalError", "injected by fault_proxy"))
                 await writer.drain()
@@ -224,7 +233,7 @@ async def control(reader, writer):
         elif name not in LISTENERS:
             status, answer = 404, "no such listener"
         elif method == "POST":
-            if body not in HTTP_MODES | {"pass", "refuse"} and not body.startswith("latency:"):
+            if body not in HTTP_MODES | {"pass", "refuse"} and not body.startswith(("latency:", "flap:")):
                 status, answer = 400, f"unknown mode {body}"
             else:
                 previous = modes[name]
