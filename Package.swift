@@ -174,6 +174,7 @@ let package = Package(
                 "SidecarTelemetry",
                 "SidecarNotify",
                 "SidecarServer",
+                "SidecarState",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Benchmarks/Micro"

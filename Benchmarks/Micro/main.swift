@@ -7,6 +7,7 @@ import SidecarCanary
 import SidecarConfig
 import SidecarNotify
 import SidecarServer
+import SidecarState
 import SidecarTelemetry
 import Synchronization
 
@@ -131,4 +132,46 @@ if let metrics = try? CanaryMetrics(version: "bench") {
     report(
         "exposition_1000_backends_protobuf", nanoseconds: protobufNs, baseline: "exposition_1000_backends_text",
         baselineNanoseconds: textNs)
+}
+
+// 5. The event outbox (state_dir): one event accepted (a transaction of its own, as the dispatcher's writer does for
+// each published event) and later forgotten (its delivery), against appending the same bytes to a plain file
+// without fsync, the cheapest thing a hand-made file format could do. Its time per event is what the outbox adds to
+// a transition's way to the receivers; 1e9 / ns is the events per second one writer sustains.
+do {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("outbox-bench-\(UUID().uuidString)")
+    let body = Data(repeating: 0x7B, count: 1024)
+    let (opened, _) = await StateStore.open(directory: directory.path, instance: "bench", logger: .init(label: "bench"))
+    if let store = opened {
+        let clock = ContinuousClock()
+        func perEvent(_ events: Int, _ body: () async throws -> Void) async rethrows -> Double {
+            var samples: [Double] = []
+            for _ in 0..<5 {
+                let start = clock.now
+                for _ in 0..<events { try await body() }
+                samples.append(start.duration(to: clock.now).seconds * 1e9 / Double(events))
+            }
+            return samples.sorted()[samples.count / 2]
+        }
+        let record = OutboxRecord(
+            lane: "receiver", eventID: "id", eventType: "backend.circuit.opened", contentType: "application/json",
+            body: body, createdAt: Date())
+        let outboxNs = try await perEvent(400) {
+            let sequence = try await store.append([record], outage: nil)
+            for seq in sequence { try await store.remove(seq) }
+        }
+        let file = directory.appendingPathComponent("plain.log")
+        FileManager.default.createFile(atPath: file.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: file)
+        let plainNs = try await perEvent(400) {
+            try handle.seekToEnd()
+            try handle.write(contentsOf: body)
+        }
+        try? handle.close()
+        await store.close()
+        report(
+            "outbox_accept_and_forget_1kib_event", nanoseconds: outboxNs, baseline: "plain_file_append_1kib",
+            baselineNanoseconds: plainNs)
+    }
+    try? FileManager.default.removeItem(at: directory)
 }

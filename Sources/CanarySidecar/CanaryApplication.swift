@@ -99,6 +99,7 @@ public struct CanaryApplication: Sendable {
                 clock: ContinuousClock(), userAgent: "s3-canary/\(self.version)"
             )
             service.onEvent { pusher.receive($0) }
+            for event in recovery.resumedEvents(owned: owned, telemetry: service.telemetry) { pusher.receive(event) }
             pushers.append(pusher)
         }
         // Shut down in reverse order: the scheduler first (so metrics stay scrapeable while cycles drain),

@@ -279,7 +279,8 @@ final class ReloadOwner: Service {
             // An outage announced for a backend that no longer exists here would never get its `closed`.
             if let active = current.active[name], let open = active.target.backend.outageDuration {
                 self.telemetry.outageEnded(
-                    backend: name, after: open, message: "backend removed from the configuration while its breaker was open")
+                    backend: name, after: open,
+                    message: "backend removed from the configuration while its breaker was open")
             }
         }
         self.access.install(rules)

@@ -4,7 +4,7 @@ import SidecarBreaker
 import SidecarState
 import SidecarTelemetry
 
-/// What a restart picks up from `state_dir` (docs/design.md, 4.9): the store for the event outbox, and the outages
+/// What a restart picks up from `state_dir` (docs/design.md, 4.12): the store for the event outbox, and the outages
 /// a previous process announced and did not close. Problems with the store are logged and counted, never fatal:
 /// the service then runs as without `state_dir`.
 struct StateRecovery: Sendable {
@@ -58,11 +58,24 @@ struct StateRecovery: Sendable {
         return out
     }
 
+    /// The `opened` events of the outages that continue, for the Alertmanager pusher: its alerts are state, held in
+    /// memory, so a restarted process pushes the firing alert again (Alertmanager deduplicates by labels).
+    func resumedEvents(owned: Set<String>, telemetry: TelemetryHook) -> [WebhookEvent] {
+        let resumable = self.resumable(owned: owned)
+        return self.outages.compactMap { outage in
+            guard let resumed = resumable[outage.backend] else { return nil }
+            return telemetry.resumedOutageEvent(
+                backend: outage.backend, since: outage.since, eventID: outage.openedEventID,
+                consecutiveFailures: outage.consecutiveFailures, lastFailure: resumed.lastFailure)
+        }
+    }
+
     /// Sends the `closed` of every outage whose backend this instance no longer probes: nothing else ever would.
     func closeOrphans(owned: Set<String>, telemetry: TelemetryHook, now: Date = Date()) {
         for outage in self.outages where !owned.contains(outage.backend) {
             telemetry.outageEnded(
-                backend: outage.backend, after: .milliseconds(Int64(max(0, now.timeIntervalSince(outage.since)) * 1000)),
+                backend: outage.backend,
+                after: .milliseconds(Int64(max(0, now.timeIntervalSince(outage.since)) * 1000)),
                 message: "backend removed from the configuration while its breaker was open")
         }
     }

@@ -118,7 +118,7 @@ public struct CircuitBreaker<Instant: InstantProtocol>: Sendable where Instant.D
         }
     }
 
-    /// An open breaker that continues an outage a previous process announced (docs/design.md, 4.9): open since
+    /// An open breaker that continues an outage a previous process announced (docs/design.md, 4.12): open since
     /// `outageStartedAt`, probing at `now`, so no second `opened` is sent and the `closed` that ends it reports the
     /// whole outage.
     init(

@@ -19,7 +19,7 @@ public struct BreakerTransitionEvent: Sendable, Equatable {
     }
 }
 
-/// An outage a previous process announced and did not close, to continue (docs/design.md, 4.9).
+/// An outage a previous process announced and did not close, to continue (docs/design.md, 4.12).
 public struct ResumedOutage: Sendable, Equatable {
     /// When the breaker opened, wall-clock.
     public var since: Date

@@ -129,7 +129,10 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
             for (index, item) in accepted { self.enqueue(item, on: self.lanes[index]) }
             return
         }
-        self.storeSink.yield(.accept(accepted, Self.outageChange(of: event)))
+        if case .terminated = self.storeSink.yield(.accept(accepted, Self.outageChange(of: event))) {
+            // Published after the writer ended (shutdown): queued as without a store, which counts it as dropped.
+            for (index, item) in accepted { self.enqueue(item, on: self.lanes[index]) }
+        }
     }
 
     /// What an event changes in the remembered outages: an `opened` starts one, a `closed` ends it.
@@ -210,7 +213,8 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
         do {
             records = try await store.pending()
         } catch {
-            self.logger.error("cannot read the event outbox; its events stay for the next start", metadata: ["error": "\(error)"])
+            self.logger.error(
+                "cannot read the event outbox; its events stay for the next start", metadata: ["error": "\(error)"])
             return
         }
         let now = self.now()
@@ -232,7 +236,8 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
             self.enqueue(item, on: lane)
         }
         if !records.isEmpty {
-            self.logger.notice("resuming undelivered events from the outbox", metadata: ["outbox.events": "\(records.count)"])
+            self.logger.notice(
+                "resuming undelivered events from the outbox", metadata: ["outbox.events": "\(records.count)"])
         }
         await self.publishOutbox(store)
     }
@@ -256,7 +261,7 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
                     sequence = stored.map { $0 }
                     if !accepted.isEmpty {
                         self.logger.debug(
-                        "events accepted into the outbox",
+                            "events accepted into the outbox",
                             metadata: ["outbox.event_ids": "\(accepted.map(\.item.event.id).joined(separator: ","))"])
                     }
                 } catch {

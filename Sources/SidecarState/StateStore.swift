@@ -233,7 +233,10 @@ public actor StateStore {
                     [
                         .text(outage.backend), .float(outage.since.timeIntervalSince1970), .text(outage.openedEventID),
                         .integer(.init(outage.consecutiveFailures)),
-                    ] + (0..<3).map { index in outage.failure.map { .text($0.count > index ? $0[index] : "") } ?? .null })
+                    ]
+                        + (0..<3).map { index in
+                            outage.failure.map { .text($0.count > index ? $0[index] : "") } ?? .null
+                        })
             case .closed(let backend):
                 _ = try await self.connection.query("DELETE FROM outages WHERE backend = ?", [.text(backend)])
             case nil:
@@ -269,7 +272,9 @@ public actor StateStore {
     /// How many records wait, and when the oldest was accepted.
     public func stats() async throws -> (count: Int, oldest: Date?) {
         let row = try await self.connection.query("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox").first
-        return (Int(row?.column("n")?.integer ?? 0), row?.column("oldest")?.double.map(Date.init(timeIntervalSince1970:)))
+        return (
+            Int(row?.column("n")?.integer ?? 0), row?.column("oldest")?.double.map(Date.init(timeIntervalSince1970:))
+        )
     }
 
     /// The outages announced and not closed.

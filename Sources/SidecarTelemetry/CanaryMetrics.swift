@@ -164,7 +164,9 @@ public final class CanaryMetrics: Sendable {
             help: "Unix time the oldest event in the outbox was accepted; 0 when none waits.", kind: .gauge)
         self.outboxWriteErrors = try registry.family(
             "s3canary_outbox_write_errors_total",
-            help: "Events the outbox could not store: delivered from memory only, lost if the process dies first.",
+            help:
+                "Failed outbox writes (storing accepted events, forgetting delivered ones); an event that could not be "
+                + "stored is delivered from memory only.",
             kind: .counter)
         self.stateProblems = try registry.family(
             "s3canary_state_problems_total",

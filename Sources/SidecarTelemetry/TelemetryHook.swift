@@ -98,7 +98,9 @@ public final class TelemetryHook: Sendable {
         let origin = self.currentOrigin
         self.logger.notice(
             "outage closed: \(message)",
-            metadata: ["canary.backend": "\(backend)", "breaker.open_seconds": "\(String(format: "%.1f", open.seconds))"]
+            metadata: [
+                "canary.backend": "\(backend)", "breaker.open_seconds": "\(String(format: "%.1f", open.seconds))",
+            ]
         )
         self.emit(
             WebhookEvent(
@@ -106,6 +108,23 @@ public final class TelemetryHook: Sendable {
                 from: CircuitBreakerBackend.Machine.State.open.rawValue,
                 to: CircuitBreakerBackend.Machine.State.closed.rawValue, openDurationSeconds: open.seconds,
                 message: message, statusURL: origin.statusURL))
+    }
+
+    /// The `opened` event of an outage a previous process announced, rebuilt (same id and time) for the sinks that
+    /// keep state rather than a history, such as the Alertmanager pusher; it is not emitted to the webhooks again.
+    public func resumedOutageEvent(
+        backend: String, since: Date, eventID: String, consecutiveFailures: Int, lastFailure: FailureSummary?
+    ) -> WebhookEvent {
+        let origin = self.currentOrigin
+        var event = WebhookEvent(
+            id: eventID, type: .circuitOpened, time: since, instance: origin.instance, backend: backend,
+            from: CircuitBreakerBackend.Machine.State.closed.rawValue,
+            to: CircuitBreakerBackend.Machine.State.open.rawValue, consecutiveFailures: consecutiveFailures,
+            lastError: lastFailure.map {
+                WebhookEvent.LastError(operation: $0.operation, reason: $0.reason.rawValue, message: $0.message)
+            }, statusURL: origin.statusURL)
+        event.externalLabels = origin.externalLabels
+        return event
     }
 
     /// A cycle finished: metrics (with the breaker's live failure count), board, and an

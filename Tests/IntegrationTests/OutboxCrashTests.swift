@@ -172,7 +172,8 @@ struct OutboxCrashTests {
         let data = closed.json["data"] as? [String: Any] ?? [:]
         let seconds = try #require(data["open_duration_seconds"] as? Double, "\(closed.json)")
         let outage = closedAt.timeIntervalSince(openedAt)
-        #expect(seconds >= outage - 1.5 && seconds <= outage + 1.5, "reported \(seconds) s for an outage of \(outage) s")
+        #expect(
+            seconds >= outage - 1.5 && seconds <= outage + 1.5, "reported \(seconds) s for an outage of \(outage) s")
         #expect(second.text.contains("state.open_outages=1"))
     }
 
@@ -262,7 +263,9 @@ struct OutboxCrashTests {
             to: corruptDir.appendingPathComponent("s3-canary-state.sqlite"))
         let readOnly = directory.appendingPathComponent("read-only")
         let source = directory.appendingPathComponent("read-only-source")
-        for url in [readOnly, source] { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) }
+        for url in [readOnly, source] {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        }
         for arguments in [["--bind", source.path, readOnly.path], ["-o", "remount,bind,ro", readOnly.path]] {
             let mount = try Harness.run("/usr/bin/env", ["mount"] + arguments)
             try #require(mount.status == 0, "mount \(arguments): \(mount.stderr) (the test needs root)")
