@@ -177,6 +177,46 @@ struct OutboxCrashTests {
         #expect(second.text.contains("state.open_outages=1"))
     }
 
+    /// A backend removed from the configuration while a killed process had its breaker open: the next process sends
+    /// the outage's `closed`, saying why, and nothing else about it.
+    @Test func aBackendRemovedWhileOpenGetsItsClosed() async throws {
+        let rgw = try RGWEnvironment.load()
+        let directory = try Harness.temporaryDirectory("outbox-removed")
+        let proxy = try await FaultInjector(names: ["flaky"], target: rgw.port, directory: directory)
+        defer { proxy.stop() }
+        let receiver = try WebhookReceiver(directory: directory)
+        try await receiver.start()
+        defer { receiver.stop() }
+        let port = try Harness.freePort()
+        let config = try Self.config(
+            directory: directory, port: port, proxyPort: proxy.ports["flaky"] ?? 0, receiver: receiver)
+        let first = try await Process.start(
+            config: config, port: port, log: directory.appendingPathComponent("first.log"))
+        defer { first.daemon.signal(SIGKILL) }
+        try proxy.set("flaky", "500")
+        try await Harness.waitUntil(.seconds(20), "opened delivered") {
+            Self.breakerEvents(receiver).contains { $0.json["type"] as? String == "backend.circuit.opened" }
+        }
+        first.daemon.signal(SIGKILL)
+        let renamed = try String(contentsOf: config, encoding: .utf8).replacingOccurrences(
+            of: "name: flaky", with: "name: steady")
+        try Data(renamed.utf8).write(to: config)
+        let second = try await Process.start(
+            config: config, port: port, log: directory.appendingPathComponent("second.log"))
+        defer { second.daemon.signal(SIGKILL) }
+        try await Harness.waitUntil(.seconds(20), "closed delivered") {
+            Self.breakerEvents(receiver).contains { $0.json["type"] as? String == "backend.circuit.closed" }
+        }
+        let closed = try #require(
+            Self.breakerEvents(receiver).first { $0.json["type"] as? String == "backend.circuit.closed" })
+        let data = closed.json["data"] as? [String: Any] ?? [:]
+        #expect(
+            "\(closed.json)".contains("backend removed from the configuration while its breaker was open"),
+            "\(closed.json)")
+        #expect(data["backend"] as? String == "flaky" || "\(closed.json)".contains("flaky"), "\(closed.json)")
+        #expect((data["open_duration_seconds"] as? Double ?? 0) > 0, "\(closed.json)")
+    }
+
     /// Fifty kill -9 at random moments while a flapping backend makes events: the store opens every time, every
     /// event the outbox accepted is delivered, and no event is ever delivered under two ids.
     @Test func fiftyKillNinesLoseNothingAndNeverRenameAnEvent() async throws {
