@@ -36,7 +36,8 @@ python3 -c 'import google.protobuf' 2>/dev/null || python3 -m pip install -q 'pr
 
 log "release build"
 build_started=$(date +%s)
-swift build -c release --product s3-canary
+# The binary users deploy (scripts/release.sh: static Swift runtime), and the micro benchmarks.
+canary=$(scripts/release.sh | tail -1)
 swift build -c release --product s3-canary-bench
 bin=$(swift build -c release --show-bin-path)
 echo "release build took $(( $(date +%s) - build_started )) s"
@@ -55,6 +56,6 @@ RGW_PORT=$(free_port) MON_PORT=$(free_port) scripts/rgw.sh start "$work/rgw"
 source "$work/rgw/env"
 
 log "measuring"
-BENCH_BINARY="$bin/s3-canary" BENCH_MICRO="$bin/s3-canary-bench" python3 scripts/bench.py
+BENCH_BINARY="$canary" BENCH_MICRO="$bin/s3-canary-bench" python3 scripts/bench.py
 log "bench/REPORT.md"
 cat bench/REPORT.md
