@@ -7,10 +7,11 @@ struct CrashRecoveryTests {
     @Test func theNextStartSweepsWhatAKilledCycleLeftBehind() async throws {
         let rgw = try RGWEnvironment.load()
         let work = try Harness.temporaryDirectory("crash")
-        // Slow requests stretch the cycle, so the kill lands between its PUT and its DELETE.
+        // Slow requests stretch the cycle, so the kill lands between its PUT and its DELETE: four requests of a
+        // second each follow the PUT, time enough for the log poll even on a busy machine.
         let injector = try await FaultInjector(names: ["slow"], target: rgw.port, directory: work)
         defer { injector.stop() }
-        try injector.set("slow", "latency:400")
+        try injector.set("slow", "latency:1000")
         let prefix = ".s3-canary-crash-\(UUID().uuidString.prefix(6).lowercased())/"
         let interval = 8.0
         let port = try Harness.freePort()
