@@ -32,33 +32,16 @@ public enum CompatibilityReport {
         factory: BackendFactory = .s3,
         logger: Logger
     ) async throws -> [Row] {
-        var owned: [OwnedBackend] = []
-        do {
-            for entry in entries { owned.append(try factory.make(entry, BackendContext(logger: logger))) }
-        } catch {
-            for backend in owned { await backend.shutdown() }
-            throw error
-        }
-        let rows = await withTaskGroup(of: (Int, [Row]).self) { group in
-            for (index, (entry, backend)) in zip(entries, owned).enumerated() {
-                group.addTask {
-                    var rows: [Row] = []
-                    for feature in CanaryConfiguration.Operation.features {
-                        var single = entry
-                        single.probe.operations = [.put, feature, .delete]
-                        let target = CanaryTarget(single, instance: instance, wrapping: backend.backend) { _ in }
-                        let result = await CanaryCycle(target: target, clock: ContinuousClock()).run()
-                        rows.append(Self.row(feature, of: result))
-                    }
-                    return (index, rows)
-                }
+        try await factory.withEach(entries, logger: logger) { entry, backend in
+            var rows: [Row] = []
+            for feature in CanaryConfiguration.Operation.features {
+                var single = entry
+                single.probe.operations = [.put, feature, .delete]
+                let target = CanaryTarget(single, instance: instance, wrapping: backend) { _ in }
+                rows.append(Self.row(feature, of: await CanaryCycle(target: target, clock: ContinuousClock()).run()))
             }
-            var all: [(Int, [Row])] = []
-            for await rows in group { all.append(rows) }
-            return all.sorted { $0.0 < $1.0 }.flatMap(\.1)
-        }
-        for backend in owned { await backend.shutdown() }
-        return rows
+            return rows
+        }.flatMap { $0 }
     }
 
     /// The verdict of `feature` in a cycle that ran it; a cycle that never reached it (its PUT failed) makes the
@@ -94,12 +77,8 @@ public enum CompatibilityReport {
                 row.s3Code ?? "-", row.requestID ?? "-", row.verdict == .ok ? "" : row.message ?? "",
             ])
         }
-        let widths = (0..<lines[0].count).map { column in lines.map { $0[column].count }.max() ?? 0 }
-        return lines.map { line in
-            zip(line, widths).enumerated().map { index, pair in
-                index == line.count - 1 ? pair.0 : pair.0.padding(toLength: pair.1, withPad: " ", startingAt: 0)
-            }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
-        }.joined(separator: "\n")
+        // An `ok` row's evidence is empty: no padding left dangling after its request id.
+        return textTable(lines).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: "\n")
     }
 
     /// The rows as JSON (snake_case keys).

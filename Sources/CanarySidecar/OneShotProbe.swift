@@ -17,28 +17,10 @@ public enum OneShotProbe {
         factory: BackendFactory = .s3,
         logger: Logger
     ) async throws -> [CycleResult] {
-        var owned: [OwnedBackend] = []
-        var targets: [CanaryTarget] = []
-        do {
-            for entry in entries {
-                let backend = try factory.make(entry, BackendContext(logger: logger))
-                owned.append(backend)
-                targets.append(CanaryTarget(entry, instance: instance, wrapping: backend.backend) { _ in })
-            }
-        } catch {
-            for backend in owned { await backend.shutdown() }
-            throw error
+        try await factory.withEach(entries, logger: logger) { entry, backend in
+            let target = CanaryTarget(entry, instance: instance, wrapping: backend) { _ in }
+            return await CanaryCycle(target: target, clock: ContinuousClock()).run()
         }
-        let results = await withTaskGroup(of: (Int, CycleResult).self) { group in
-            for (index, target) in targets.enumerated() {
-                group.addTask { (index, await CanaryCycle(target: target, clock: ContinuousClock()).run()) }
-            }
-            var results: [(Int, CycleResult)] = []
-            for await result in group { results.append(result) }
-            return results.sorted { $0.0 < $1.0 }.map(\.1)
-        }
-        for backend in owned { await backend.shutdown() }
-        return results
     }
 
     /// The results as a text table: one row per backend, one column per operation that ran.
@@ -65,12 +47,7 @@ public enum OneShotProbe {
             row.append(result.failure.map { "\($0.operation) \($0.reason.rawValue): \($0.message)" } ?? "")
             rows.append(row)
         }
-        let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
-        return rows.map { row in
-            zip(row, widths).enumerated().map { index, pair in
-                index == row.count - 1 ? pair.0 : pair.0.padding(toLength: pair.1, withPad: " ", startingAt: 0)
-            }.joined(separator: "  ")
-        }.joined(separator: "\n")
+        return textTable(rows).joined(separator: "\n")
     }
 
     struct JSONResult: Codable {
@@ -92,5 +69,44 @@ public enum OneShotProbe {
                 operations: $0.steps, error: $0.failure)
         }
         return String(decoding: try encoder.encode(documents), as: UTF8.self)
+    }
+}
+
+/// `rows` as text columns two spaces apart, each as wide as its widest cell; the last column is not padded.
+func textTable(_ rows: [[String]]) -> [String] {
+    let widths = (0..<(rows.first?.count ?? 0)).map { column in rows.map { $0[column].count }.max() ?? 0 }
+    return rows.map { row in
+        zip(row, widths).enumerated().map { index, pair in
+            index == row.count - 1 ? pair.0 : pair.0.padding(toLength: pair.1, withPad: " ", startingAt: 0)
+        }.joined(separator: "  ")
+    }
+}
+
+extension BackendFactory {
+    /// Builds a backend for each entry, runs `body` on all of them at once and returns what each gave, in the order
+    /// of `entries`; every backend built is shut down afterwards, also when building a later one fails.
+    func withEach<Result: Sendable>(
+        _ entries: [CanaryConfiguration.Backend],
+        logger: Logger,
+        _ body: @escaping @Sendable (CanaryConfiguration.Backend, any ObjectBackend) async -> Result
+    ) async throws -> [Result] {
+        var owned: [OwnedBackend] = []
+        do {
+            for entry in entries { owned.append(try self.make(entry, BackendContext(logger: logger))) }
+        } catch {
+            for backend in owned { await backend.shutdown() }
+            throw error
+        }
+        let results = await withTaskGroup(of: (Int, Result).self) { group in
+            for (index, (entry, backend)) in zip(entries, owned).enumerated() {
+                let wrapped = backend.backend
+                group.addTask { (index, await body(entry, wrapped)) }
+            }
+            var results: [(Int, Result)] = []
+            for await result in group { results.append(result) }
+            return results.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+        for backend in owned { await backend.shutdown() }
+        return results
     }
 }

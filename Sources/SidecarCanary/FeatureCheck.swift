@@ -71,6 +71,22 @@ struct FeatureCheck: Sendable {
         self.written.remove(key)
     }
 
+    /// Writes the payload beside the canary (`<key><suffix>`) with `options`, reads it back with `read` and deletes it:
+    /// the read's answer, or the server's "unsupported" answer to the write.
+    private func roundTrip(
+        _ suffix: String, _ options: PutOptions, read: GetOptions
+    ) async throws
+        -> Answer<GetObjectResult>
+    {
+        let (key, payload) = (self.key + suffix, self.payload)
+        self.written.add(key)
+        let put = try await self.ask { try await $0.putObject(key: key, body: payload, options: options) }
+        if case .unsupported(let evidence) = put { return .unsupported(evidence) }
+        let answer = try await self.send { try await $0.getObject(key: key, options: read) }
+        try await self.delete(key)
+        return .value(answer)
+    }
+
     /// `PUT If-None-Match: *` on the existing canary must get 412; so must `GET If-Match: <wrong ETag>`. A server
     /// that answers 200 instead ignored the condition (the PUT wrote the same bytes, so nothing is harmed).
     private func conditional() async throws -> FeatureOutcome {
@@ -122,17 +138,15 @@ struct FeatureCheck: Sendable {
     /// A PUT with the checksum as a header, read back with `x-amz-checksum-mode: ENABLED`: the stored checksum must
     /// be ours. A server that returns none ignores flexible checksums.
     private func checksum() async throws -> FeatureOutcome {
-        let key = self.key + ".checksum"
         let (payload, algorithm) = (self.payload, self.probe.checksumAlgorithm)
-        self.written.add(key)
-        let put = try await self.ask { backend in
-            try await backend.putObject(
-                key: key, body: payload,
-                options: PutOptions(contentType: "application/octet-stream", checksum: algorithm))
+        let read: GetObjectResult
+        switch try await self.roundTrip(
+            ".checksum", PutOptions(contentType: "application/octet-stream", checksum: algorithm),
+            read: GetOptions(checksumMode: true))
+        {
+        case .unsupported(let evidence), .preconditionFailed(let evidence): return .unsupported(evidence)
+        case .value(let answer): read = answer
         }
-        if case .unsupported(let evidence) = put { return .unsupported(evidence) }
-        let read = try await self.send { try await $0.getObject(key: key, options: GetOptions(checksumMode: true)) }
-        try await self.delete(key)
         let expected = algorithm.digest(of: payload.readableBytesView)
         guard read.body == payload else {
             return .corrupting(
@@ -162,17 +176,15 @@ struct FeatureCheck: Sendable {
     /// An `aws-chunked` upload with a trailing checksum, as the SDKs send by default, read back plainly: a server
     /// that stores the chunk framing as data corrupts every default SDK upload.
     private func awsChunked() async throws -> FeatureOutcome {
-        let key = self.key + ".chunked"
         let (payload, algorithm) = (self.payload, self.probe.checksumAlgorithm)
-        self.written.add(key)
-        let put = try await self.ask { backend in
-            try await backend.putObject(
-                key: key, body: payload,
-                options: PutOptions(contentType: "application/octet-stream", trailingChecksum: algorithm))
+        let read: GetObjectResult
+        switch try await self.roundTrip(
+            ".chunked", PutOptions(contentType: "application/octet-stream", trailingChecksum: algorithm),
+            read: GetOptions())
+        {
+        case .unsupported(let evidence), .preconditionFailed(let evidence): return .unsupported(evidence)
+        case .value(let answer): read = answer
         }
-        if case .unsupported(let evidence) = put { return .unsupported(evidence) }
-        let read = try await self.calls.call(self.operation.label) { try await $0.getObject(key: key, range: nil) }
-        try await self.delete(key)
         guard read.body == payload else {
             let framing = read.body == AWSChunkedEncoding.encode(payload, trailer: algorithm)
             return .corrupting(

@@ -43,7 +43,7 @@ public final class FeatureHistory: Sendable {
 }
 
 /// What a server answered, for a verdict's evidence: status, S3 error code and request id.
-struct FeatureEvidence: Sendable, Error, CustomStringConvertible {
+struct FeatureEvidence: Sendable, CustomStringConvertible {
     var message: String
     var httpStatus: Int?
     var s3Code: String?

@@ -186,8 +186,8 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
             if let store = self.store {
                 // What a previous process accepted and did not deliver goes first, in its order, then the writer
                 // stores and queues what is published from now on.
-                await self.restore(from: store)
-                outer.addTask { await self.write(store) }
+                let pending = await self.restore(from: store)
+                outer.addTask { await self.write(store, pending: pending) }
             }
             await withDiscardingTaskGroup { group in
                 for lane in self.lanes {
@@ -207,16 +207,17 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
     }
 
     /// Queues the outbox's records on their webhooks with their original ids, bodies and ages; a record of a webhook
-    /// that is no longer configured is forgotten.
-    private func restore(from store: StateStore) async {
+    /// that is no longer configured is forgotten. Returns when each queued record was accepted, by its number.
+    private func restore(from store: StateStore) async -> [Int64: Date] {
         let records: [OutboxRecord]
         do {
             records = try await store.pending()
         } catch {
             self.logger.error(
                 "cannot read the event outbox; its events stay for the next start", metadata: ["error": "\(error)"])
-            return
+            return [:]
         }
+        var pending: [Int64: Date] = [:]
         let now = self.now()
         for record in records {
             guard let lane = self.lanes.first(where: { $0.webhook.name == record.lane }) else {
@@ -233,18 +234,22 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
             let item = Item(
                 event: event, rendered: .init(body: record.body, contentType: record.contentType),
                 enqueuedAt: self.clock.now.advanced(by: .milliseconds(Int64(-age * 1000))), seq: record.seq)
+            pending[record.seq] = record.createdAt
             self.enqueue(item, on: lane)
         }
         if !records.isEmpty {
             self.logger.notice(
                 "resuming undelivered events from the outbox", metadata: ["outbox.events": "\(records.count)"])
         }
-        await self.publishOutbox(store)
+        self.publishOutbox(pending)
+        return pending
     }
 
     /// The outbox's one writer: stores each accepted event before it is queued, forgets delivered ones, and keeps
-    /// the outbox gauges. A failed write is counted and the event still delivered from memory.
-    private func write(_ store: StateStore) async {
+    /// the outbox gauges from what it stored and forgot (`pending`: acceptance time by record number), without asking
+    /// the store. A failed write is counted and the event still delivered from memory.
+    private func write(_ store: StateStore, pending: [Int64: Date]) async {
+        var pending = pending
         var removedSinceCompaction = 0
         for await work in self.storeWork {
             switch work {
@@ -259,6 +264,7 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
                                 body: item.rendered.body, createdAt: item.event.time)
                         }, outage: outage)
                     sequence = stored.map { $0 }
+                    for ((_, item), seq) in zip(accepted, stored) { pending[seq] = item.event.time }
                     if !accepted.isEmpty {
                         self.logger.debug(
                             "events accepted into the outbox",
@@ -278,27 +284,25 @@ public final class WebhookDispatcher<C: Clock>: Service where C.Duration == Dura
             case .remove(let seq):
                 do {
                     try await store.remove(seq)
+                    pending[seq] = nil
                     removedSinceCompaction += 1
                 } catch {
                     self.metrics.outboxWriteErrors.add([])
                     self.logger.error("event outbox delete failed", metadata: ["error": "\(error)"])
                 }
             }
-            let count = await self.publishOutbox(store)
-            if count == 0 && removedSinceCompaction >= 100 {
+            self.publishOutbox(pending)
+            if pending.isEmpty && removedSinceCompaction >= 100 {
                 try? await store.compact()
                 removedSinceCompaction = 0
             }
         }
     }
 
-    /// Sets the outbox gauges; returns how many events wait.
-    @discardableResult
-    private func publishOutbox(_ store: StateStore) async -> Int {
-        guard let stats = try? await store.stats() else { return -1 }
-        self.metrics.outboxEvents.set([], Double(stats.count))
-        self.metrics.outboxOldest.set([], stats.oldest?.timeIntervalSince1970 ?? 0)
-        return stats.count
+    /// Sets the outbox gauges from the records waiting (acceptance time by record number).
+    private func publishOutbox(_ pending: [Int64: Date]) {
+        self.metrics.outboxEvents.set([], Double(pending.count))
+        self.metrics.outboxOldest.set([], pending.values.min()?.timeIntervalSince1970 ?? 0)
     }
 
     private var deadlinePassed: Bool {

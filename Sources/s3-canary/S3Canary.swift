@@ -70,6 +70,25 @@ struct ConfigOption: ParsableArguments {
         throw ValidationError("no configuration: pass --config FILE or set S3CANARY_CONFIG")
     }
 
+    /// The configured backends, or only the one named `name` (`--backend`); an unknown name lists the known ones.
+    static func backends(
+        of configuration: CanaryConfiguration, named name: String?
+    ) throws
+        -> [CanaryConfiguration.Backend]
+    {
+        guard let name else { return configuration.backends }
+        let entries = configuration.backends.filter { $0.name == name }
+        guard !entries.isEmpty else {
+            throw ValidationError(
+                """
+                no backend named \(name); \
+                configured: \(configuration.backends.map(\.name).joined(separator: ", "))
+                """
+            )
+        }
+        return entries
+    }
+
     /// Loads the configuration or prints every problem and exits 2.
     func load() throws -> (CanaryConfiguration, String) {
         let path = try self.path()
@@ -207,18 +226,7 @@ struct Compat: AsyncParsableCommand {
     func run() async throws {
         let (configuration, _) = try self.configOption.load()
         let logger = try self.logging.bootstrap()
-        var entries = configuration.backends
-        if let name = self.backend {
-            entries = entries.filter { $0.name == name }
-            guard !entries.isEmpty else {
-                throw ValidationError(
-                    """
-                    no backend named \(name); \
-                    configured: \(configuration.backends.map(\.name).joined(separator: ", "))
-                    """
-                )
-            }
-        }
+        let entries = try ConfigOption.backends(of: configuration, named: self.backend)
         let rows = try await CompatibilityReport.run(entries, instance: configuration.instance, logger: logger)
         print(self.json ? try CompatibilityReport.json(rows) : CompatibilityReport.table(rows))
         if rows.contains(where: { $0.verdict == .failing || $0.verdict == .corrupting }) { throw ExitCode(1) }
@@ -243,18 +251,7 @@ struct Probe: AsyncParsableCommand {
     func run() async throws {
         let (configuration, _) = try self.configOption.load()
         let logger = try self.logging.bootstrap()
-        var entries = configuration.backends
-        if let name = self.backend {
-            entries = entries.filter { $0.name == name }
-            guard !entries.isEmpty else {
-                throw ValidationError(
-                    """
-                    no backend named \(name); \
-                    configured: \(configuration.backends.map(\.name).joined(separator: ", "))
-                    """
-                )
-            }
-        }
+        let entries = try ConfigOption.backends(of: configuration, named: self.backend)
         let results = try await OneShotProbe.run(entries, instance: configuration.instance, logger: logger)
         if self.json {
             do {

@@ -240,7 +240,8 @@ struct CompatibilityTests {
         func backend(_ name: String) -> [String: Any] { backends.first { $0["name"] as? String == name } ?? [:] }
         let lastError = (backend("complete-fails")["breaker"] as? [String: Any])?["last_error"] as? [String: Any]
         #expect(lastError?["operation"] as? String == "multipart")
-        #expect((lastError?["message"] as? String ?? "").contains("CompleteMultipartUpload"), "\(lastError ?? [:])")
+        let message = lastError?["message"] as? String ?? ""
+        #expect(message.contains("CompleteMultipartUpload"), "\(lastError ?? [:])")
         // Unsupported from the start: by now as many cycles have run, the breaker is closed, cycles succeed.
         #expect(try state("no-multipart") == 0)
         #expect(samples[#"s3canary_probe_success{backend="no-multipart"}"#] == 1)

@@ -73,6 +73,43 @@ struct OutboxCrashTests {
         return url
     }
 
+    /// What most tests here start from: RGW behind the fault proxy (listener `flaky`), a webhook receiver (up unless
+    /// `receiverUp` is false), the port and the config file every restart reads again.
+    struct Rig {
+        let directory: URL
+        let proxy: FaultInjector
+        let receiver: WebhookReceiver
+        let port: Int
+        let config: URL
+
+        static func make(
+            _ name: String, receiverUp: Bool = true, interval: String = "300ms", timeout: String = "250ms",
+            openTimeout: String = "1s"
+        ) async throws -> Rig {
+            let rgw = try RGWEnvironment.load()
+            let directory = try Harness.temporaryDirectory(name)
+            let proxy = try await FaultInjector(names: ["flaky"], target: rgw.port, directory: directory)
+            let receiver = try WebhookReceiver(directory: directory)
+            do {
+                if receiverUp { try await receiver.start() }
+                let port = try Harness.freePort()
+                let config = try OutboxCrashTests.config(
+                    directory: directory, port: port, proxyPort: proxy.ports["flaky"] ?? 0, receiver: receiver,
+                    interval: interval, timeout: timeout, openTimeout: openTimeout)
+                return Rig(directory: directory, proxy: proxy, receiver: receiver, port: port, config: config)
+            } catch {
+                proxy.stop()
+                receiver.stop()
+                throw error
+            }
+        }
+
+        func stop() {
+            self.proxy.stop()
+            self.receiver.stop()
+        }
+    }
+
     static func breakerEvents(_ receiver: WebhookReceiver) -> [WebhookReceiver.Delivery] {
         receiver.deliveries.filter { ($0.json["type"] as? String ?? "").hasPrefix("backend.circuit.") }
     }
@@ -81,16 +118,9 @@ struct OutboxCrashTests {
     /// receiver up: each of the three arrives exactly once, under the id the first process stored, in order, and
     /// the second outage, still on, is not announced again.
     @Test func eventsPendingAtSIGKILLArriveOnceAfterTheRestart() async throws {
-        _ = try RGWEnvironment.load()
-        let directory = try Harness.temporaryDirectory("outbox-kill")
-        let rgw = try RGWEnvironment.load()
-        let proxy = try await FaultInjector(names: ["flaky"], target: rgw.port, directory: directory)
-        defer { proxy.stop() }
-        let receiver = try WebhookReceiver(directory: directory)
-        defer { receiver.stop() }
-        let port = try Harness.freePort()
-        let config = try Self.config(
-            directory: directory, port: port, proxyPort: proxy.ports["flaky"] ?? 0, receiver: receiver)
+        let rig = try await Rig.make("outbox-kill", receiverUp: false)
+        defer { rig.stop() }
+        let (directory, proxy, receiver, port, config) = (rig.directory, rig.proxy, rig.receiver, rig.port, rig.config)
         let first = try await Process.start(
             config: config, port: port, log: directory.appendingPathComponent("first.log"))
         defer { first.daemon.signal(SIGKILL) }
@@ -133,16 +163,9 @@ struct OutboxCrashTests {
     /// SIGKILL during an outage, restart while the backend is still down, recover: one `opened` and one `closed`
     /// in all, the `closed` reporting the whole outage, restart included.
     @Test func anOutageSurvivesARestartAsOneOpenedAndOneClosed() async throws {
-        let rgw = try RGWEnvironment.load()
-        let directory = try Harness.temporaryDirectory("outbox-outage")
-        let proxy = try await FaultInjector(names: ["flaky"], target: rgw.port, directory: directory)
-        defer { proxy.stop() }
-        let receiver = try WebhookReceiver(directory: directory)
-        try await receiver.start()
-        defer { receiver.stop() }
-        let port = try Harness.freePort()
-        let config = try Self.config(
-            directory: directory, port: port, proxyPort: proxy.ports["flaky"] ?? 0, receiver: receiver)
+        let rig = try await Rig.make("outbox-outage")
+        defer { rig.stop() }
+        let (directory, proxy, receiver, port, config) = (rig.directory, rig.proxy, rig.receiver, rig.port, rig.config)
         let first = try await Process.start(
             config: config, port: port, log: directory.appendingPathComponent("first.log"))
         defer { first.daemon.signal(SIGKILL) }
@@ -180,16 +203,9 @@ struct OutboxCrashTests {
     /// A backend removed from the configuration while a killed process had its breaker open: the next process sends
     /// the outage's `closed`, saying why, and nothing else about it.
     @Test func aBackendRemovedWhileOpenGetsItsClosed() async throws {
-        let rgw = try RGWEnvironment.load()
-        let directory = try Harness.temporaryDirectory("outbox-removed")
-        let proxy = try await FaultInjector(names: ["flaky"], target: rgw.port, directory: directory)
-        defer { proxy.stop() }
-        let receiver = try WebhookReceiver(directory: directory)
-        try await receiver.start()
-        defer { receiver.stop() }
-        let port = try Harness.freePort()
-        let config = try Self.config(
-            directory: directory, port: port, proxyPort: proxy.ports["flaky"] ?? 0, receiver: receiver)
+        let rig = try await Rig.make("outbox-removed")
+        defer { rig.stop() }
+        let (directory, proxy, receiver, port, config) = (rig.directory, rig.proxy, rig.receiver, rig.port, rig.config)
         let first = try await Process.start(
             config: config, port: port, log: directory.appendingPathComponent("first.log"))
         defer { first.daemon.signal(SIGKILL) }
@@ -220,17 +236,9 @@ struct OutboxCrashTests {
     /// Fifty kill -9 at random moments while a flapping backend makes events: the store opens every time, every
     /// event the outbox accepted is delivered, and no event is ever delivered under two ids.
     @Test func fiftyKillNinesLoseNothingAndNeverRenameAnEvent() async throws {
-        let rgw = try RGWEnvironment.load()
-        let directory = try Harness.temporaryDirectory("outbox-loop")
-        let proxy = try await FaultInjector(names: ["flaky"], target: rgw.port, directory: directory)
-        defer { proxy.stop() }
-        let receiver = try WebhookReceiver(directory: directory)
-        try await receiver.start()
-        defer { receiver.stop() }
-        let port = try Harness.freePort()
-        let config = try Self.config(
-            directory: directory, port: port, proxyPort: proxy.ports["flaky"] ?? 0, receiver: receiver,
-            interval: "150ms", timeout: "120ms", openTimeout: "200ms")
+        let rig = try await Rig.make("outbox-loop", interval: "150ms", timeout: "120ms", openTimeout: "200ms")
+        defer { rig.stop() }
+        let (directory, proxy, receiver, port, config) = (rig.directory, rig.proxy, rig.receiver, rig.port, rig.config)
         try proxy.set("flaky", "flap:300")
         var processes: [Process] = []
         var generator = SystemRandomNumberGenerator()

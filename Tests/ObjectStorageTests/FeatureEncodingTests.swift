@@ -134,26 +134,8 @@ struct FeatureEncodingTests {
     static func botocore<Input: Encodable, Output: Decodable>(
         _ type: Output.Type, mode: String, _ cases: Input
     ) throws -> Output {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/botocore_features.py")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path, mode]
-        let input = Pipe()
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        input.fileHandleForWriting.write(try JSONEncoder().encode(cases))
-        try input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        try #require(
-            process.terminationStatus == 0, "botocore_features.py failed (scripts/test.sh installs boto3): \(errorText)"
-        )
+        let data = try runPythonFixture(
+            "botocore_features.py", arguments: [mode], input: try JSONEncoder().encode(cases))
         return try JSONDecoder().decode(Output.self, from: data)
     }
 }

@@ -90,27 +90,7 @@ struct SigV4CrossCheckTests {
 
     @Test func twoHundredFiftyGeneratedRequestsMatch() throws {
         let cases = Self.makeCases(count: 250)
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/botocore_sign.py")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path]
-        let input = Pipe()
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        input.fileHandleForWriting.write(try JSONEncoder().encode(cases))
-        try input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        try #require(
-            process.terminationStatus == 0,
-            "botocore signer failed (scripts/test.sh installs boto3): \(errorText)"
-        )
+        let data = try runPythonFixture("botocore_sign.py", input: try JSONEncoder().encode(cases))
         let references = try JSONDecoder().decode([Reference].self, from: data)
         try #require(references.count == cases.count)
 

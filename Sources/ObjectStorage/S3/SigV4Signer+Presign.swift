@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 extension SigV4Signer {
@@ -37,7 +36,7 @@ extension SigV4Signer {
         date: Date
     ) -> Presigned {
         let timestamp = AmzTimestamp(date)
-        let scope = "\(timestamp.date)/\(self.region)/\(self.service)/aws4_request"
+        let scope = self.scope(timestamp)
         var parameters = query
         parameters.append(("X-Amz-Algorithm", "AWS4-HMAC-SHA256"))
         parameters.append(("X-Amz-Credential", "\(credentials.accessKeyID)/\(scope)"))
@@ -55,14 +54,8 @@ extension SigV4Signer {
             "host",
             Self.unsignedPayload,
         ].joined(separator: "\n")
-        let stringToSign = [
-            "AWS4-HMAC-SHA256",
-            timestamp.dateTime,
-            scope,
-            Self.hex(SHA256.hash(data: Data(canonicalRequest.utf8))),
-        ].joined(separator: "\n")
-        let key = self.signingKey(secret: credentials.secretAccessKey, date: timestamp.date)
-        let signature = Self.hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key))
+        let (stringToSign, signature) = self.sign(
+            canonicalRequest, timestamp: timestamp, secret: credentials.secretAccessKey)
         parameters.append(("X-Amz-Signature", signature))
         return Presigned(
             query: parameters, canonicalRequest: canonicalRequest, stringToSign: stringToSign, signature: signature)

@@ -94,16 +94,9 @@ public struct SigV4Signer: Sendable {
             payloadHash,
         ].joined(separator: "\n")
 
-        let scope = "\(timestamp.date)/\(self.region)/\(self.service)/aws4_request"
-        let stringToSign = [
-            "AWS4-HMAC-SHA256",
-            timestamp.dateTime,
-            scope,
-            Self.hex(SHA256.hash(data: Data(canonicalRequest.utf8))),
-        ].joined(separator: "\n")
-
-        let key = self.signingKey(secret: credentials.secretAccessKey, date: timestamp.date)
-        let signature = Self.hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key))
+        let scope = self.scope(timestamp)
+        let (stringToSign, signature) = self.sign(
+            canonicalRequest, timestamp: timestamp, secret: credentials.secretAccessKey)
         let authorization =
             "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope),"
             + "SignedHeaders=\(signedHeaders),Signature=\(signature)"
@@ -124,6 +117,26 @@ public struct SigV4Signer: Sendable {
             signature: signature,
             authorization: authorization
         )
+    }
+
+    /// `<day>/<region>/<service>/aws4_request`: what a signature is valid for.
+    func scope(_ timestamp: AmzTimestamp) -> String {
+        "\(timestamp.date)/\(self.region)/\(self.service)/aws4_request"
+    }
+
+    /// SigV4 tasks 2 and 3, the same for a header signature and a presigned URL: the string to sign for
+    /// `canonicalRequest`, and its HMAC with the day's signing key, lower-case hex.
+    func sign(
+        _ canonicalRequest: String, timestamp: AmzTimestamp, secret: String
+    ) -> (stringToSign: String, signature: String) {
+        let stringToSign = [
+            "AWS4-HMAC-SHA256",
+            timestamp.dateTime,
+            self.scope(timestamp),
+            Self.hex(SHA256.hash(data: Data(canonicalRequest.utf8))),
+        ].joined(separator: "\n")
+        let key = self.signingKey(secret: secret, date: timestamp.date)
+        return (stringToSign, Self.hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key)))
     }
 
     /// The signing key for a day, from the cache when the secret, day, region and service are those of last time.
