@@ -4,6 +4,7 @@
 # the image needs only glibc, libstdc++ and zlib, no Swift runtime. Prints the binary's path; copy it into the image.
 #
 #   scripts/release.sh                       build (about 5.5 minutes cold on a 2-core machine, 3 warm)
+#   python3 scripts/hot_text.py BIN BIN.map > scripts/release/hot-text.lds   after changes to what runs every cycle
 #   S3CANARY_OPTIMIZE=speed scripts/release.sh   -O instead of -Osize, for a dedicated fleet with hundreds of
 #                                                backends per process (bench/REPORT.md: -Osize costs CPU there)
 #
@@ -18,6 +19,21 @@ case "${S3CANARY_OPTIMIZE:-size}" in
     speed) flags=(); scratch=.build-release-speed ;;
     *) echo "release: S3CANARY_OPTIMIZE must be size or speed, not ${S3CANARY_OPTIMIZE}" >&2; exit 2 ;;
 esac
+# What makes the binary small in memory (docs/design.md 4.13 measures each step):
+# - every function in a section of its own (Swift and C), so the linker can move them one by one;
+# - lld, with scripts/release/hot-text.lds (written by scripts/hot_text.py): the code a running sidecar executes
+#   goes together at the start of `.text`, so the kernel maps a few dozen 64 KiB windows of code instead of hundreds;
+# - packed relative relocations (DT_RELR): 3 MiB of relocation records the loader reads at every start become 20 KiB
+#   (needs glibc 2.36 or later where the binary runs: Debian 12, Ubuntu 24.04, RHEL 10);
+# - no exported symbols: a sidecar is not a library, and the loader would search them on every symbol lookup.
+# The linker's map goes beside the binary (`s3-canary.map`), for scripts/hot_text.py.
+hot_text="$PWD/scripts/release/hot-text.lds"
+product=$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)/s3-canary
+flags+=(-Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections -Xcc -fdata-sections
+    -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic
+    -Xlinker -T -Xlinker "$hot_text" -Xlinker "-Map=$product.map")
+# SwiftPM does not know the linker script is an input: the binary is linked again every time (about 15 s).
+rm -f "$product"
 # Each variant in its own build folder: the debug build and the benchmarks keep theirs.
 swift build -c release --static-swift-stdlib "${flags[@]}" --scratch-path "$scratch" --product s3-canary
 bin="$(swift build -c release --static-swift-stdlib "${flags[@]}" --scratch-path "$scratch" --show-bin-path)/s3-canary"
@@ -25,6 +41,13 @@ bin="$(swift build -c release --static-swift-stdlib "${flags[@]}" --scratch-path
 if ldd "$bin" | grep -q 'libswift\|libFoundation'; then
     echo "release: $bin still links the Swift runtime dynamically" >&2
     ldd "$bin" >&2
+    exit 1
+fi
+# Refuse one whose hot code did not come together: a linker script whose patterns match nothing links silently.
+hot_start=$(nm "$bin" | awk '$3 == "__s3canary_hot_text_start" { print $1 }')
+hot_end=$(nm "$bin" | awk '$3 == "__s3canary_hot_text_end" { print $1 }')
+if [ $((16#${hot_end:-0} - 16#${hot_start:-0})) -lt $((1024 * 1024)) ]; then
+    echo "release: less than 1 MiB of hot code at the start of .text in $bin: is $hot_text stale?" >&2
     exit 1
 fi
 "$bin" --version >/dev/null
