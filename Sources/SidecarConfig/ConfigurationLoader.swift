@@ -38,7 +38,11 @@ public struct ConfigurationLoader: Sendable {
         }
         let node: Node?
         do {
-            node = try Yams.compose(yaml: text)
+            // The basic resolver tags every scalar as a string: the reader reads scalars' text and types it itself
+            // (bool, integer, duration, with errors naming the key). Yams's default resolver would test each plain
+            // scalar against its regular expressions, which compiles them with ICU on the first load: about 5 ms of
+            // every start and ICU's pages resident, for tags nothing reads. (`<<` merge keys were never merged.)
+            node = try Yams.compose(yaml: text, .basic)
         } catch {
             var message = "is not valid YAML: \(Self.describe(error))"
             if text.contains("${") {
