@@ -75,7 +75,7 @@ export S3CANARY_BINARY="$root/.build/debug/s3-canary"
 status=0
 total=0
 failed_tests=0
-# Three phases: most suites in parallel, then the timing-sensitive fault suites, then load and soak alone (wrk
+# Phases: most suites in parallel, then the timing-sensitive fault suites, then load and soak alone (wrk
 # and 50 backends take both cores; run beside other suites they would make those fail, and be measured unfairly).
 phase() {
     local name=$1
@@ -95,13 +95,24 @@ phase() {
     total=$((total + count))
     failed_tests=$((failed_tests + failed))
 }
-isolated='LoadTests|FaultMatrixTests|CrashRecoveryTests|FleetAlertingTests|ShardingRGWTests|AlertmanagerPushRGWTests|SLOBurnRateTests|NativeHistogramRGWTests|CompatibilityTests|OutboxCrashTests'
+isolated='ReleaseBinaryTests|LoadTests|FaultMatrixTests|CrashRecoveryTests|FleetAlertingTests|ShardingRGWTests|AlertmanagerPushRGWTests|SLOBurnRateTests|NativeHistogramRGWTests|CompatibilityTests|OutboxCrashTests'
 phase main --skip "$isolated"
 phase faults --filter 'FaultMatrixTests|CrashRecoveryTests|FleetAlertingTests|ShardingRGWTests|AlertmanagerPushRGWTests|SLOBurnRateTests|NativeHistogramRGWTests|CompatibilityTests'
 # The outbox's kill -9 loop starts fifty processes in a minute: alone, so the fault suites' timings stay their own.
 phase durability --filter OutboxCrashTests
 phase load --filter LoadTests
-cat "$root"/test-output/swift-test-{main,faults,durability,load}.log > "$root/test-output/swift-test.log"
+# The binary users deploy (scripts/release.sh: static runtime, hot code first, packed relocations), built last so
+# its compile does not share the cores with timing-sensitive suites; its tests run it against RGW.
+log "release build"
+if S3CANARY_RELEASE_BINARY=$(scripts/release.sh | tail -1); then
+    export S3CANARY_RELEASE_BINARY
+    phase release --filter ReleaseBinaryTests
+else
+    echo "FAILED: scripts/release.sh"
+    status=1
+fi
+cat "$root"/test-output/swift-test-{main,faults,durability,load,release}.log > "$root/test-output/swift-test.log" \
+    2>/dev/null || true
 # A plain closing line for CI: Swift Testing's own summaries, as counts.
 echo "$((total - failed_tests)) passed, $failed_tests failed"
 [ "$status" -eq 0 ] || echo "swift test failed with status $status"
