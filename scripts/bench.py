@@ -353,16 +353,20 @@ def bench_footprint():
     canary.stop()
     ours_per_1000 = ours_cpu / operations * 1000
     theirs_per_1000 = blackbox_cpu / blackbox_probes * 1000
-    rows = ["| figure | s3-canary | blackbox_exporter | ratio | target |", "|---|---|---|---|---|",
-            f"| idle RSS (MiB) | {ours_idle:.1f} | {blackbox_idle:.1f} | **{ours_idle / blackbox_idle:.2f}** | ≤ 1.50 |",
-            f"| RSS under load (MiB) | {ours_peak:.1f} | {peak:.1f} | {ours_peak / peak:.2f} | ≤ 1.50 |",
-            f"| idle Pss, one of three copies (MiB) | {ours_pss:.1f} | {blackbox_pss:.1f} | "
-            f"{ours_pss / blackbox_pss:.2f} | |",
-            f"| idle private memory, one of three copies (MiB) | {ours_private:.1f} | {blackbox_private:.1f} | "
-            f"{ours_private / blackbox_private:.2f} | |",
-            f"| CPU s per 1,000 operations / probes | {ours_per_1000:.3f} | {theirs_per_1000:.3f} | "
-            f"**{ours_per_1000 / theirs_per_1000:.2f}** | ≤ 1.00 |",
-            f"| work done in {seconds} s | {int(operations)} signed S3 operations | {blackbox_probes} HTTP GET probes | | |"]
+    figures = [("idle RSS (MiB)", ours_idle, blackbox_idle, "≤ 1.50", True, 1),
+               ("RSS under load (MiB)", ours_peak, peak, "≤ 1.50", False, 1),
+               ("idle Pss, one of three copies (MiB)", ours_pss, blackbox_pss, "", False, 1),
+               ("idle private memory, one of three copies (MiB)", ours_private, blackbox_private, "", False, 1),
+               ("CPU s per 1,000 operations / probes", ours_per_1000, theirs_per_1000, "≤ 1.00", True, 3)]
+    rows = ["| figure | s3-canary | blackbox_exporter | ratio | target | s3-canary before | ratio before |",
+            "|---|---|---|---|---|---|---|"]
+    for label, ours, theirs, target, bold, digits in figures:
+        ratio = f"**{ours / theirs:.2f}**" if bold else f"{ours / theirs:.2f}"
+        before_ours, _, before_ratio = previous_row(label, 3)
+        rows.append(f"| {label} | {ours:.{digits}f} | {theirs:.{digits}f} | {ratio} | {target} | {before_ours} | "
+                    f"{before_ratio} |")
+    rows.append(f"| work done in {seconds} s | {int(operations)} signed S3 operations | {blackbox_probes} HTTP GET "
+                "probes | | | | |")
     sections.append(("2. Footprint against prometheus-blackbox-exporter",
                      f"Both probe the same RGW at {rate:.0f} requests a second for {seconds} s: s3-canary with "
                      f"{backends} backends every {interval:.0f} s (5 signed operations a cycle), blackbox_exporter "
@@ -372,7 +376,9 @@ def bench_footprint():
                      "running at once, as three pods of one image on a node: what one more sidecar costs.\n\n"
                      + "\n".join(rows)))
     summary.append(f"Footprint: CPU per operation {ours_per_1000 / theirs_per_1000:.2f}× blackbox_exporter's per probe; "
-                   f"idle RSS {ours_idle / blackbox_idle:.2f}× (target ≤ 1.50); private memory of one more idle "
+                   f"idle RSS {ours_idle:.1f} MiB, {ours_idle / blackbox_idle:.2f}× (before "
+                   f"{previous_row('idle RSS (MiB)', 3)[2]}×; target ≤ 1.50); under load {ours_peak / peak:.2f}× "
+                   f"(before {previous_row('RSS under load (MiB)', 3)[2]}×); private memory of one more idle "
                    f"sidecar {ours_private:.1f} MiB against {blackbox_private:.1f}")
 
 
@@ -478,6 +484,12 @@ def previous(pattern, default=None):
     """A figure of the report this run replaces (read before it is overwritten), for the "before" columns."""
     match = re.search(pattern, PREVIOUS_REPORT, re.M)
     return match.group(1) if match else default
+
+
+def previous_row(label, figures=1):
+    """The first `figures` numbers of a table row of the report this run replaces, by the row's label."""
+    match = re.search(rf"^\| {re.escape(label)} \|" + r" \**([0-9.]+)\**[^|]*\|" * figures, PREVIOUS_REPORT, re.M)
+    return match.groups() if match else ("–",) * figures
 
 
 def bench_series_budget():
@@ -588,11 +600,12 @@ def bench_startup():
         process.terminate()
         process.wait()
     a, b = statistics.median(healthz), statistics.median(blackbox)
-    rows = ["| figure | median ms |", "|---|---|",
-            f"| s3-canary: process start → `/healthz` 200 | {a:.0f} |",
-            f"| s3-canary: process start → first cycle done (`/readyz` 200), RGW | {statistics.median(ready):.0f} |",
-            f"| blackbox_exporter: process start → `/-/healthy` 200 | {b:.0f} |",
-            f"| ratio (to `/healthz`; target ≤ 2.00) | **{a / b:.2f}** |"]
+    figures = [("s3-canary: process start → `/healthz` 200", f"{a:.0f}"),
+               ("s3-canary: process start → first cycle done (`/readyz` 200), RGW", f"{statistics.median(ready):.0f}"),
+               ("blackbox_exporter: process start → `/-/healthy` 200", f"{b:.0f}"),
+               ("ratio (to `/healthz`; target ≤ 2.00)", f"**{a / b:.2f}**")]
+    rows = ["| figure | median ms | before |", "|---|---|---|"]
+    rows += [f"| {label} | {value} | {previous_row(label)[0]} |" for label, value in figures]
     sections.append(("5. Start-up", "Medians of repeated starts, polled every 5 ms.\n\n" + "\n".join(rows)))
     summary.append(f"Start-up: /healthz after {a:.0f} ms ({a / b:.2f}× blackbox_exporter), first cycle after {statistics.median(ready):.0f} ms")
 
