@@ -109,7 +109,9 @@ struct ConfigOption: ParsableArguments {
 }
 
 struct Run: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the service.")
+    // Every command names itself: ArgumentParser would derive the name from `String(describing: Self.self)` each time
+    // it looks, which is a dynamic cast scanning every protocol conformance in the binary (start-up CPU).
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the service.")
 
     @OptionGroup var configOption: ConfigOption
     @OptionGroup var logging: LoggingOptions
@@ -206,6 +208,7 @@ struct CheckConfig: AsyncParsableCommand {
 
 struct Compat: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "compat",
         abstract: """
             Check once per backend the S3 features clients use (multipart, checksum, aws_chunked, conditional, \
             presign) and print each verdict: ok, unsupported, failing or corrupting. Exit 0 when none is failing or \
@@ -235,6 +238,7 @@ struct Compat: AsyncParsableCommand {
 
 struct Probe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "probe",
         abstract: "Run one canary cycle per backend now: exit 0 when all pass, 1 when any fails."
     )
 
