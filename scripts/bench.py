@@ -67,7 +67,7 @@ def get(url, headers=None, timeout=5):
         return response.status, response.read()
 
 
-def wait_for(url, timeout=60, status=200):
+def wait_for(url, timeout=60, status=200, poll=0.005):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -75,7 +75,7 @@ def wait_for(url, timeout=60, status=200):
                 return True
         except Exception:
             pass
-        time.sleep(0.005)
+        time.sleep(poll)
     raise RuntimeError(f"{url} did not answer {status} within {timeout} s")
 
 
@@ -582,9 +582,10 @@ def bench_scrape(canary):
 def bench_startup():
     log("start-up")
     healthz, ready, blackbox = [], [], []
-    for _ in range(3 if QUICK else 5):
+    # Polled every millisecond: both start in 8-20 ms, where a 5 ms poll was a third of the figure.
+    for _ in range(3 if QUICK else 11):
         canary = Canary("startup", 1, interval="15s", timeout="5s")
-        wait_for(canary.base + "/healthz")
+        wait_for(canary.base + "/healthz", poll=0.001)
         healthz.append((time.monotonic() - canary.started) * 1000)
         wait_for(canary.base + "/readyz")
         ready.append((time.monotonic() - canary.started) * 1000)
@@ -595,7 +596,7 @@ def bench_startup():
         process = subprocess.Popen(["prometheus-blackbox-exporter", f"--config.file={config}",
                                     f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(f"http://127.0.0.1:{port}/-/healthy")
+        wait_for(f"http://127.0.0.1:{port}/-/healthy", poll=0.001)
         blackbox.append((time.monotonic() - started) * 1000)
         process.terminate()
         process.wait()
@@ -606,7 +607,7 @@ def bench_startup():
                ("ratio (to `/healthz`; target ≤ 2.00)", f"**{a / b:.2f}**")]
     rows = ["| figure | median ms | before |", "|---|---|---|"]
     rows += [f"| {label} | {value} | {previous_row(label)[0]} |" for label, value in figures]
-    sections.append(("5. Start-up", "Medians of repeated starts, polled every 5 ms.\n\n" + "\n".join(rows)))
+    sections.append(("5. Start-up", "Medians of 11 starts of each, polled every millisecond.\n\n" + "\n".join(rows)))
     summary.append(f"Start-up: /healthz after {a:.0f} ms ({a / b:.2f}× blackbox_exporter), first cycle after {statistics.median(ready):.0f} ms")
 
 
