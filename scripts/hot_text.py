@@ -25,6 +25,7 @@ import bisect
 import collections
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -163,6 +164,7 @@ def main():
             sys.exit(f"hot_text: {tool} is missing ({fix})")
     work = tempfile.mkdtemp(prefix="s3canary-hot.")
     addresses = sorted(profile(binary, work))
+    shutil.rmtree(work)  # a stripped copy of the binary and the profile: over 100 MB (kept when a step failed)
     sections = text_sections(link_map)
     starts = [section[0] for section in sections]
     hot = {}
