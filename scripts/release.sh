@@ -28,15 +28,14 @@ esac
 # - no exported symbols: a sidecar is not a library, and the loader would search them on every symbol lookup.
 # The linker's map goes beside the binary (`s3-canary.map`), for scripts/hot_text.py.
 hot_text="$PWD/scripts/release/hot-text.lds"
-product=$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)/s3-canary
+bin=$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)/s3-canary
 flags+=(-Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections -Xcc -fdata-sections
     -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic
-    -Xlinker -T -Xlinker "$hot_text" -Xlinker "-Map=$product.map")
+    -Xlinker -T -Xlinker "$hot_text" -Xlinker "-Map=$bin.map")
 # SwiftPM does not know the linker script is an input: the binary is linked again every time (about 15 s).
-rm -f "$product"
+rm -f "$bin"
 # Each variant in its own build folder: the debug build and the benchmarks keep theirs.
 swift build -c release --static-swift-stdlib "${flags[@]}" --scratch-path "$scratch" --product s3-canary
-bin="$(swift build -c release --static-swift-stdlib "${flags[@]}" --scratch-path "$scratch" --show-bin-path)/s3-canary"
 # Refuse a binary that still needs the Swift runtime: that is what the static link is for.
 if ldd "$bin" | grep -q 'libswift\|libFoundation'; then
     echo "release: $bin still links the Swift runtime dynamically" >&2
@@ -44,8 +43,8 @@ if ldd "$bin" | grep -q 'libswift\|libFoundation'; then
     exit 1
 fi
 # Refuse one whose hot code did not come together: a linker script whose patterns match nothing links silently.
-hot_start=$(nm "$bin" | awk '$3 == "__s3canary_hot_text_start" { print $1 }')
-hot_end=$(nm "$bin" | awk '$3 == "__s3canary_hot_text_end" { print $1 }')
+read -r hot_start hot_end < <(nm "$bin" | awk '$3 == "__s3canary_hot_text_start" { start = $1 }
+    $3 == "__s3canary_hot_text_end" { end = $1 } END { print (start == "" ? 0 : start), (end == "" ? 0 : end) }')
 if [ $((16#${hot_end:-0} - 16#${hot_start:-0})) -lt $((1024 * 1024)) ]; then
     echo "release: less than 1 MiB of hot code at the start of .text in $bin: is $hot_text stale?" >&2
     exit 1

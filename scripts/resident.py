@@ -15,6 +15,8 @@ import struct
 import subprocess
 import sys
 
+from hot_text import text_sections  # scripts/hot_text.py, beside this file
+
 PAGE = 4096
 
 
@@ -54,24 +56,14 @@ def sections(binary):
 
 
 def code_objects(link_map):
-    """(start, end, object) of every input section of `.text`, from lld's map."""
-    found, in_text, column = [], False, 49
-    with open(link_map) as f:
-        for line in f:
-            if len(line) <= column:
-                continue
-            head, rest = line[:column], line[column:].rstrip("\n")
-            indent = len(rest) - len(rest.lstrip())
-            if indent == 0:
-                in_text = rest.strip() == ".text"
-            elif in_text and indent == 8 and ":(" in rest:
-                vma, _, size, _ = head.split()
-                source = rest.strip().rsplit(":(", 1)[0]
-                library = re.search(r"/lib([^/]+)\.a\(", source)
-                module = re.search(r"/([^/]+)\.build/", source)
-                name = library.group(1) if library else module.group(1) if module else source.rsplit("/", 1)[-1]
-                found.append((int(vma, 16), int(vma, 16) + int(size, 16), name))
-    return sorted(found)
+    """(start, end, module or library) of every input section of `.text`, from lld's map (read as hot_text.py does)."""
+    found = []
+    for start, end, source, _ in text_sections(link_map):
+        library = re.search(r"/lib([^/]+)\.a\(", source)
+        module = re.search(r"/([^/]+)\.build/", source)
+        name = library.group(1) if library else module.group(1) if module else source.rsplit("/", 1)[-1]
+        found.append((start, end, name))
+    return found
 
 
 def main():

@@ -108,10 +108,26 @@ struct OutboxCrashTests {
             self.proxy.stop()
             self.receiver.stop()
         }
+
+        /// Starts the first process and fails its backend until the receiver has the `opened`; the process runs on.
+        func startWithOpenedDelivered() async throws -> Process {
+            let first = try await Process.start(
+                config: self.config, port: self.port, log: self.directory.appendingPathComponent("first.log"))
+            try self.proxy.set("flaky", "500")
+            try await Harness.waitUntil(.seconds(20), "opened delivered") {
+                OutboxCrashTests.breakerEvent("backend.circuit.opened", self.receiver) != nil
+            }
+            return first
+        }
     }
 
     static func breakerEvents(_ receiver: WebhookReceiver) -> [WebhookReceiver.Delivery] {
         receiver.deliveries.filter { ($0.json["type"] as? String ?? "").hasPrefix("backend.circuit.") }
+    }
+
+    /// The first delivered breaker event of `type`.
+    static func breakerEvent(_ type: String, _ receiver: WebhookReceiver) -> WebhookReceiver.Delivery? {
+        Self.breakerEvents(receiver).first { $0.json["type"] as? String == type }
     }
 
     /// Receiver down; the breaker opens, closes and opens again (three events, all pending); SIGKILL; restart;
@@ -166,13 +182,8 @@ struct OutboxCrashTests {
         let rig = try await Rig.make("outbox-outage")
         defer { rig.stop() }
         let (directory, proxy, receiver, port, config) = (rig.directory, rig.proxy, rig.receiver, rig.port, rig.config)
-        let first = try await Process.start(
-            config: config, port: port, log: directory.appendingPathComponent("first.log"))
+        let first = try await rig.startWithOpenedDelivered()
         defer { first.daemon.signal(SIGKILL) }
-        try proxy.set("flaky", "500")
-        try await Harness.waitUntil(.seconds(20), "opened delivered") {
-            Self.breakerEvents(receiver).contains { $0.json["type"] as? String == "backend.circuit.opened" }
-        }
         let openedAt = Date()
         first.daemon.signal(SIGKILL)
         try await Task.sleep(for: .seconds(2))
@@ -183,15 +194,14 @@ struct OutboxCrashTests {
         try await Task.sleep(for: .seconds(3))  // its half-open probes fail: still the same outage
         try proxy.set("flaky", "pass")
         try await Harness.waitUntil(.seconds(20), "closed delivered") {
-            Self.breakerEvents(receiver).contains { $0.json["type"] as? String == "backend.circuit.closed" }
+            Self.breakerEvent("backend.circuit.closed", receiver) != nil
         }
         let closedAt = Date()
         try await Task.sleep(for: .seconds(1))
         let types = Self.breakerEvents(receiver).map { $0.json["type"] as? String ?? "" }
         #expect(types.filter { $0 == "backend.circuit.opened" }.count == 1, "\(types)")
         #expect(types.filter { $0 == "backend.circuit.closed" }.count == 1, "\(types)")
-        let closed = try #require(
-            Self.breakerEvents(receiver).first { $0.json["type"] as? String == "backend.circuit.closed" })
+        let closed = try #require(Self.breakerEvent("backend.circuit.closed", receiver))
         let data = closed.json["data"] as? [String: Any] ?? [:]
         let seconds = try #require(data["open_duration_seconds"] as? Double, "\(closed.json)")
         let outage = closedAt.timeIntervalSince(openedAt)
@@ -205,14 +215,9 @@ struct OutboxCrashTests {
     @Test func aBackendRemovedWhileOpenGetsItsClosed() async throws {
         let rig = try await Rig.make("outbox-removed")
         defer { rig.stop() }
-        let (directory, proxy, receiver, port, config) = (rig.directory, rig.proxy, rig.receiver, rig.port, rig.config)
-        let first = try await Process.start(
-            config: config, port: port, log: directory.appendingPathComponent("first.log"))
+        let (directory, receiver, port, config) = (rig.directory, rig.receiver, rig.port, rig.config)
+        let first = try await rig.startWithOpenedDelivered()
         defer { first.daemon.signal(SIGKILL) }
-        try proxy.set("flaky", "500")
-        try await Harness.waitUntil(.seconds(20), "opened delivered") {
-            Self.breakerEvents(receiver).contains { $0.json["type"] as? String == "backend.circuit.opened" }
-        }
         first.daemon.signal(SIGKILL)
         let renamed = try String(contentsOf: config, encoding: .utf8).replacingOccurrences(
             of: "name: flaky", with: "name: steady")
@@ -221,10 +226,9 @@ struct OutboxCrashTests {
             config: config, port: port, log: directory.appendingPathComponent("second.log"))
         defer { second.daemon.signal(SIGKILL) }
         try await Harness.waitUntil(.seconds(20), "closed delivered") {
-            Self.breakerEvents(receiver).contains { $0.json["type"] as? String == "backend.circuit.closed" }
+            Self.breakerEvent("backend.circuit.closed", receiver) != nil
         }
-        let closed = try #require(
-            Self.breakerEvents(receiver).first { $0.json["type"] as? String == "backend.circuit.closed" })
+        let closed = try #require(Self.breakerEvent("backend.circuit.closed", receiver))
         let data = closed.json["data"] as? [String: Any] ?? [:]
         #expect(
             "\(closed.json)".contains("backend removed from the configuration while its breaker was open"),
