@@ -180,6 +180,10 @@ let package = Package(
             path: "Benchmarks/Micro"
         ),
         .testTarget(
+            name: "SidecarConfigTests",
+            dependencies: ["SidecarConfig", "ObjectStorage"]
+        ),
+        .testTarget(
             name: "ObjectStorageTests",
             dependencies: ["ObjectStorage"],
             resources: [.copy("Fixtures")]

@@ -73,6 +73,9 @@ log "swift build"
 swift build --build-tests
 export S3CANARY_BINARY="$root/.build/debug/s3-canary"
 status=0
+# The generated docs (docs/configuration.md from the key tables) must match what the binary generates.
+log "generated docs"
+scripts/check-docs.sh || { echo "FAILED: scripts/check-docs.sh (a generated doc differs; see above)"; status=1; }
 total=0
 failed_tests=0
 # Phases: most suites in parallel, then the timing-sensitive fault suites, then load and soak alone (wrk

@@ -87,6 +87,8 @@ struct Reader {
     var problems: [ConfigurationProblem] = []
     /// Bounds the work on hostile input (alias bombs expand into shared nodes that a walk would multiply).
     var budget = 50_000
+    /// The resolution pass's steps, registered while parsing (`Reader+Secrets.swift`).
+    var resolutions: [Resolution] = []
 
     init(environment: [String: String]) {
         self.environment = environment

@@ -17,7 +17,7 @@ struct S3Canary: AsyncParsableCommand {
         commandName: "s3-canary",
         abstract: "Probes S3-compatible backends through circuit breakers and exports Prometheus metrics.",
         version: version,
-        subcommands: [Run.self, DemoCommand.self, CheckConfig.self, Probe.self, Compat.self]
+        subcommands: [Run.self, DemoCommand.self, CheckConfig.self, Probe.self, Compat.self, ConfigDocs.self]
     )
 
     static func main() async {
@@ -203,6 +203,17 @@ struct CheckConfig: AsyncParsableCommand {
             (\(configuration.backends.map(\.name).joined(separator: ", ")))
             """
         )
+    }
+}
+
+struct ConfigDocs: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config-docs",
+        abstract: "Print the reference of every configuration key, in Markdown (docs/configuration.md is its output)."
+    )
+
+    func run() {
+        print(ConfigReference.markdown(), terminator: "")
     }
 }
 
