@@ -29,8 +29,8 @@ public enum ConfigReference {
             A **secret** key is given in one of three forms: `KEY` (the value itself), `KEY_env` (the name of an
             environment variable) or `KEY_file` (a file, its trailing newline dropped: how Kubernetes and systemd hand
             secrets over). Files and variables are read when the configuration is checked, so a missing one fails
-            `check-config`, and again on every reload. No secret value ever appears in a problem, a log line, `/status`,
-            a page or a metric.
+            `check-config`, and again on every reload. No secret value ever appears in a problem, a log line, the status
+            document, a page or a metric.
 
             """
         for section in ConfigSections.all {
