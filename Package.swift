@@ -70,17 +70,25 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        // Every metric family, the status board, the event model and the hook that fans events out.
+        // The Prometheus exposition: metric families, the text, OpenMetrics and protobuf writers, native histograms.
+        // Depends on nothing of ours: it could be a package of its own.
+        .target(name: "PrometheusExposition"),
+        // The event model: what happened (breaker transitions, service events), as every payload renders it.
+        .target(
+            name: "SidecarEvents",
+            dependencies: ["SidecarConfig", "SidecarBreaker"]
+        ),
+        // The canary's metric catalogue, the status board and the hook that fans events out.
         .target(
             name: "SidecarTelemetry",
             dependencies: [
+                "PrometheusExposition",
+                "SidecarEvents",
                 "ObjectStorage",
                 "SidecarConfig",
                 "SidecarBreaker",
                 "SidecarCanary",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // What survives a restart (state_dir): the durable event outbox and the remembered outages, in SQLite.
@@ -99,6 +107,8 @@ let package = Package(
                 "ObjectStorage",
                 "SidecarConfig",
                 "SidecarCanary",
+                "PrometheusExposition",
+                "SidecarEvents",
                 "SidecarTelemetry",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -116,6 +126,8 @@ let package = Package(
                 "SidecarConfig",
                 "SidecarBreaker",
                 "SidecarCanary",
+                "PrometheusExposition",
+                "SidecarEvents",
                 "SidecarTelemetry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -137,6 +149,8 @@ let package = Package(
                 "SidecarConfig",
                 "SidecarBreaker",
                 "SidecarCanary",
+                "PrometheusExposition",
+                "SidecarEvents",
                 "SidecarTelemetry",
                 "SidecarNotify",
                 "SidecarServer",
@@ -156,6 +170,8 @@ let package = Package(
                 "ObjectStorage",
                 "SidecarConfig",
                 "SidecarCanary",
+                "PrometheusExposition",
+                "SidecarEvents",
                 "SidecarTelemetry",
                 "SidecarServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -171,6 +187,8 @@ let package = Package(
                 "ObjectStorage",
                 "SidecarConfig",
                 "SidecarBreaker",
+                "PrometheusExposition",
+                "SidecarEvents",
                 "SidecarTelemetry",
                 "SidecarNotify",
                 "SidecarServer",
@@ -178,6 +196,10 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Benchmarks/Micro"
+        ),
+        .testTarget(
+            name: "PrometheusExpositionTests",
+            dependencies: ["PrometheusExposition"]
         ),
         .testTarget(
             name: "SidecarConfigTests",
@@ -191,7 +213,7 @@ let package = Package(
         .testTarget(
             name: "CanarySidecarTests",
             dependencies: [
-                "CanarySidecar", "SidecarConfig", "SidecarBreaker", "SidecarCanary", "SidecarTelemetry",
+                "CanarySidecar", "SidecarConfig", "SidecarBreaker", "SidecarCanary", "SidecarTelemetry", "SidecarEvents", "PrometheusExposition",
                 "SidecarNotify", "SidecarServer", "SidecarState", "ObjectStorage",
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -201,7 +223,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "CanarySidecar", "SidecarConfig", "SidecarBreaker", "SidecarCanary", "SidecarTelemetry",
+                "CanarySidecar", "SidecarConfig", "SidecarBreaker", "SidecarCanary", "SidecarTelemetry", "SidecarEvents", "PrometheusExposition",
                 "SidecarNotify", "SidecarServer", "ObjectStorage",
             ]
         ),

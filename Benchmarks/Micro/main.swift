@@ -10,6 +10,7 @@ import SidecarServer
 import SidecarState
 import SidecarTelemetry
 import Synchronization
+import PrometheusExposition
 
 // Micro benchmarks of the hot paths, each beside a baseline measured in the same run (ratios are what matter:
 // they survive a slower or busier machine). A plain release executable: `swift run -c release s3-canary-bench`.

@@ -8,6 +8,7 @@ import SidecarConfig
 import SidecarServer
 import SidecarTelemetry
 import Synchronization
+import SidecarEvents
 
 /// The running service as the wiring composes it: the telemetry hook (metrics, board, events), the scheduler,
 /// the endpoint's access rules and the one owner of the running backends (``ReloadOwner``). It decides nothing

@@ -1,6 +1,7 @@
 import Foundation
 import SidecarConfig
 import SidecarTelemetry
+import SidecarEvents
 
 /// The alerts this instance pushes to Alertmanager (`POST /api/v2/alerts`), as a pure state machine: events in,
 /// the alerts to send now out. No I/O and no clock: the caller passes the time.

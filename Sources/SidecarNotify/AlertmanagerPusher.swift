@@ -4,6 +4,7 @@ import ServiceLifecycle
 import SidecarConfig
 import SidecarTelemetry
 import Synchronization
+import SidecarEvents
 
 /// Pushes this instance's alerts to every Alertmanager of `alertmanagers:` (`POST <url>/api/v2/alerts`), the way
 /// Prometheus sends alerts: on every breaker and integrity event, and again every `resend_interval` while firing.

@@ -5,6 +5,7 @@ import SidecarBreaker
 import SidecarCanary
 import SidecarConfig
 import SidecarTelemetry
+import SidecarEvents
 
 /// Renders an event in a webhook's format. The body is rendered once per event and webhook, so every retry
 /// sends the same bytes (and the same id).

@@ -7,6 +7,7 @@ import SidecarConfig
 import SidecarState
 import SidecarTelemetry
 import Synchronization
+import SidecarEvents
 
 /// Delivers events to webhooks: a bounded queue and a worker per webhook, so a slow or dead receiver delays only
 /// its own queue and never the probes (publishing never waits).

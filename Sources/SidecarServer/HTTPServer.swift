@@ -8,6 +8,7 @@ import SidecarBreaker
 import SidecarCanary
 import SidecarConfig
 import SidecarTelemetry
+import PrometheusExposition
 
 /// The HTTP endpoint (docs/design.md, "Routes"): one handler per ``Route``.
 public enum HTTPServer {

@@ -7,6 +7,7 @@ import SidecarCanary
 import SidecarConfig
 import SidecarTelemetry
 import Synchronization
+import PrometheusExposition
 
 /// Renders `/metrics` at most once per `maxAge` per format and encoding, and never more often than every two
 /// renderings' time, so rendering takes at most half a core however many scrapers there are.

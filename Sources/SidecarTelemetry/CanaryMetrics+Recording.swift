@@ -3,6 +3,7 @@ import ObjectStorage
 import SidecarBreaker
 import SidecarCanary
 import SidecarConfig
+import PrometheusExposition
 
 extension CanaryMetrics {
     /// Records a finished cycle: probe gauges and counters, and every operation it ran.

@@ -4,6 +4,7 @@ import SidecarBreaker
 import SidecarCanary
 import SidecarConfig
 import Synchronization
+import PrometheusExposition
 
 /// Every metric the exporter publishes, defined in this one file (docs/design.md, "Metrics"): the canary's own, the
 /// standard `process_*` ones and the gauges `/probe` answers with.
@@ -34,7 +35,7 @@ public final class CanaryMetrics: Sendable {
     let breakerThreshold: MetricFamily
     /// `s3canary_credentials_refresh_failures_total`, per backend.
     public let credentialsRefreshFailures: MetricFamily
-    let tlsCertificateExpiry: MetricFamily
+    package let tlsCertificateExpiry: MetricFamily
     /// `s3canary_webhook_deliveries_total`, per webhook, event and ``DeliveryResult``.
     public let webhookDeliveries: MetricFamily
     /// `s3canary_webhook_dropped_total`, per webhook and ``DropReason``.

@@ -4,6 +4,7 @@ import SidecarBreaker
 import SidecarCanary
 import SidecarConfig
 import Synchronization
+import SidecarEvents
 
 /// The one place events fan out: a breaker transition, a finished cycle or a service event goes to metrics, the
 /// status board, the log and every event sink (the webhook dispatcher), always the same way. The wiring only

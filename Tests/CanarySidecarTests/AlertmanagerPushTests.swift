@@ -8,6 +8,7 @@ import Testing
 @testable import SidecarConfig
 @testable import SidecarNotify
 @testable import SidecarTelemetry
+@testable import SidecarEvents
 
 /// Pushing this instance's alerts to Alertmanager: the pure alert book, the pusher under a test clock, and the
 /// configuration's checks.

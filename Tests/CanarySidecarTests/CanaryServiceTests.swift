@@ -11,6 +11,7 @@ import Testing
 @testable import SidecarNotify
 @testable import SidecarServer
 @testable import SidecarTelemetry
+@testable import SidecarEvents
 
 @Suite("CanaryService wiring over in-memory backends")
 struct CanaryServiceTests {

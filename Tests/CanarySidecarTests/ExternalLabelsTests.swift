@@ -6,6 +6,7 @@ import Testing
 @testable import SidecarConfig
 @testable import SidecarNotify
 @testable import SidecarTelemetry
+@testable import SidecarEvents
 
 /// `external_labels`: read from the configuration, stamped on every event by the telemetry hook, and carried by every
 /// payload format, so receivers of a fleet can group by cluster or location.

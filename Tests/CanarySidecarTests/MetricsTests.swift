@@ -8,6 +8,7 @@ import Testing
 @testable import SidecarNotify
 @testable import SidecarServer
 @testable import SidecarTelemetry
+@testable import PrometheusExposition
 
 @Suite("Metrics registry and exposition")
 struct MetricsTests {

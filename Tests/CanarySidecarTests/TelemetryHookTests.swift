@@ -9,6 +9,7 @@ import Testing
 @testable import SidecarCanary
 @testable import SidecarConfig
 @testable import SidecarTelemetry
+@testable import SidecarEvents
 
 /// A whole outage through a real breaker and the telemetry hook: every transition reaches the metrics, the board,
 /// one `notice` log line with `breaker.*` keys and the event sinks, exactly as on-call has always seen them.

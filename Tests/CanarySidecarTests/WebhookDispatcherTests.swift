@@ -7,6 +7,7 @@ import Testing
 @testable import SidecarConfig
 @testable import SidecarNotify
 @testable import SidecarTelemetry
+@testable import SidecarEvents
 
 /// A transport that answers from a script and records every attempt; past the script it repeats the last answer.
 /// `gate` holds the first attempt until the test opens it (an event in flight).

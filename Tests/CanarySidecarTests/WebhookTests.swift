@@ -9,6 +9,7 @@ import Testing
 @testable import SidecarNotify
 @testable import SidecarServer
 @testable import SidecarTelemetry
+@testable import SidecarEvents
 
 /// One fixed event per kind, rendered in every format and compared field by field with the fixtures in
 /// `Tests/Fixtures/webhooks` (reviewed against each format's documentation; the integration suite also validates

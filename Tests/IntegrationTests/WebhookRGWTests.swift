@@ -8,6 +8,7 @@ import Testing
 
 @testable import SidecarConfig
 @testable import SidecarTelemetry
+@testable import SidecarEvents
 
 @Suite("Webhooks verified by real receivers", .serialized)
 struct WebhookRGWTests {

@@ -1,7 +1,5 @@
 import Foundation
-import ObjectStorage
 import SidecarBreaker
-import SidecarCanary
 import SidecarConfig
 
 /// One event, as every payload format renders it. Holds configured names and counts only: no URL, key or secret.
@@ -14,6 +12,12 @@ public struct WebhookEvent: Sendable, Equatable {
         public var reason: String
         /// The error's own words.
         public var message: String
+
+        public init(operation: String, reason: String, message: String) {
+            self.operation = operation
+            self.reason = reason
+            self.message = message
+        }
     }
 
     /// Unique per event, and the same on every delivery attempt (receivers deduplicate on it).
@@ -77,7 +81,7 @@ public struct WebhookEvent: Sendable, Equatable {
     }
 
     /// The event of a breaker transition.
-    init(transition event: BreakerTransitionEvent, instance: String, statusURL: String) {
+    package init(transition event: BreakerTransitionEvent, instance: String, statusURL: String) {
         let transition = event.transition
         let type: WebhookEventType
         switch transition.to {

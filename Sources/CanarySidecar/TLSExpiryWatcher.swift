@@ -3,6 +3,7 @@ import Logging
 import ObjectStorage
 import ServiceLifecycle
 import SidecarConfig
+import SidecarTelemetry
 
 /// Publishes `s3canary_tls_certificate_expiry_timestamp_seconds` for every https backend: the earliest expiry in
 /// the chain it serves, read at start-up and then once per `interval` (an hour by default) on `clock`.

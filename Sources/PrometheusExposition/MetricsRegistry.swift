@@ -1,8 +1,4 @@
 import Foundation
-import ObjectStorage
-import SidecarBreaker
-import SidecarCanary
-import SidecarConfig
 import Synchronization
 
 /// A small Prometheus registry: counters, gauges and histograms with labels, rendered as text 0.0.4, OpenMetrics
@@ -60,7 +56,7 @@ public final class MetricsRegistry: Sendable {
     }
 
     /// The names of every defined family.
-    var familyNames: [String] { self.families.withLock { Array($0.keys) } }
+    public var familyNames: [String] { self.families.withLock { Array($0.keys) } }
 
     /// Renders every family, sorted by name, in the chosen format.
     public func render(format: ExpositionFormat) -> [UInt8] {

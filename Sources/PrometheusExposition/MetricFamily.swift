@@ -71,14 +71,14 @@ extension MetricsRegistry.Kind {
 
 /// One metric family and its series.
 public final class MetricFamily: Sendable {
-    let name: String
-    let help: String
-    let kind: MetricsRegistry.Kind
-    let labelNames: [String]
+    public let name: String
+    public let help: String
+    public let kind: MetricsRegistry.Kind
+    public let labelNames: [String]
     /// What a histogram keeps and shows.
-    let shape: HistogramShape
+    public let shape: HistogramShape
     /// Upper bounds of a histogram's classic buckets, ascending, without `+Inf`.
-    var buckets: [Double] { self.shape.classic }
+    public var buckets: [Double] { self.shape.classic }
 
     struct Histogram: Sendable {
         /// Observations per classic bucket (not cumulative), without `+Inf`.
@@ -175,7 +175,7 @@ public final class MetricFamily: Sendable {
     }
 
     /// Creates the series with zero values if it does not exist, so rates and alerts work before any event.
-    func touch(_ labels: [String]) {
+    public func touch(_ labels: [String]) {
         self.series.withLock { series in
             if series[labels] == nil { series[labels] = self.fresh() }
         }
@@ -214,7 +214,7 @@ public final class MetricFamily: Sendable {
     }
 
     /// The exemplars a histogram series keeps, oldest first (tests, `/status`).
-    func exemplars(_ labels: [String]) -> [Exemplar] {
+    public func exemplars(_ labels: [String]) -> [Exemplar] {
         self.series.withLock { series in
             guard case .histogram(let histogram) = series[labels] else { return [] }
             return histogram.exemplars.compactMap { $0 }.sorted { $0.timestamp < $1.timestamp }
@@ -222,7 +222,7 @@ public final class MetricFamily: Sendable {
     }
 
     /// The current value of a counter or gauge series (tests, `/status`).
-    func value(_ labels: [String]) -> Double? {
+    public func value(_ labels: [String]) -> Double? {
         self.series.withLock { series in
             if case .scalar(let value) = series[labels] { return value }
             return nil
@@ -230,7 +230,7 @@ public final class MetricFamily: Sendable {
     }
 
     /// The observation count of a histogram series.
-    func count(_ labels: [String]) -> UInt64? {
+    public func count(_ labels: [String]) -> UInt64? {
         self.series.withLock { series in
             if case .histogram(let histogram) = series[labels] { return histogram.count }
             return nil
@@ -238,7 +238,7 @@ public final class MetricFamily: Sendable {
     }
 
     /// Drops every series whose label `label` equals `value` (a backend removed by a reload).
-    func removeSeries(where label: String, equals value: String) {
+    public func removeSeries(where label: String, equals value: String) {
         guard let index = self.labelNames.firstIndex(of: label) else { return }
         self.series.withLock { series in
             series.removeAll { $0[index] == value }
@@ -246,12 +246,12 @@ public final class MetricFamily: Sendable {
     }
 
     /// Drops the series whose label values `shouldRemove` picks.
-    func removeSeries(where shouldRemove: ([String]) -> Bool) {
+    public func removeSeries(where shouldRemove: ([String]) -> Bool) {
         self.series.withLock { series in series.removeAll(where: shouldRemove) }
     }
 
     /// Drops every series of the family.
-    func removeAllSeries() {
+    public func removeAllSeries() {
         self.series.withLock { series in series.removeAll { _ in true } }
     }
 

@@ -1,8 +1,7 @@
 import Foundation
 import Testing
 
-@testable import SidecarConfig
-@testable import SidecarTelemetry
+@testable import PrometheusExposition
 
 @Suite("Exposition formats: negotiation, protobuf, native buckets, exemplars")
 struct ExpositionTests {
@@ -163,13 +162,5 @@ struct ExpositionTests {
         #expect(buckets.indices == [-3, -2, 0, 5])
         #expect(buckets.spans.map { [$0.offset, Int32($0.length)] } == [[-3, 2], [1, 1], [4, 1]])
         #expect(buckets.deltas == [1, 1, 0, -1])
-    }
-
-    @Test func theBucketFactorPicksTheCoarsestSchemaWithinIt() {
-        var configuration = MetricsConfiguration()
-        for (factor, schema) in [(1.1, 3), (2.0, 0), (1.5, 1), (4.0, -1), (65536.0, -4), (1.0028, 8)] {
-            configuration.nativeBucketFactor = factor
-            #expect(configuration.nativeSchema == schema, "factor \(factor)")
-        }
     }
 }
