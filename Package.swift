@@ -76,7 +76,7 @@ let package = Package(
         // The event model: what happened (breaker transitions, service events), as every payload renders it.
         .target(
             name: "SidecarEvents",
-            dependencies: ["SidecarConfig", "SidecarBreaker"]
+            dependencies: ["ObjectStorage", "SidecarConfig", "SidecarBreaker"]
         ),
         // The canary's metric catalogue, the status board and the hook that fans events out.
         .target(
@@ -103,6 +103,7 @@ let package = Package(
         .target(
             name: "SidecarNotify",
             dependencies: [
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 "SidecarState",
                 "ObjectStorage",
                 "SidecarConfig",
@@ -144,6 +145,8 @@ let package = Package(
         .target(
             name: "CanarySidecar",
             dependencies: [
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 "SidecarState",
                 "ObjectStorage",
                 "SidecarConfig",
@@ -183,6 +186,8 @@ let package = Package(
         .executableTarget(
             name: "s3-canary-bench",
             dependencies: [
+                "SidecarCanary",
+                .product(name: "Logging", package: "swift-log"),
                 "CanarySidecar",
                 "ObjectStorage",
                 "SidecarConfig",
@@ -207,12 +212,16 @@ let package = Package(
         ),
         .testTarget(
             name: "ObjectStorageTests",
-            dependencies: ["ObjectStorage"],
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),"ObjectStorage"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "CanarySidecarTests",
             dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 "CanarySidecar", "SidecarConfig", "SidecarBreaker", "SidecarCanary", "SidecarTelemetry", "SidecarEvents", "PrometheusExposition",
                 "SidecarNotify", "SidecarServer", "SidecarState", "ObjectStorage",
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
@@ -223,9 +232,21 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 "CanarySidecar", "SidecarConfig", "SidecarBreaker", "SidecarCanary", "SidecarTelemetry", "SidecarEvents", "PrometheusExposition",
                 "SidecarNotify", "SidecarServer", "ObjectStorage",
             ]
         ),
     ]
 )
+
+// Imports are part of each target's contract: a file sees only the modules it imports (MemberImportVisibility), and
+// an import is internal unless the file's public API needs it (`public import`, InternalImportsByDefault), so an
+// unused or leaking import shows. CI also builds with `--explicit-target-dependency-import-check error`.
+for target in package.targets {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    settings.append(.enableUpcomingFeature("InternalImportsByDefault"))
+    target.swiftSettings = settings
+}

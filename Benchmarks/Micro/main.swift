@@ -1,16 +1,15 @@
-import CanarySidecar
 import Crypto
 import Foundation
+import Logging
 import ObjectStorage
+import PrometheusExposition
 import SidecarBreaker
 import SidecarCanary
 import SidecarConfig
-import SidecarNotify
 import SidecarServer
 import SidecarState
 import SidecarTelemetry
 import Synchronization
-import PrometheusExposition
 
 // Micro benchmarks of the hot paths, each beside a baseline measured in the same run (ratios are what matter:
 // they survive a slower or busier machine). A plain release executable: `swift run -c release s3-canary-bench`.

@@ -1,12 +1,9 @@
 import Foundation
 import Logging
 import ObjectStorage
-import SidecarBreaker
 import SidecarCanary
 import SidecarConfig
-import SidecarNotify
 import SidecarServer
-import SidecarTelemetry
 
 /// A backend the service owns: what probes go through, and how to release it.
 struct OwnedBackend: Sendable {

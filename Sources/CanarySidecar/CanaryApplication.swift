@@ -4,7 +4,7 @@ import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import ObjectStorage
-import ServiceLifecycle
+public import ServiceLifecycle
 import SidecarBreaker
 import SidecarCanary
 import SidecarConfig

@@ -1,14 +1,15 @@
-import Foundation
-import Logging
-import ObjectStorage
+public import Foundation
+public import Logging
+public import ObjectStorage
+import PrometheusExposition
 import ServiceLifecycle
 import SidecarBreaker
-import SidecarCanary
-import SidecarConfig
-import SidecarServer
-import SidecarTelemetry
-import Synchronization
+public import SidecarCanary
+public import SidecarConfig
 import SidecarEvents
+public import SidecarServer
+public import SidecarTelemetry
+import Synchronization
 
 /// The running service as the wiring composes it: the telemetry hook (metrics, board, events), the scheduler,
 /// the endpoint's access rules and the one owner of the running backends (``ReloadOwner``). It decides nothing

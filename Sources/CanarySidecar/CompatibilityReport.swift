@@ -1,9 +1,9 @@
 import Foundation
-import Logging
+public import Logging
 import ObjectStorage
-import SidecarCanary
-import SidecarConfig
-import SidecarTelemetry
+import SidecarBreaker
+public import SidecarCanary
+public import SidecarConfig
 
 /// `s3-canary compat`: every feature once per backend, each in a cycle of its own (PUT, the feature, DELETE) so one
 /// failing feature never hides the next, then a table or JSON of verdicts with their evidence.

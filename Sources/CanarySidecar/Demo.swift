@@ -1,14 +1,10 @@
 import Foundation
-import Logging
-import ObjectStorage
-import ServiceLifecycle
+public import Logging
+public import ObjectStorage
+public import ServiceLifecycle
 import SidecarBreaker
-import SidecarCanary
-import SidecarConfig
-import SidecarNotify
+public import SidecarConfig
 import SidecarServer
-import SidecarTelemetry
-import Synchronization
 
 /// `s3-canary demo`: three in-memory backends, no account and no network needed.
 ///

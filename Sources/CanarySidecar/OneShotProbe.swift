@@ -1,12 +1,10 @@
 import Foundation
-import Logging
+public import Logging
 import ObjectStorage
 import SidecarBreaker
-import SidecarCanary
-import SidecarConfig
-import SidecarNotify
+public import SidecarCanary
+public import SidecarConfig
 import SidecarServer
-import SidecarTelemetry
 
 /// `s3-canary probe`: one cycle per backend, concurrently, then a table or JSON.
 public enum OneShotProbe {

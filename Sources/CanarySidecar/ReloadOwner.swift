@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ObjectStorage
+import PrometheusExposition
 import ServiceLifecycle
 import SidecarBreaker
 import SidecarCanary
@@ -8,7 +9,6 @@ import SidecarConfig
 import SidecarServer
 import SidecarTelemetry
 import Synchronization
-import PrometheusExposition
 
 /// The one owner of the running backends. Start-up builds the first set; after that SIGHUP and `POST /-/reload`
 /// are requests on one queue, applied strictly one at a time by ``run()``, each answered with its own result.

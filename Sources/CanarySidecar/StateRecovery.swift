@@ -1,9 +1,11 @@
 import Foundation
 import Logging
+import PrometheusExposition
 import SidecarBreaker
+import SidecarConfig
+import SidecarEvents
 import SidecarState
 import SidecarTelemetry
-import SidecarEvents
 
 /// What a restart picks up from `state_dir` (docs/design.md, 4.12): the store for the event outbox, and the outages
 /// a previous process announced and did not close. Problems with the store are logged and counted, never fatal:

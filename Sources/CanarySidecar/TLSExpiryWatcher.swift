@@ -1,9 +1,10 @@
-import Foundation
-import Logging
-import ObjectStorage
-import ServiceLifecycle
-import SidecarConfig
-import SidecarTelemetry
+public import Foundation
+public import Logging
+public import ObjectStorage
+import PrometheusExposition
+public import ServiceLifecycle
+public import SidecarConfig
+public import SidecarTelemetry
 
 /// Publishes `s3canary_tls_certificate_expiry_timestamp_seconds` for every https backend: the earliest expiry in
 /// the chain it serves, read at start-up and then once per `interval` (an hour by default) on `clock`.

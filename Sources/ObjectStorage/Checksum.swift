@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+public import Foundation
 
 /// The flexible checksums S3 accepts on uploads (`x-amz-checksum-<name>`) and returns with
 /// `x-amz-checksum-mode: ENABLED`: base64 of the big-endian digest.

@@ -1,4 +1,4 @@
-import NIOCore
+public import NIOCore
 
 extension Duration {
     /// The duration in seconds, as metrics and JSON carry it.

@@ -1,4 +1,4 @@
-import NIOCore
+public import NIOCore
 
 /// The S3 features real clients use beyond a plain PUT and GET: flexible checksums, `aws-chunked` uploads with a
 /// trailing checksum, conditional requests, presigned URLs and multipart upload.

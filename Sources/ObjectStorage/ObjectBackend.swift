@@ -1,4 +1,4 @@
-import NIOCore
+public import NIOCore
 
 /// The operations a canary needs from an object store, independent of the protocol behind it.
 ///

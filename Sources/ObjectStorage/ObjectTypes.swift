@@ -1,4 +1,4 @@
-import NIOCore
+public import NIOCore
 
 /// A server's answer that names the request it answered: `x-amz-request-id`, which the storage vendor asks for
 /// when a request misbehaved. The canary puts it on its steps, the status page and the latency exemplars.

@@ -1,6 +1,6 @@
-import Foundation
-import NIOCore
-import ObjectStorage
+public import Foundation
+public import NIOCore
+public import ObjectStorage
 import Synchronization
 
 /// A breaker transition of one backend, as metrics, logs, the status board and webhooks receive it.

@@ -1,4 +1,3 @@
-import ObjectStorage
 
 /// Runs `body` with a deadline on `clock`: when time runs out the body's task is cancelled and
 /// ``DeadlineExceeded`` is thrown. The body is awaited after cancellation, so it must honour cancellation (every

@@ -1,9 +1,9 @@
 import Crypto
-import Foundation
+public import Foundation
 import NIOCore
-import ObjectStorage
-import SidecarBreaker
-import SidecarConfig
+public import ObjectStorage
+public import SidecarBreaker
+public import SidecarConfig
 import Synchronization
 
 /// The result of one canary operation.

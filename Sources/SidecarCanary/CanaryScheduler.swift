@@ -1,8 +1,7 @@
-import Foundation
-import Logging
-import ObjectStorage
-import ServiceLifecycle
-import SidecarBreaker
+public import Foundation
+public import Logging
+public import ServiceLifecycle
+public import SidecarBreaker
 import SidecarConfig
 import Synchronization
 

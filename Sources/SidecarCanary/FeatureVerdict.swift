@@ -1,5 +1,5 @@
-import ObjectStorage
-import SidecarConfig
+public import ObjectStorage
+public import SidecarConfig
 import Synchronization
 
 /// What a compatibility operation says about its feature (docs/design.md, 4.2): the value on `/status`, the

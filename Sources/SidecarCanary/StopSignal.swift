@@ -1,6 +1,5 @@
 import ObjectStorage
 import SidecarBreaker
-import SidecarConfig
 import Synchronization
 
 /// A one-shot signal a runner can sleep against: `stop()` wakes every waiter, now and later.

@@ -1,5 +1,5 @@
 import Foundation
-import ObjectStorage
+public import ObjectStorage
 
 /// The whole configuration of the service (docs/design.md, 3.5), after parsing, expansion and validation.
 public struct CanaryConfiguration: Sendable, Equatable {

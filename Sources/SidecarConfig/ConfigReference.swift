@@ -1,3 +1,5 @@
+import Foundation
+
 /// The configuration reference, generated from the key tables (`s3-canary config-docs`, `docs/configuration.md`).
 public enum ConfigReference {
     /// The reference in Markdown: how values are written, then one table per section.

@@ -1,5 +1,5 @@
-import Foundation
-import ObjectStorage
+public import Foundation
+public import ObjectStorage
 import Yams
 
 /// Reads the YAML configuration: `${ENV}` expansion in values, `*_file` and `*_env` secrets, durations, sizes,

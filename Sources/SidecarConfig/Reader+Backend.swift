@@ -1,6 +1,6 @@
 import Foundation
-import Yams
 import ObjectStorage
+import Yams
 
 /// `backends[]`: one S3 backend to probe.
 public enum BackendKey: String, ConfigSectionKey {

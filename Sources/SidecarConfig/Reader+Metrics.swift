@@ -1,4 +1,5 @@
 import Foundation
+import ObjectStorage
 import Yams
 
 /// `metrics:`: the latency histograms' shape, which decides how many series a backend costs.

@@ -1,6 +1,6 @@
 import Foundation
-import Yams
 import ObjectStorage
+import Yams
 
 /// `probe:` (the defaults) and a backend's `probe:` (its overrides): the canary cycle.
 public enum ProbeKey: String, ConfigSectionKey {

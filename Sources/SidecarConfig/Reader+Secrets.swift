@@ -1,6 +1,5 @@
 import Foundation
 import ObjectStorage
-import Yams
 
 /// A step of the resolution pass: it runs after the whole document is parsed, reads what lives outside the file
 /// (secret files and variables, TLS files) and reports problems at the path of the key that named them.

@@ -1,6 +1,6 @@
 import Foundation
-import Yams
 import ObjectStorage
+import Yams
 
 /// The top level of the configuration file.
 public enum TopLevelKey: String, ConfigSectionKey {

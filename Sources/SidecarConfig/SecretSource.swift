@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import ObjectStorage
 
 /// A secret given as a literal value, the name of an environment variable, or the path of a file.

@@ -1,5 +1,5 @@
-import NIOSSL
-import ObjectStorage
+package import NIOSSL
+public import ObjectStorage
 
 /// One certificate chain and its key, read and parsed from PEM files.
 public struct TLSMaterial: Sendable {

@@ -1,6 +1,7 @@
-import Foundation
-import SidecarBreaker
-import SidecarConfig
+public import Foundation
+import ObjectStorage
+package import SidecarBreaker
+public import SidecarConfig
 
 /// One event, as every payload format renders it. Holds configured names and counts only: no URL, key or secret.
 public struct WebhookEvent: Sendable, Equatable {

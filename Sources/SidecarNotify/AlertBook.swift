@@ -1,6 +1,6 @@
 import Foundation
+import ObjectStorage
 import SidecarConfig
-import SidecarTelemetry
 import SidecarEvents
 
 /// The alerts this instance pushes to Alertmanager (`POST /api/v2/alerts`), as a pure state machine: events in,

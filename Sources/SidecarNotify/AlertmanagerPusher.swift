@@ -1,10 +1,10 @@
-import Foundation
-import Logging
-import ServiceLifecycle
-import SidecarConfig
-import SidecarTelemetry
+public import Foundation
+public import Logging
+public import ServiceLifecycle
+public import SidecarConfig
+public import SidecarEvents
+public import SidecarTelemetry
 import Synchronization
-import SidecarEvents
 
 /// Pushes this instance's alerts to every Alertmanager of `alertmanagers:` (`POST <url>/api/v2/alerts`), the way
 /// Prometheus sends alerts: on every breaker and integrity event, and again every `resend_interval` while firing.

@@ -1,10 +1,6 @@
 import Crypto
 import Foundation
-import ObjectStorage
-import SidecarBreaker
-import SidecarCanary
 import SidecarConfig
-import SidecarTelemetry
 import SidecarEvents
 
 /// Renders an event in a webhook's format. The body is rendered once per event and webhook, so every retry

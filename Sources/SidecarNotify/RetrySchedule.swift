@@ -1,9 +1,4 @@
 import Foundation
-import ObjectStorage
-import SidecarBreaker
-import SidecarCanary
-import SidecarConfig
-import SidecarTelemetry
 
 /// When to retry a webhook delivery.
 ///

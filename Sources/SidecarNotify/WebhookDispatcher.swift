@@ -1,13 +1,14 @@
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 import ObjectStorage
-import ServiceLifecycle
+import PrometheusExposition
+public import ServiceLifecycle
 import SidecarCanary
-import SidecarConfig
-import SidecarState
-import SidecarTelemetry
+public import SidecarConfig
+public import SidecarEvents
+public import SidecarState
+public import SidecarTelemetry
 import Synchronization
-import SidecarEvents
 
 /// Delivers events to webhooks: a bounded queue and a worker per webhook, so a slow or dead receiver delays only
 /// its own queue and never the probes (publishing never waits).

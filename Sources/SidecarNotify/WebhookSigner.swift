@@ -1,10 +1,6 @@
 import Crypto
 import Foundation
 import ObjectStorage
-import SidecarBreaker
-import SidecarCanary
-import SidecarConfig
-import SidecarTelemetry
 
 /// Signs a webhook body when the webhook has a secret.
 ///

@@ -1,9 +1,9 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOHTTP1
 import NIOSSL
 import ObjectStorage
-import SidecarConfig
 
 /// One delivery attempt as the dispatcher sees it: what it sends and what came back.
 public struct WebhookAttempt: Sendable {

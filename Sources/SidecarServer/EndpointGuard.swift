@@ -1,10 +1,5 @@
 import Hummingbird
-import NIOCore
 import ObjectStorage
-import SidecarBreaker
-import SidecarCanary
-import SidecarConfig
-import SidecarTelemetry
 
 /// Runs before routing: wrong methods get 405 with `Allow`, oversized bodies 413, missing or wrong credentials
 /// 401 (except where the ``Route`` table says none are needed). The router answers `HEAD` as `GET` without a body.

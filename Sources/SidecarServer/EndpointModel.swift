@@ -1,7 +1,6 @@
-import ObjectStorage
-import SidecarCanary
-import SidecarConfig
-import SidecarTelemetry
+public import ObjectStorage
+public import SidecarCanary
+public import SidecarTelemetry
 
 /// What the HTTP endpoint serves, provided by the application's wiring: the endpoint reads through it and asks it
 /// for probes and reloads, and knows nothing of how the service is put together.

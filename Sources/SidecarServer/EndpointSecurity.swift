@@ -1,13 +1,12 @@
-import CBcrypt
 import Crypto
-import Foundation
+public import Foundation
+import HummingbirdBcrypt
 import NIOCore
 import NIOPosix
-import NIOSSL
+public import NIOSSL
 import ObjectStorage
 import SidecarBreaker
-import SidecarCanary
-import SidecarConfig
+public import SidecarConfig
 import SidecarTelemetry
 import Synchronization
 
@@ -143,23 +142,19 @@ public final class EndpointAccess: Sendable {
     /// A valid bcrypt hash of a random password, compared against for unknown users.
     static let dummyHash = "$2b$10$C7Wq3m3rUqvGoxYv1rYpNuoZ6cMfqsH7XJW3Yw0fN6nVYwqS4H7L6"
 
-    /// Hashes `password` with the salt and cost of `hash` and compares the results in constant time.
+    /// Whether `password` hashes to `hash` (bcrypt, with the hash's own salt and cost), through hummingbird-auth's
+    /// public `Bcrypt.verify`.
     ///
-    /// Not `Bcrypt.verify`: hummingbird-auth 2.5.0 compiles its check with `#define timingsafe_bcmp memcmp`
-    /// (`Sources/CBcrypt/bcrypt.c`, lines 49-50), which returns at the first differing byte. The public API has no
-    /// call that hashes with a given salt, so this uses the C function under it. Slow by design (tens of
-    /// milliseconds): callers run it on NIO's blocking pool, never on the cooperative threads.
+    /// Its final comparison stops at the first differing byte (hummingbird-auth 2.5.0 `Sources/CBcrypt/bcrypt.c`
+    /// defines `timingsafe_bcmp` as `memcmp`). What that can leak is how many leading characters of a bcrypt output
+    /// match the stored one, and a client cannot steer that output without knowing the salt, so it tells nothing about
+    /// the password; the hash's own cost dominates the time. Slow by design (tens of milliseconds): callers run it
+    /// on NIO's blocking pool, never on the cooperative threads.
     static func bcryptMatches(password: String, hash: String) -> Bool {
         guard BcryptHash.isValid(hash) else { return false }
         // `$2y$` (htpasswd's) is `$2b$` under another name; the C library knows only the latter.
         let hash = hash.hasPrefix("$2y$") ? "$2b$" + hash.dropFirst(4) : hash
-        var output = [CChar](repeating: 0, count: 128)
-        let status = output.withUnsafeMutableBufferPointer { buffer in
-            c_hb_bcrypt_hashpass(password, hash, buffer.baseAddress, buffer.count)
-        }
-        guard status == 0 else { return false }
-        let computed = Array(output.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) })
-        return Self.constantTimeEqual(computed, Array(hash.utf8))
+        return Bcrypt.verify(password, hash: hash)
     }
 
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {

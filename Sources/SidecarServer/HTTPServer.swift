@@ -1,14 +1,12 @@
-import CompressNIO
 import Foundation
-import Hummingbird
-import Logging
+public import Hummingbird
 import NIOCore
 import ObjectStorage
+import PrometheusExposition
 import SidecarBreaker
 import SidecarCanary
 import SidecarConfig
 import SidecarTelemetry
-import PrometheusExposition
 
 /// The HTTP endpoint (docs/design.md, "Routes"): one handler per ``Route``.
 public enum HTTPServer {

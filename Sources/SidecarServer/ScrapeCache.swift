@@ -2,12 +2,10 @@ import CompressNIO
 import NIOCore
 import NIOPosix
 import ObjectStorage
+import PrometheusExposition
 import SidecarBreaker
-import SidecarCanary
-import SidecarConfig
 import SidecarTelemetry
 import Synchronization
-import PrometheusExposition
 
 /// Renders `/metrics` at most once per `maxAge` per format and encoding, and never more often than every two
 /// renderings' time, so rendering takes at most half a core however many scrapers there are.

@@ -1,5 +1,5 @@
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 import SQLiteNIO
 
 /// An event waiting for one receiver, as the outbox keeps it: the rendered body and its id, so a delivery resumed by

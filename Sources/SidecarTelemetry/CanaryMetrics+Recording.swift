@@ -1,9 +1,9 @@
 import Foundation
 import ObjectStorage
-import SidecarBreaker
-import SidecarCanary
-import SidecarConfig
 import PrometheusExposition
+public import SidecarBreaker
+public import SidecarCanary
+import SidecarConfig
 
 extension CanaryMetrics {
     /// Records a finished cycle: probe gauges and counters, and every operation it ran.

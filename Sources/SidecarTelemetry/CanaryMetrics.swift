@@ -1,10 +1,10 @@
 import Foundation
 import ObjectStorage
-import SidecarBreaker
-import SidecarCanary
-import SidecarConfig
+public import PrometheusExposition
+public import SidecarBreaker
+public import SidecarCanary
+public import SidecarConfig
 import Synchronization
-import PrometheusExposition
 
 /// Every metric the exporter publishes, defined in this one file (docs/design.md, "Metrics"): the canary's own, the
 /// standard `process_*` ones and the gauges `/probe` answers with.

@@ -1,11 +1,8 @@
 import Foundation
-import ObjectStorage
-import SidecarBreaker
-import SidecarCanary
-import SidecarConfig
 
 #if canImport(Glibc)
 import Glibc
+import PrometheusExposition
 #endif
 
 extension CanaryMetrics {

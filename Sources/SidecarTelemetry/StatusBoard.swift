@@ -1,8 +1,8 @@
-import Foundation
+public import Foundation
 import ObjectStorage
-import SidecarBreaker
-import SidecarCanary
-import SidecarConfig
+public import SidecarBreaker
+public import SidecarCanary
+public import SidecarConfig
 import Synchronization
 
 /// What `/status`, `/readyz` and the status page show: per backend its last cycle and recent latencies, the

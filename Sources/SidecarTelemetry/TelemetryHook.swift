@@ -1,10 +1,12 @@
-import Foundation
-import Logging
-import SidecarBreaker
-import SidecarCanary
-import SidecarConfig
+public import Foundation
+public import Logging
+import ObjectStorage
+import PrometheusExposition
+public import SidecarBreaker
+public import SidecarCanary
+public import SidecarConfig
+public import SidecarEvents
 import Synchronization
-import SidecarEvents
 
 /// The one place events fan out: a breaker transition, a finished cycle or a service event goes to metrics, the
 /// status board, the log and every event sink (the webhook dispatcher), always the same way. The wiring only

@@ -1,14 +1,14 @@
 import Foundation
 import Logging
 import ObjectStorage
-import ServiceLifecycle
+import PrometheusExposition
 import ServiceLifecycleTestKit
 import Testing
 
 @testable import SidecarConfig
+@testable import SidecarEvents
 @testable import SidecarNotify
 @testable import SidecarTelemetry
-@testable import SidecarEvents
 
 /// Pushing this instance's alerts to Alertmanager: the pure alert book, the pusher under a test clock, and the
 /// configuration's checks.

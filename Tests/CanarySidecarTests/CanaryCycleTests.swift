@@ -1,16 +1,12 @@
 import Foundation
 import NIOCore
 import ObjectStorage
-import Synchronization
 import Testing
 
-@testable import CanarySidecar
 @testable import SidecarBreaker
 @testable import SidecarCanary
 @testable import SidecarConfig
-@testable import SidecarNotify
 @testable import SidecarServer
-@testable import SidecarTelemetry
 
 /// Helpers to build a target over a MemoryBackend.
 enum Fixtures {

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ObjectStorage
+import PrometheusExposition
 import Synchronization
 import Testing
 
@@ -8,10 +9,10 @@ import Testing
 @testable import SidecarBreaker
 @testable import SidecarCanary
 @testable import SidecarConfig
+@testable import SidecarEvents
 @testable import SidecarNotify
 @testable import SidecarServer
 @testable import SidecarTelemetry
-@testable import SidecarEvents
 
 @Suite("CanaryService wiring over in-memory backends")
 struct CanaryServiceTests {

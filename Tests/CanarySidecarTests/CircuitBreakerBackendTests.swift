@@ -4,13 +4,7 @@ import ObjectStorage
 import Synchronization
 import Testing
 
-@testable import CanarySidecar
 @testable import SidecarBreaker
-@testable import SidecarCanary
-@testable import SidecarConfig
-@testable import SidecarNotify
-@testable import SidecarServer
-@testable import SidecarTelemetry
 
 @Suite("CircuitBreakerBackend decorator")
 struct CircuitBreakerBackendTests {

@@ -1,11 +1,9 @@
 import ObjectStorage
 import Testing
 
-@testable import CanarySidecar
 @testable import SidecarBreaker
 @testable import SidecarCanary
 @testable import SidecarConfig
-@testable import SidecarNotify
 @testable import SidecarServer
 @testable import SidecarTelemetry
 

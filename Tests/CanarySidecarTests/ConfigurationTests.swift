@@ -2,13 +2,10 @@ import Foundation
 import ObjectStorage
 import Testing
 
-@testable import CanarySidecar
 @testable import SidecarBreaker
 @testable import SidecarCanary
 @testable import SidecarConfig
-@testable import SidecarNotify
 @testable import SidecarServer
-@testable import SidecarTelemetry
 
 /// The invalid configurations in `Tests/Fixtures/invalid-configs`; each names the field its error must point at
 /// in a first line `# expect: PATH`. The integration suite runs the same files through `s3-canary check-config`.

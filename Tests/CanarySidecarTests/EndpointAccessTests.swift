@@ -3,13 +3,8 @@ import HummingbirdBcrypt
 import ObjectStorage
 import Testing
 
-@testable import CanarySidecar
-@testable import SidecarBreaker
-@testable import SidecarCanary
 @testable import SidecarConfig
-@testable import SidecarNotify
 @testable import SidecarServer
-@testable import SidecarTelemetry
 
 @Suite("Endpoint access")
 struct EndpointAccessTests {

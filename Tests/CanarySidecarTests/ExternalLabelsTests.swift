@@ -1,12 +1,13 @@
 import Foundation
 import Logging
 import ObjectStorage
+import Synchronization
 import Testing
 
 @testable import SidecarConfig
+@testable import SidecarEvents
 @testable import SidecarNotify
 @testable import SidecarTelemetry
-@testable import SidecarEvents
 
 /// `external_labels`: read from the configuration, stamped on every event by the telemetry hook, and carried by every
 /// payload format, so receivers of a fleet can group by cluster or location.

@@ -1,5 +1,6 @@
 import Foundation
 import ObjectStorage
+import PrometheusExposition
 import Testing
 
 @testable import CanarySidecar

@@ -1,14 +1,13 @@
 import Foundation
+import NIOCore
 import Testing
 
-@testable import CanarySidecar
+@testable import PrometheusExposition
 @testable import SidecarBreaker
 @testable import SidecarCanary
 @testable import SidecarConfig
-@testable import SidecarNotify
 @testable import SidecarServer
 @testable import SidecarTelemetry
-@testable import PrometheusExposition
 
 @Suite("Metrics registry and exposition")
 struct MetricsTests {

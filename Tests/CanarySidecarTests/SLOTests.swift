@@ -1,7 +1,8 @@
 import Foundation
+import PrometheusExposition
+import SidecarBreaker
 import Testing
 
-@testable import SidecarBreaker
 @testable import SidecarCanary
 @testable import SidecarConfig
 @testable import SidecarServer

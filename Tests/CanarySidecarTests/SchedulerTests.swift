@@ -1,15 +1,11 @@
 import Foundation
+import Logging
 import ObjectStorage
+import SidecarConfig
 import Synchronization
 import Testing
 
-@testable import CanarySidecar
-@testable import SidecarBreaker
 @testable import SidecarCanary
-@testable import SidecarConfig
-@testable import SidecarNotify
-@testable import SidecarServer
-@testable import SidecarTelemetry
 
 @Suite("Scheduler under a test clock", .timeLimit(.minutes(1)))
 struct SchedulerTests {

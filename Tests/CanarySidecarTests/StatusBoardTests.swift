@@ -1,12 +1,7 @@
 import Foundation
 import Testing
 
-@testable import CanarySidecar
-@testable import SidecarBreaker
 @testable import SidecarCanary
-@testable import SidecarConfig
-@testable import SidecarNotify
-@testable import SidecarServer
 @testable import SidecarTelemetry
 
 @Suite("Status board readiness")

@@ -2,14 +2,15 @@ import Foundation
 import InMemoryLogging
 import Logging
 import ObjectStorage
+import PrometheusExposition
 import Synchronization
 import Testing
 
 @testable import SidecarBreaker
 @testable import SidecarCanary
 @testable import SidecarConfig
-@testable import SidecarTelemetry
 @testable import SidecarEvents
+@testable import SidecarTelemetry
 
 /// A whole outage through a real breaker and the telemetry hook: every transition reaches the metrics, the board,
 /// one `notice` log line with `breaker.*` keys and the event sinks, exactly as on-call has always seen them.

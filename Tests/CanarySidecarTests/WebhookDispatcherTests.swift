@@ -1,13 +1,14 @@
 import Foundation
-import ServiceLifecycle
+import Logging
+import PrometheusExposition
 import ServiceLifecycleTestKit
 import Synchronization
 import Testing
 
 @testable import SidecarConfig
+@testable import SidecarEvents
 @testable import SidecarNotify
 @testable import SidecarTelemetry
-@testable import SidecarEvents
 
 /// A transport that answers from a script and records every attempt; past the script it repeats the last answer.
 /// `gate` holds the first attempt until the test opens it (an event in flight).

@@ -1,15 +1,11 @@
 import Crypto
 import Foundation
+import ObjectStorage
 import Testing
 
-@testable import CanarySidecar
-@testable import SidecarBreaker
-@testable import SidecarCanary
 @testable import SidecarConfig
-@testable import SidecarNotify
-@testable import SidecarServer
-@testable import SidecarTelemetry
 @testable import SidecarEvents
+@testable import SidecarNotify
 
 /// One fixed event per kind, rendered in every format and compared field by field with the fixtures in
 /// `Tests/Fixtures/webhooks` (reviewed against each format's documentation; the integration suite also validates

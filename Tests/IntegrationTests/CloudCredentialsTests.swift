@@ -4,12 +4,8 @@ import Synchronization
 import Testing
 
 @testable import CanarySidecar
-@testable import SidecarBreaker
-@testable import SidecarCanary
 @testable import SidecarConfig
-@testable import SidecarNotify
 @testable import SidecarServer
-@testable import SidecarTelemetry
 
 /// moto's server, which answers STS and the EC2 instance metadata endpoints.
 struct MotoServer {

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import PrometheusExposition
+import Testing
 
 /// Issue "metrics that scale": a real Prometheus with native histograms and exemplar storage scrapes two real runs
 /// against RGW, one with native plus classic histograms (the default) and one with classic only.

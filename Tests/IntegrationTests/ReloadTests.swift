@@ -1,11 +1,4 @@
-import CanarySidecar
 import Foundation
-import SidecarBreaker
-import SidecarCanary
-import SidecarConfig
-import SidecarNotify
-import SidecarServer
-import SidecarTelemetry
 import Testing
 
 @Suite("Reload on SIGHUP and POST /-/reload")

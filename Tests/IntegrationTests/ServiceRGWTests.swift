@@ -1,11 +1,7 @@
-import CanarySidecar
 import Foundation
-import SidecarBreaker
-import SidecarCanary
+import ObjectStorage
 import SidecarConfig
-import SidecarNotify
 import SidecarServer
-import SidecarTelemetry
 import Testing
 
 /// `s3-canary run` as a subprocess against the real RGW, scraped by a real Prometheus.

@@ -1,14 +1,13 @@
-import CanarySidecar
 import Foundation
-import SidecarBreaker
-import SidecarCanary
+import Logging
+import ObjectStorage
+import PrometheusExposition
 import SidecarNotify
-import SidecarServer
 import Testing
 
 @testable import SidecarConfig
-@testable import SidecarTelemetry
 @testable import SidecarEvents
+@testable import SidecarTelemetry
 
 @Suite("Webhooks verified by real receivers", .serialized)
 struct WebhookRGWTests {

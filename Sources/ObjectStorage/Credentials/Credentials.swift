@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// An access key pair, and a session token for temporary credentials.
 ///

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Keys from the shared `credentials` and `config` files, as the AWS CLI and SDKs write them.
 ///

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Synchronization
 
 /// Temporary credentials from a source that must be asked again before they expire (STS, container endpoint,

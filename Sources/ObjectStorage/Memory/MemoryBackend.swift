@@ -1,6 +1,5 @@
 import Crypto
-import NIOCore
-import NIOFoundationCompat
+public import NIOCore
 import Synchronization
 
 /// An in-memory ``ObjectBackend`` with fault injection: the test double for unit tests and the demo's store.

@@ -1,4 +1,4 @@
-import NIOCore
+public import NIOCore
 
 /// The `aws-chunked` content encoding with an unsigned trailer (`STREAMING-UNSIGNED-PAYLOAD-TRAILER`), the form
 /// the AWS SDKs send uploads in by default since 2025:

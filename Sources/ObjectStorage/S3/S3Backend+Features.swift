@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Crypto
 import Foundation
-import NIOCore
+public import NIOCore
 import NIOHTTP1
 
 extension S3Backend: FeatureBackend {

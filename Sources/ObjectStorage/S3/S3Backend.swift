@@ -1,8 +1,8 @@
 import AsyncHTTPClient
 import Crypto
-import Foundation
-import Logging
-import NIOCore
+public import Foundation
+public import Logging
+public import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import NIOPosix

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 extension SigV4Signer {
     /// A presigned request: SigV4 in the query string, which anyone holding the URL can send without credentials.

@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+public import Foundation
 import Synchronization
 
 /// AWS Signature Version 4 for S3, in the `Authorization` header.
