@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Benchmarks: s3-canary against curl --aws-sigv4 and prometheus-blackbox-exporter on a throwaway Ceph RGW, scale,
-# scrape, start-up and micro figures, every one beside a baseline of the same run. Writes bench/REPORT.md.
+# scrape, start-up and micro figures, every one beside a baseline of the same run. Writes every figure to
+# bench/results.json (its shape: scripts/bench.py) and renders bench/REPORT.md from it, the previous results.json's
+# figures in the "before" columns.
 #
 #   scripts/bench.sh            full run (about 8 minutes of measuring, after the release build)
 #   scripts/bench.sh --quick    shorter windows, for trying the script out
-#   BENCH_ONLY=features scripts/bench.sh   only section 7 (the compatibility operations), printed, report untouched
+#   BENCH_ONLY=features scripts/bench.sh   only section 7 (the compatibility operations), printed, files untouched
+#   python3 scripts/bench.py render        bench/REPORT.md again from bench/results.json, nothing built or measured
 #
 # Needs root for apt on a fresh Debian machine; installs what is missing. Benchmarks are not tests: nothing here
 # passes or fails on a figure; the report puts targets beside the figures.
@@ -57,5 +60,6 @@ source "$work/rgw/env"
 
 log "measuring"
 BENCH_BINARY="$canary" BENCH_MICRO="$bin/s3-canary-bench" python3 scripts/bench.py
-log "bench/REPORT.md"
+[ "${BENCH_ONLY:-}" = features ] && exit 0
+log "bench/REPORT.md (from bench/results.json)"
 cat bench/REPORT.md
