@@ -21,6 +21,7 @@ trap 'rm -rf "$work"' EXIT
 # file, then the command that generates it
 generated=(
     "docs/configuration.md" "$bin config-docs"
+    "bench/REPORT.md" "python3 scripts/bench.py render --output -"
 )
 
 status=0

@@ -69,6 +69,8 @@ RGW_PORT=$(free_port) MON_PORT=$(free_port) scripts/rgw.sh start "$work/rgw"
 source "$work/rgw/env"
 
 mkdir -p "$root/test-output"
+log "hot-text order check (synthetic objects)"
+bash scripts/test-hot-text.sh || { echo "FAILED: scripts/test-hot-text.sh"; exit 1; }
 log "imports and layers"
 python3 scripts/check-imports.py || { echo "FAILED: scripts/check-imports.py"; exit 1; }
 log "swift build"
