@@ -188,6 +188,10 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
             return try await self.breaker.guarded(operation, cycle: self.id) { try await body(features) }
         }
 
+        /// Counts a failure the cycle found itself rather than in a request's outcome: bytes that differ from what
+        /// was written, a step or the whole cycle out of time, a compatibility feature that fails.
+        public func fail(_ failure: FailureSummary) { self.breaker.recordCycleFailure(failure) }
+
         /// The cycle ended: see ``CircuitBreakerBackend/reportCycleEnded(_:failure:)``.
         public func end(failure: FailureSummary?) { self.breaker.reportCycleEnded(self.id, failure: failure) }
     }
@@ -200,8 +204,10 @@ public final class CircuitBreakerBackend: ObjectBackend, BackendCopier {
         self.emit(transition)
     }
 
-    /// Counts a failure the caller found in a successful answer (different bytes than written).
-    public func reportLateFailure(_ failure: FailureSummary) {
+    /// Counts a failure a cycle found itself (``CycleCalls/fail(_:)``). The breaker's state has one writer: this
+    /// decorator, fed by the outcomes of the requests it forwards and by the cycles it hands out; nothing else
+    /// reaches the state machine.
+    fileprivate func recordCycleFailure(_ failure: FailureSummary) {
         let (now, jitter) = (self.now(), self.jitter())
         let transition = self.machine.withLock { $0.recordLateFailure(failure, now: now, jitter: jitter) }
         self.emit(transition)

@@ -208,6 +208,9 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
     }
 
     final class Steps: Sendable {
+        /// The cycle's calls through the breaker, and where it reports the failures it finds itself.
+        let calls: CircuitBreakerBackend.CycleCalls
+        init(calls: CircuitBreakerBackend.CycleCalls) { self.calls = calls }
         private let state = Mutex<(steps: [StepResult], current: CanaryConfiguration.Operation?)>(([], nil))
         func begin(_ operation: CanaryConfiguration.Operation) { self.state.withLock { $0.current = operation } }
         func append(_ step: StepResult) { self.state.withLock { $0.steps.append(step) } }
@@ -221,10 +224,10 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
         let startedAt = self.now()
         let start = self.clock.now
         let written = Written()
-        let steps = Steps()
         let cycleDeadline = deadline ?? self.target.probe.interval * 0.9
         var failure: FailureSummary?
         let calls = self.target.backend.beginCycle()
+        let steps = Steps(calls: calls)
         do {
             _ = try await withTimeout(cycleDeadline, clock: self.clock, operation: "cycle") { () async throws -> Bool in
                 try await self.steps(calls, written: written, steps: steps)
@@ -237,7 +240,7 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
             let operation = steps.current ?? .put
             if let deadline = error as? DeadlineExceeded, deadline.operation == "cycle" {
                 // The whole cycle ran out of time: the operation in flight was cancelled, count it once.
-                self.target.backend.reportLateFailure(
+                steps.calls.fail(
                     FailureSummary(
                         operation: operation.label,
                         reason: .timeout,
@@ -361,7 +364,7 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
         let evidence = storageError.map(FeatureEvidence.init) ?? (error as? FeatureFailure)?.evidence
         let requestID = evidence?.requestID
         if error is DeadlineExceeded {
-            self.target.backend.reportLateFailure(
+            steps.calls.fail(
                 FailureSummary(operation: operation.rawValue, reason: .timeout, message: message)
             )
         }
@@ -390,7 +393,7 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
             StepResult(
                 operation: operation, result: .error, seconds: seconds, reason: .integrity, message: message,
                 requestID: requestID ?? steps.all.last { $0.operation == operation }?.requestID))
-        self.target.backend.reportLateFailure(
+        steps.calls.fail(
             FailureSummary(operation: operation.rawValue, reason: .integrity, message: message))
         self.log?("\(operation.rawValue): INTEGRITY FAILURE: \(message)")
         return error

@@ -301,7 +301,7 @@ extension CanaryCycle {
             if classification.reason != nil, !classification.isBackendFailure, !classification.isRejection {
                 // A feature that fails counts against the breaker even when the server's answer was a 4xx that a
                 // basic operation would not be blamed for: its clients' requests fail the same way.
-                self.target.backend.reportLateFailure(
+                steps.calls.fail(
                     FailureSummary(
                         operation: operation.label, reason: classification.reason ?? .other,
                         message: CircuitBreakerBackend.message(of: error)))
@@ -327,7 +327,7 @@ extension CanaryCycle {
             var regressed = evidence
             regressed.message = "worked earlier, now: " + evidence.message
             let failure = FeatureFailure(evidence: regressed)
-            self.target.backend.reportLateFailure(
+            steps.calls.fail(
                 FailureSummary(operation: operation.label, reason: .other, message: regressed.message))
             self.record(failure, of: operation, steps, seconds: seconds)
             throw failure
