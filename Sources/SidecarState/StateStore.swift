@@ -69,6 +69,9 @@ public struct StateProblem: Sendable, Equatable, CustomStringConvertible {
         case foreign
         /// The directory cannot be created or written: events live in memory only.
         case unwritable
+        /// An outbox record of an event type this version does not know (a newer version wrote it): dropped, never
+        /// sent as another event. Counted by the dispatcher when it restores the outbox.
+        case unknownEvent = "unknown_event"
     }
 
     public var kind: Kind
@@ -93,11 +96,15 @@ public actor StateStore {
     private let threadPool: NIOThreadPool
     /// The database file.
     public nonisolated let path: String
+    /// The instance whose store this is: a file of another instance is moved aside when opened, so every record
+    /// read back is this instance's.
+    public nonisolated let instance: String
 
-    private init(connection: SQLiteConnection, threadPool: NIOThreadPool, path: String) {
+    private init(connection: SQLiteConnection, threadPool: NIOThreadPool, path: String, instance: String) {
         self.connection = connection
         self.threadPool = threadPool
         self.path = path
+        self.instance = instance
     }
 
     /// Opens (or creates) the store in `directory` for `instance`. A file that is corrupt, of another schema version
@@ -131,7 +138,7 @@ public actor StateStore {
                 if let problem = try await Self.prepare(opened, instance: instance) {
                     problems.append(problem)
                 } else {
-                    return (StateStore(connection: opened, threadPool: pool, path: path), problems)
+                    return (StateStore(connection: opened, threadPool: pool, path: path, instance: instance), problems)
                 }
             } catch {
                 problems.append(.init(kind: .corrupt, message: "\(path) cannot be read as a state store: \(error)"))

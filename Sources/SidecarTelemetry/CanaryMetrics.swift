@@ -171,7 +171,7 @@ public final class CanaryMetrics: Sendable {
             kind: .counter)
         self.stateProblems = try registry.family(
             "s3canary_state_problems_total",
-            help: "State stores found unusable at start, by kind (corrupt, schema, foreign, unwritable).",
+            help: "State stores found unusable at start, and outbox records of an unknown event type, by kind (corrupt, schema, foreign, unwritable, unknown_event).",
             kind: .counter, labels: ["kind"])
         self.webhookQueueDepth = try registry.family(
             "s3canary_webhook_queue_depth", help: "Events waiting for delivery, per webhook.", kind: .gauge,
