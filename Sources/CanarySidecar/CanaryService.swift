@@ -53,9 +53,9 @@ public final class CanaryService: EndpointModel {
             clock: ContinuousClock(),
             logger: logger,
             now: now,
-            onSweepErrors: { backend, errors in
-                // A backend a reload removed has no series any more; its sweep errors are logged only.
-                if telemetry.board.contains(backend) { metrics.sweepErrors.add([backend], Double(errors)) }
+            onSweep: { report in
+                // A backend a reload removed has no series any more; its last sweep is logged only.
+                if telemetry.board.contains(report.backend) { metrics.recordSweep(report) }
             },
             observer: { report in telemetry.cycleFinished(report.result, breaker: report.breaker, drift: report.drift) }
         )

@@ -46,7 +46,7 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
     private let commandSink: AsyncStream<Command>.Continuation
     private let runners = Mutex<[String: Runner]>([:])
     private let sweepEvery: Int
-    private let onSweepErrors: @Sendable (_ backend: String, _ errors: Int) -> Void
+    private let onSweep: @Sendable (SweepReport) -> Void
     private let now: @Sendable () -> Date
     /// Canaries under our prefixes written before this are a predecessor's leftovers.
     private let startedAt: Date
@@ -57,14 +57,14 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
     ///   - random: a draw in `0..<1` for jitter (tests pass a fixed sequence).
     ///   - sweepEvery: run the leftover sweeper every this many cycles (and once before the first).
     ///   - now: wall-clock time, for canary keys and the sweeper's cut-off.
-    ///   - onSweepErrors: how many leftovers of a backend a sweep could not list or delete (also logged at warning).
+    ///   - onSweep: what each sweep of a backend removed and could not (failures are also logged at warning).
     public init(
         clock: C,
         logger: Logger,
         sweepEvery: Int = 20,
         random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
         now: @escaping @Sendable () -> Date = { Date() },
-        onSweepErrors: @escaping @Sendable (_ backend: String, _ errors: Int) -> Void = { _, _ in },
+        onSweep: @escaping @Sendable (SweepReport) -> Void = { _ in },
         observer: @escaping Observer
     ) {
         self.clock = clock
@@ -73,7 +73,7 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
         self.random = random
         self.sweepEvery = sweepEvery
         self.now = now
-        self.onSweepErrors = onSweepErrors
+        self.onSweep = onSweep
         self.startedAt = now()
         (self.commands, self.commandSink) = AsyncStream.makeStream(of: Command.self)
     }
@@ -160,14 +160,17 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
     }
 
     /// Deletes the leftovers of `target` (canaries older than `minimumAge` or written before `startedBefore`) and
-    /// reports what could not be deleted: counted through `onSweepErrors` and logged at warning.
+    /// reports what it removed and what it could not (`onSweep`; failures also logged at warning).
     private func sweep(
         _ target: CanaryTarget, minimumAge: Duration, startedBefore: Date, log: @escaping @Sendable (String) -> Void
     ) async {
         let outcome = await Sweeper(target: target, minimumAge: minimumAge)
             .sweep(now: self.now(), processStartedAt: startedBefore, log: log)
+        self.onSweep(
+            SweepReport(
+                backend: target.name, removedCanaries: outcome.deleted, abortedUploads: outcome.aborted,
+                errors: outcome.errors))
         guard outcome.errors > 0 else { return }
-        self.onSweepErrors(target.name, outcome.errors)
         self.logger.warning(
             "the sweeper could not remove every leftover canary (a later sweep tries again)",
             metadata: [

@@ -3,6 +3,17 @@ import ObjectStorage
 import SidecarBreaker
 import SidecarConfig
 
+/// What one sweep of a backend did, for its metrics.
+public struct SweepReport: Sendable, Equatable {
+    public var backend: String
+    /// Leftover canary objects deleted.
+    public var removedCanaries: Int
+    /// Leftover multipart uploads aborted.
+    public var abortedUploads: Int
+    /// Leftovers that could not be listed or deleted (the next sweep tries again).
+    public var errors: Int
+}
+
 /// Deletes canaries a crash left behind: objects under this replica's prefix of a backend that were written
 /// before this process started (no cycle of ours wrote them: a killed predecessor did) or more than a few
 /// intervals ago. Works through the unwrapped backend, so it never counts against the breaker.

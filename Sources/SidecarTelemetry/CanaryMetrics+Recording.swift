@@ -61,4 +61,11 @@ extension CanaryMetrics {
         self.breakerState.set([backend], snapshot.state.gaugeValue)
         self.breakerConsecutiveFailures.set([backend], Double(snapshot.consecutiveFailures))
     }
+
+    /// A sweep of a backend: what it removed (a series from the first removal) and what it could not.
+    public func recordSweep(_ report: SweepReport) {
+        if report.removedCanaries > 0 { self.sweepRemoved.add([report.backend, "canary"], Double(report.removedCanaries)) }
+        if report.abortedUploads > 0 { self.sweepRemoved.add([report.backend, "upload"], Double(report.abortedUploads)) }
+        if report.errors > 0 { self.sweepErrors.add([report.backend], Double(report.errors)) }
+    }
 }

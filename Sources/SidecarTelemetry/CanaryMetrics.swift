@@ -61,6 +61,8 @@ public final class CanaryMetrics: Sendable {
     public let reloads: MetricFamily
     /// `s3canary_sweep_errors_total`: leftover canaries the sweeper could not list or delete, per backend.
     public let sweepErrors: MetricFamily
+    /// `s3canary_sweep_removed_total`: leftovers the sweeper removed, by kind (`canary`, `upload`).
+    public let sweepRemoved: MetricFamily
     let shardInfo: MetricFamily
     let sloAvailabilityObjective: MetricFamily
     let sloLatencyObjective: MetricFamily
@@ -198,6 +200,12 @@ public final class CanaryMetrics: Sendable {
             "s3canary_config_reloads_total", help: "Configuration reloads (SIGHUP or HTTP) by result.",
             kind: .counter, labels: ["result"])
         for result in ReloadResult.allCases { self.reloads.touch([result.rawValue]) }
+        self.sweepRemoved = try registry.family(
+            "s3canary_sweep_removed_total",
+            help:
+                "Leftovers the sweeper removed: canary objects a crash left (kind=canary) and multipart uploads "
+                + "it left open (kind=upload).",
+            kind: .counter, labels: backend + ["kind"])
         self.sweepErrors = try registry.family(
             "s3canary_sweep_errors_total",
             help:
@@ -341,7 +349,7 @@ public final class CanaryMetrics: Sendable {
             self.operationErrors, self.integrityFailures, self.featureSupported, self.breakerState,
             self.breakerTransitions,
             self.breakerConsecutiveFailures, self.breakerThreshold, self.credentialsRefreshFailures,
-            self.tlsCertificateExpiry, self.sweepErrors, self.sloAvailabilityObjective, self.sloLatencyObjective,
+            self.tlsCertificateExpiry, self.sweepErrors, self.sweepRemoved, self.sloAvailabilityObjective, self.sloLatencyObjective,
             self.sloLatencyThreshold, self.sloLatencyMisses,
         ] + [self.operationTimeToFirstByte].compactMap({ $0 }) {
             family.removeSeries(where: "backend", equals: name)

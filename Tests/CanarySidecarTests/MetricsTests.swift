@@ -141,6 +141,20 @@ struct MetricsTests {
         #expect(series() == 61, "an error reason is a series from its first occurrence")
     }
 
+    @Test func aSweepCountsWhatItRemovedFromTheFirstRemoval() throws {
+        let metrics = try CanaryMetrics(version: "test")
+        metrics.addBackend("m", operations: ["put", "delete"], threshold: 3)
+        metrics.recordSweep(SweepReport(backend: "m", removedCanaries: 0, abortedUploads: 0, errors: 0))
+        #expect(!metrics.renderText(format: .text004).contains("s3canary_sweep_removed_total{"))
+        metrics.recordSweep(SweepReport(backend: "m", removedCanaries: 2, abortedUploads: 1, errors: 1))
+        metrics.recordSweep(SweepReport(backend: "m", removedCanaries: 1, abortedUploads: 0, errors: 0))
+        #expect(metrics.sweepRemoved.value(["m", "canary"]) == 3)
+        #expect(metrics.sweepRemoved.value(["m", "upload"]) == 1)
+        #expect(metrics.sweepErrors.value(["m"]) == 1)
+        metrics.removeBackend("m")
+        #expect(metrics.sweepRemoved.value(["m", "canary"]) == nil)
+    }
+
     @Test func aCycleResultIsRecorded() throws {
         let metrics = try CanaryMetrics(version: "test")
         metrics.addBackend("m", operations: ["put", "get"], threshold: 3)

@@ -146,7 +146,7 @@ struct CloudCredentialsTests {
         let server = try Daemon(
             "/usr/bin/env", ["python3", "-c", script, String(port)], log: work.appendingPathComponent("container.log"))
         defer { server.signal(SIGKILL) }
-        try await Harness.waitUntil(.seconds(10), "container endpoint") { server.log.contains("ready") }
+        try await Harness.waitForPort(port, of: server, "container endpoint")
         let tokenFile = work.appendingPathComponent("token")
         try Data("secret-token\n".utf8).write(to: tokenFile)
         let fetcher = try #require(

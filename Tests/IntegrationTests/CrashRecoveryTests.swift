@@ -36,7 +36,7 @@ struct CrashRecoveryTests {
         defer { first.signal(SIGKILL) }
         try await Harness.waitUntil(.seconds(30), "a canary written") {
             guard first.isRunning else { throw HarnessError("s3-canary exited: \(first.log)") }
-            return first.log.contains("put: ok")
+            return try !listKeysIndependently(rgw, bucket: RGWEnvironment.pathBucket, prefix: prefix).isEmpty
         }
         first.signal(SIGKILL)
         _ = await first.stop(SIGKILL)
@@ -52,7 +52,8 @@ struct CrashRecoveryTests {
         defer { second.signal(SIGKILL) }
         try await Harness.waitUntil(.seconds(interval + 10), "the leftover swept") {
             guard second.isRunning else { throw HarnessError("s3-canary exited: \(second.log)") }
-            return second.log.contains("swept 1 leftover canaries")
+            let (status, body) = try Harness.http("http://127.0.0.1:\(port)/metrics", timeout: 1)
+            return status == 200 && Samples(body)["s3canary_sweep_removed_total{backend=\"rgw\",kind=\"canary\"}"] == 1
         }
         let sweptAfter = ContinuousClock.now - restarted
         #expect(sweptAfter < .seconds(interval), "swept \(sweptAfter) after the restart")

@@ -113,9 +113,12 @@ struct EndpointSecurityTests {
         // A broken key file on reload keeps the current certificate and says so.
         try Data("not a key".utf8).write(to: live.key)
         daemon.signal(SIGHUP)
-        try await Harness.waitUntil(.seconds(15), "the failed reload logged") {
-            daemon.log.contains("server.tls.key_file")
+        try await Harness.waitUntil(.seconds(15), "the failed reload counted") {
+            let (status, body) = try Harness.http(
+                "\(base)/metrics", curl: ["--cacert", second.cert.path, "-u", "prometheus:scrape-pass-1"])
+            return status == 200 && Samples(body)["s3canary_config_reloads_total{result=\"failure\"}"] == 1
         }
+        #expect(daemon.log.contains("server.tls.key_file"), "the failed reload names the key it could not read")
         #expect(try Harness.http("\(base)/healthz", curl: ["--cacert", second.cert.path]).status == 200)
         #expect(daemon.isRunning)
         #expect(!daemon.log.contains("scrape-pass-1") && !daemon.log.contains("token-0123456789abcdef"))

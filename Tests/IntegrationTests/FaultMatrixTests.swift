@@ -21,10 +21,7 @@ final class FaultInjector: @unchecked Sendable {
             ] + names.map { "\($0)=\(ports[$0] ?? 0)" },
             log: directory.appendingPathComponent("fault-proxy.log")
         )
-        try await Harness.waitUntil(.seconds(10), "fault proxy up") {
-            guard self.daemon.isRunning else { throw HarnessError("fault proxy exited: \(self.daemon.log)") }
-            return self.daemon.log.contains("ready")
-        }
+        try await Harness.waitForPort(self.controlPort, of: self.daemon, "fault proxy")
     }
 
     func set(_ name: String, _ mode: String) throws {

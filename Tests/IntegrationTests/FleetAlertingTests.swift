@@ -23,7 +23,7 @@ struct AlertmanagerServer {
             ],
             log: directory.appendingPathComponent("alert-receiver.log")
         )
-        try await Harness.waitUntil(.seconds(10), "alert receiver up") { receiver.log.contains("ready") }
+        try await Harness.waitForPort(receiverPort, of: receiver, "alert receiver")
         // The repository's route tree and inhibit rules as they are; only the receivers (each a path of the test
         // receiver) and the waits (seconds instead of minutes) change.
         let config = directory.appendingPathComponent("alertmanager.yml")

@@ -103,6 +103,33 @@ enum Harness {
     }
 
     /// Polls `condition` every 100 ms until it holds or `timeout` passes.
+    /// Whether something accepts TCP connections on 127.0.0.1:`port` now.
+    static func accepts(port: Int) -> Bool {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { return false }
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        return result == 0
+    }
+
+    /// Waits until `daemon` (a test server) accepts connections on `port`: its state, not the words it prints.
+    static func waitForPort(_ port: Int, of daemon: Daemon, _ what: String, timeout: Duration = .seconds(10))
+        async throws
+    {
+        try await Self.waitUntil(timeout, what) {
+            guard daemon.isRunning else { throw HarnessError("\(what) exited: \(daemon.log)") }
+            return Self.accepts(port: port)
+        }
+    }
+
     static func waitUntil(_ timeout: Duration, _ what: String, _ condition: () throws -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {

@@ -135,7 +135,7 @@ struct FaultS3 {
             log: directory.appendingPathComponent("\(name).log")
         )
         do {
-            try await Harness.waitUntil(.seconds(10), "\(name) server") { daemon.log.contains("ready") }
+            try await Harness.waitForPort(port, of: daemon, "\(name) server")
         } catch {
             daemon.signal(SIGKILL)
             throw error
@@ -167,7 +167,7 @@ final class FaultProxy: @unchecked Sendable {
             log: self.directory.appendingPathComponent("proxy-\(UUID().uuidString.prefix(4)).log")
         )
         self.daemon = daemon
-        try await Harness.waitUntil(.seconds(10), "proxy up") { daemon.log.contains("ready") }
+        try await Harness.waitForPort(self.port, of: daemon, "proxy")
     }
 
     func down() async {

@@ -46,10 +46,7 @@ final class WebhookReceiver: @unchecked Sendable {
             log: self.log.deletingPathExtension().appendingPathExtension("out")
         )
         self.daemon = daemon
-        try await Harness.waitUntil(.seconds(15), "webhook receiver up") {
-            guard daemon.isRunning else { throw HarnessError("receiver exited: \(daemon.log)") }
-            return daemon.log.contains("ready")
-        }
+        try await Harness.waitForPort(self.port, of: daemon, "webhook receiver", timeout: .seconds(15))
     }
 
     func stop() {
