@@ -202,40 +202,134 @@ let package = Package(
             ],
             path: "Benchmarks/Micro"
         ),
+        // One test target per library target (its own module's tests, with what they need below it), the end-to-end
+        // suites against real servers in IntegrationTests, and the harness every test target shares: child
+        // processes, free ports, waits on state, a manual clock.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "PrometheusExpositionTests",
             dependencies: ["PrometheusExposition"]
+        ),
+        .testTarget(
+            name: "ObjectStorageTests",
+            dependencies: [
+                "ObjectStorage",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "SidecarConfigTests",
             dependencies: ["SidecarConfig", "ObjectStorage"]
         ),
         .testTarget(
-            name: "ObjectStorageTests",
+            name: "SidecarBreakerTests",
             dependencies: [
-                .product(name: "NIOCore", package: "swift-nio"),"ObjectStorage"],
-            resources: [.copy("Fixtures")]
+                "SidecarBreaker",
+                "ObjectStorage",
+                "SidecarConfig",
+                "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "SidecarEventsTests",
+            dependencies: ["SidecarEvents", "SidecarBreaker", "SidecarConfig"]
+        ),
+        .testTarget(
+            name: "SidecarCanaryTests",
+            dependencies: [
+                "SidecarCanary",
+                "ObjectStorage",
+                "SidecarBreaker",
+                "SidecarConfig",
+                "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "SidecarTelemetryTests",
+            dependencies: [
+                "SidecarTelemetry",
+                "ObjectStorage",
+                "PrometheusExposition",
+                "SidecarBreaker",
+                "SidecarCanary",
+                "SidecarConfig",
+                "SidecarEvents",
+                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "SidecarStateTests",
+            dependencies: [
+                "SidecarState",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "SidecarNotifyTests",
+            dependencies: [
+                "SidecarNotify",
+                "ObjectStorage",
+                "PrometheusExposition",
+                "SidecarConfig",
+                "SidecarEvents",
+                "SidecarState",
+                "SidecarTelemetry",
+                "TestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "SidecarServerTests",
+            dependencies: [
+                "SidecarServer",
+                "ObjectStorage",
+                "PrometheusExposition",
+                "SidecarBreaker",
+                "SidecarCanary",
+                "SidecarConfig",
+                "SidecarTelemetry",
+                "TestSupport",
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "CanarySidecarTests",
             dependencies: [
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                "CanarySidecar", "SidecarConfig", "SidecarBreaker", "SidecarCanary", "SidecarTelemetry", "SidecarEvents", "PrometheusExposition",
-                "SidecarNotify", "SidecarServer", "SidecarState", "ObjectStorage",
-                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                "CanarySidecar",
+                "ObjectStorage",
+                "PrometheusExposition",
+                "SidecarBreaker",
+                "SidecarCanary",
+                "SidecarConfig",
+                "SidecarEvents",
+                "SidecarNotify",
+                "SidecarServer",
+                "SidecarTelemetry",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "InMemoryLogging", package: "swift-log"),
             ]
         ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                .product(name: "NIOCore", package: "swift-nio"),
+                "CanarySidecar",
+                "ObjectStorage",
+                "PrometheusExposition",
+                "SidecarConfig",
+                "SidecarEvents",
+                "SidecarNotify",
+                "SidecarServer",
+                "SidecarTelemetry",
+                "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
-                "CanarySidecar", "SidecarConfig", "SidecarBreaker", "SidecarCanary", "SidecarTelemetry", "SidecarEvents", "PrometheusExposition",
-                "SidecarNotify", "SidecarServer", "ObjectStorage",
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
     ]

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// A real Alertmanager pair (Debian's `prometheus-alertmanager`, clustered) receiving the alerts one s3-canary pushes,

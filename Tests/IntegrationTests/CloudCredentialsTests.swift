@@ -1,6 +1,7 @@
 import Foundation
 import ObjectStorage
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import CanarySidecar

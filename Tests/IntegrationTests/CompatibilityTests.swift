@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The compatibility canaries against real servers: our verdicts against boto3's on Ceph RGW and moto (both behind

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Malformed configurations made from a valid one (wrong types, missing fields, huge numbers, negative durations,

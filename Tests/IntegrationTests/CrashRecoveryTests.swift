@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// A SIGKILL in the middle of a cycle leaves its canary behind; the next start deletes it within one interval.

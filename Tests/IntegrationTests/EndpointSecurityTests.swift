@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The HTTP endpoint as an attacker and as Prometheus see it: TLS with a certificate swapped on SIGHUP, basic auth

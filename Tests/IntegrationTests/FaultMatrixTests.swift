@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The switchable fault proxy of `Tests/Fixtures/fault_proxy.py`, one listener per backend in front of RGW.

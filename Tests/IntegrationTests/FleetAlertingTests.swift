@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Alertmanager (Debian's `prometheus-alertmanager`) with the repository's routing and inhibitions, its receivers

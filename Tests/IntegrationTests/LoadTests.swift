@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Load and soak: `/metrics` under wrk while 50 RGW backends are probed, and memory that stays flat from 1,000

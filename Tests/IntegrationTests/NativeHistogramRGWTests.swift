@@ -1,5 +1,6 @@
 import Foundation
 import PrometheusExposition
+import TestSupport
 import Testing
 
 /// Issue "metrics that scale": a real Prometheus with native histograms and exemplar storage scrapes two real runs

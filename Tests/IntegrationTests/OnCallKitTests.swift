@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The dashboard and alert rules: structure, and that the real tools accept them.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// At-least-once across crashes (state_dir), with real processes killed by SIGKILL, the real fault proxy in front of

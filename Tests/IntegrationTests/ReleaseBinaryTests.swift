@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The binary users deploy, as `scripts/release.sh` links it and `scripts/test.sh` builds it for its `release`

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The real binary against the real RGW: 30 rounds of six concurrent `POST /-/reload` plus two SIGHUPs, the file

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Issue "SLOs with burn-rate alerts": a real run with one healthy and one failing backend, both held to 99.9 %,

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Every secret set to its own marker; a run with failures, breaker transitions, reloads (good and bad) and

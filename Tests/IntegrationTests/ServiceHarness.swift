@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Samples of a Prometheus text exposition, keyed by `name{labels}` exactly as written.

@@ -2,6 +2,7 @@ import Foundation
 import ObjectStorage
 import SidecarConfig
 import SidecarServer
+import TestSupport
 import Testing
 
 /// `s3-canary run` as a subprocess against the real RGW, scraped by a real Prometheus.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Three replicas of a dedicated fleet share thirty backends on the real RGW: each backend is probed by exactly one

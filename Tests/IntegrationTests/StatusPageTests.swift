@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The status page as a person sees it: rendered by headless Chromium from a real run.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// RGW behind a TLS front (nginx from Debian) with a certificate this test makes.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// nginx from Debian terminating TLS in front of local HTTP servers (RGW, moto), with a certificate for localhost
 /// and 127.0.0.1 signed by a CA this helper makes. Request bodies stream through unbuffered, so what reaches the

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// The Python receiver of `Tests/Fixtures/webhook_receiver.py`, which verifies every delivery with the
 /// `standardwebhooks`, `cloudevents` and `jsonschema` packages and logs it as a JSON line.

@@ -1,12 +1,13 @@
 import Synchronization
 
 /// A clock tests move by hand: sleepers wake only when `advance` passes their deadline.
-final class ManualClock: Clock, Sendable {
-    struct Instant: InstantProtocol {
-        var offset: Duration
-        func advanced(by duration: Duration) -> Instant { Instant(offset: self.offset + duration) }
-        func duration(to other: Instant) -> Duration { other.offset - self.offset }
-        static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
+package final class ManualClock: Clock, Sendable {
+    package struct Instant: InstantProtocol {
+        package var offset: Duration
+        package init(offset: Duration) { self.offset = offset }
+        package func advanced(by duration: Duration) -> Instant { Instant(offset: self.offset + duration) }
+        package func duration(to other: Instant) -> Duration { other.offset - self.offset }
+        package static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
     }
 
     private struct Sleeper {
@@ -24,16 +25,18 @@ final class ManualClock: Clock, Sendable {
 
     private let state = Mutex(State())
 
-    var now: Instant { self.state.withLock { $0.now } }
-    var minimumResolution: Duration { .nanoseconds(1) }
+    package init() {}
+
+    package var now: Instant { self.state.withLock { $0.now } }
+    package var minimumResolution: Duration { .nanoseconds(1) }
 
     /// When each sleeper wakes, as offsets from the clock's start, earliest first.
-    var sleeperDeadlines: [Duration] { self.state.withLock { $0.sleepers.values.map(\.deadline.offset).sorted() } }
+    package var sleeperDeadlines: [Duration] { self.state.withLock { $0.sleepers.values.map(\.deadline.offset).sorted() } }
 
     /// How many tasks are sleeping on this clock.
-    var sleeperCount: Int { self.state.withLock { $0.sleepers.count } }
+    package var sleeperCount: Int { self.state.withLock { $0.sleepers.count } }
 
-    func sleep(until deadline: Instant, tolerance: Duration?) async throws {
+    package func sleep(until deadline: Instant, tolerance: Duration?) async throws {
         let id = self.state.withLock { state -> Int in
             state.nextID += 1
             return state.nextID
@@ -58,7 +61,7 @@ final class ManualClock: Clock, Sendable {
     }
 
     /// Moves time forward, waking every sleeper whose deadline has come.
-    func advance(by duration: Duration) {
+    package func advance(by duration: Duration) {
         let due = self.state.withLock { state -> [Sleeper] in
             state.now = state.now.advanced(by: duration)
             let now = state.now
@@ -74,7 +77,7 @@ extension ManualClock {
     /// Waits until some task sleeps on this clock, then moves time to the earliest sleeper's deadline and wakes
     /// it. Returns how far time moved. Tests step through timers this way instead of polling with real sleeps.
     @discardableResult
-    func advanceToNextSleeper() async -> Duration {
+    package func advanceToNextSleeper() async -> Duration {
         while true {
             let step = self.state.withLock { state in
                 state.sleepers.values.map(\.deadline).min().map { state.now.duration(to: $0) }

@@ -6,7 +6,6 @@ import Testing
 @testable import SidecarBreaker
 @testable import SidecarCanary
 @testable import SidecarConfig
-@testable import SidecarServer
 
 /// Helpers to build a target over a MemoryBackend.
 enum Fixtures {

@@ -61,10 +61,11 @@ struct ExternalLabelsTests {
             logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }),
             origin: .init(instance: "i", statusURL: "http://i/status", externalLabels: Self.labels)
         )
-        let received = TelemetryHookTests.Box<[WebhookEvent]>([])
-        hook.addSink { event in received.value.withLock { $0.append(event) } }
+        final class Received: Sendable { let events = Mutex<[WebhookEvent]>([]) }
+        let received = Received()
+        hook.addSink { event in received.events.withLock { $0.append(event) } }
         hook.emit(.serviceStarted)
-        #expect(received.current.map(\.externalLabels) == [Self.labels])
+        #expect(received.events.withLock { $0 }.map(\.externalLabels) == [Self.labels])
     }
 
     @Test func everyFormatCarriesThem() throws {

@@ -1,11 +1,9 @@
 import ObjectStorage
+import TestSupport
 import Testing
 
 @testable import SidecarBreaker
-@testable import SidecarCanary
 @testable import SidecarConfig
-@testable import SidecarServer
-@testable import SidecarTelemetry
 
 /// The breaker's transition table, under a clock that only moves when the test says so.
 @Suite("Circuit breaker state machine")

@@ -1,10 +1,10 @@
 import Foundation
 import Logging
 import PrometheusExposition
+import SidecarEvents
 import Testing
 
 @testable import SidecarConfig
-@testable import SidecarEvents
 @testable import SidecarNotify
 @testable import SidecarState
 @testable import SidecarTelemetry

@@ -3,6 +3,7 @@ import Logging
 import ObjectStorage
 import PrometheusExposition
 import ServiceLifecycleTestKit
+import TestSupport
 import Testing
 
 @testable import SidecarConfig

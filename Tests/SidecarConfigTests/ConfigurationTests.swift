@@ -2,10 +2,7 @@ import Foundation
 import ObjectStorage
 import Testing
 
-@testable import SidecarBreaker
-@testable import SidecarCanary
 @testable import SidecarConfig
-@testable import SidecarServer
 
 /// The invalid configurations in `Tests/Fixtures/invalid-configs`; each names the field its error must point at
 /// in a first line `# expect: PATH`. The integration suite runs the same files through `s3-canary check-config`.

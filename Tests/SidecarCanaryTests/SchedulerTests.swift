@@ -3,6 +3,7 @@ import Logging
 import ObjectStorage
 import SidecarConfig
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import SidecarCanary

@@ -1,24 +1,24 @@
-import Foundation
-import Testing
+package import Foundation
+import Synchronization
 
 /// Paths and small process helpers for tests that drive the real binary and real servers.
-enum Harness {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+package enum Harness {
+    package static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
     /// The `s3-canary` binary: `$S3CANARY_BINARY`, else the debug build next to the tests.
-    static var binary: String {
+    package static var binary: String {
         if let path = ProcessInfo.processInfo.environment["S3CANARY_BINARY"], !path.isEmpty { return path }
         return root.appendingPathComponent(".build/debug/s3-canary").path
     }
 
-    static var outputDirectory: URL {
+    package static var outputDirectory: URL {
         let url = root.appendingPathComponent("test-output")
         try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
 
-    static func temporaryDirectory(_ name: String) throws -> URL {
+    package static func temporaryDirectory(_ name: String) throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent(
             "s3canary-\(name)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
@@ -26,7 +26,7 @@ enum Harness {
     }
 
     /// A free loopback port (bound and released; good enough for tests).
-    static func freePort() throws -> Int {
+    package static func freePort() throws -> Int {
         let result = try run(
             "/usr/bin/env",
             ["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
@@ -36,16 +36,16 @@ enum Harness {
         return port
     }
 
-    struct Output {
-        var status: Int32
-        var stdout: String
-        var stderr: String
+    package struct Output {
+        package var status: Int32
+        package var stdout: String
+        package var stderr: String
     }
 
     /// Runs a long command (promtool's SLO tests, Chromium, the protobuf decoder) to completion on a thread of its
     /// own, so its wait does not hold one of the two cooperative threads the other tests' real-clock timeouts need.
     @discardableResult
-    static func runDetached(
+    package static func runDetached(
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil, stdin: Data? = nil
     ) async throws -> Output {
         try await withCheckedThrowingContinuation { continuation in
@@ -59,7 +59,7 @@ enum Harness {
 
     /// Runs a command to completion.
     @discardableResult
-    static func run(
+    package static func run(
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil, stdin: Data? = nil
     ) throws -> Output {
         let process = Process()
@@ -90,7 +90,7 @@ enum Harness {
     }
 
     /// `curl` a URL: status code and body. `nil` status when nothing answered.
-    static func http(
+    package static func http(
         _ url: String, method: String = "GET", headers: [String] = [], timeout: Double = 5, curl extra: [String] = []
     ) throws -> (status: Int?, body: String) {
         var arguments = ["-s", "-m", String(timeout), "-X", method, "-w", "\n%{http_code}"] + extra
@@ -104,7 +104,7 @@ enum Harness {
 
     /// Polls `condition` every 100 ms until it holds or `timeout` passes.
     /// Whether something accepts TCP connections on 127.0.0.1:`port` now.
-    static func accepts(port: Int) -> Bool {
+    package static func accepts(port: Int) -> Bool {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { return false }
         defer { close(socket) }
@@ -121,7 +121,7 @@ enum Harness {
     }
 
     /// Waits until `daemon` (a test server) accepts connections on `port`: its state, not the words it prints.
-    static func waitForPort(_ port: Int, of daemon: Daemon, _ what: String, timeout: Duration = .seconds(10))
+    package static func waitForPort(_ port: Int, of daemon: Daemon, _ what: String, timeout: Duration = .seconds(10))
         async throws
     {
         try await Self.waitUntil(timeout, what) {
@@ -130,7 +130,7 @@ enum Harness {
         }
     }
 
-    static func waitUntil(_ timeout: Duration, _ what: String, _ condition: () throws -> Bool) async throws {
+    package static func waitUntil(_ timeout: Duration, _ what: String, _ condition: () throws -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if (try? condition()) == true { return }
@@ -141,41 +141,26 @@ enum Harness {
     }
 }
 
-struct HarnessError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+package struct HarnessError: Error, CustomStringConvertible {
+    package var description: String
+    package init(_ description: String) { self.description = description }
 }
 
-/// A tiny lock-protected box for values shared with a reader thread.
-final class Mutexed<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: Value
-    private var wasSet = false
-    init(_ value: Value) { self.stored = value }
-    func set(_ value: Value) {
-        self.lock.lock()
-        self.stored = value
-        self.wasSet = true
-        self.lock.unlock()
-    }
-    var value: Value {
-        self.lock.lock()
-        defer { self.lock.unlock() }
-        return self.stored
-    }
-    var isSet: Bool {
-        self.lock.lock()
-        defer { self.lock.unlock() }
-        return self.wasSet
-    }
+/// A box for a value a reader thread sets once and the caller then reads.
+package final class Mutexed<Value: Sendable>: Sendable {
+    private let state: Mutex<(value: Value, isSet: Bool)>
+    package init(_ value: Value) { self.state = Mutex((value, false)) }
+    package func set(_ value: Value) { self.state.withLock { $0 = (value, true) } }
+    package var value: Value { self.state.withLock { $0.value } }
+    package var isSet: Bool { self.state.withLock { $0.isSet } }
 }
 
 /// A long-running child process whose output goes to a log file; stopped by signal.
-final class Daemon: @unchecked Sendable {
-    let process = Process()
-    let logPath: URL
+package final class Daemon: @unchecked Sendable {
+    package let process = Process()
+    package let logPath: URL
 
-    init(_ executable: String, _ arguments: [String], log: URL, environment: [String: String]? = nil) throws {
+    package init(_ executable: String, _ arguments: [String], log: URL, environment: [String: String]? = nil) throws {
         self.logPath = log
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
@@ -188,17 +173,17 @@ final class Daemon: @unchecked Sendable {
         try self.process.run()
     }
 
-    var pid: Int32 { self.process.processIdentifier }
-    var isRunning: Bool { self.process.isRunning }
-    var log: String { (try? String(contentsOf: self.logPath, encoding: .utf8)) ?? "" }
+    package var pid: Int32 { self.process.processIdentifier }
+    package var isRunning: Bool { self.process.isRunning }
+    package var log: String { (try? String(contentsOf: self.logPath, encoding: .utf8)) ?? "" }
 
-    func signal(_ signal: Int32) {
+    package func signal(_ signal: Int32) {
         if self.process.isRunning { kill(self.process.processIdentifier, signal) }
     }
 
     /// Sends `signal` and waits up to `timeout` for the exit; kills it after that. Returns the exit status.
     @discardableResult
-    func stop(_ signal: Int32 = SIGTERM, timeout: Duration = .seconds(20)) async -> Int32 {
+    package func stop(_ signal: Int32 = SIGTERM, timeout: Duration = .seconds(20)) async -> Int32 {
         self.signal(signal)
         let deadline = ContinuousClock.now + timeout
         while self.process.isRunning && ContinuousClock.now < deadline {
