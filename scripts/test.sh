@@ -84,8 +84,6 @@ log "generated docs"
 scripts/check-docs.sh || { echo "FAILED: scripts/check-docs.sh (a generated doc differs; see above)"; status=1; }
 total=0
 failed_tests=0
-# Phases: most suites in parallel, then the timing-sensitive fault suites, then load and soak alone (wrk
-# and 50 backends take both cores; run beside other suites they would make those fail, and be measured unfairly).
 phase() {
     local name=$1
     shift
@@ -95,7 +93,9 @@ phase() {
     timeout --kill-after=30 1800 swift test --skip-build "$@" 2>&1 | tee "$out" || status=$?
     local count failed
     count=$(grep -oE 'Test run with [0-9]+ tests?' "$out" | grep -oE '[0-9]+' | tail -1 || true)
-    failed=$( (grep -oE '^✘ Test [A-Za-z0-9_]+\(' "$out" || true) | sort -u | wc -l)
+    # Each failed test once, whether named by its function or its display name.
+    failed=$( (grep -E '^✘ Test .* failed after' "$out" || true) | grep -v '^✘ Test run with' \
+        | sed -E 's/^✘ Test (.*) (with [0-9]+ test cases? )?failed after.*/\1/' | sort -u | wc -l)
     if [ -z "$count" ]; then
         echo "FAILED: phase $name printed no summary"
         status=1
@@ -104,18 +104,24 @@ phase() {
     total=$((total + count))
     failed_tests=$((failed_tests + failed))
 }
-isolated='ReleaseBinaryTests|LoadTests|FaultMatrixTests|CrashRecoveryTests|FleetAlertingTests|ShardingRGWTests|AlertmanagerPushRGWTests|SLOBurnRateTests|NativeHistogramRGWTests|CompatibilityTests|OutboxCrashTests'
-phase main --skip "$isolated"
-phase faults --filter 'FaultMatrixTests|CrashRecoveryTests|FleetAlertingTests|ShardingRGWTests|AlertmanagerPushRGWTests|SLOBurnRateTests|NativeHistogramRGWTests|CompatibilityTests'
-# The outbox's kill -9 loop starts fifty processes in a minute: alone, so the fault suites' timings stay their own.
-phase durability --filter OutboxCrashTests
-phase load --filter LoadTests
-# The binary users deploy (scripts/release.sh: static runtime, hot code first, packed relocations), built last so
-# its compile does not share the cores with timing-sensitive suites; its tests run it against RGW.
+# The phases follow the suites' Swift Testing tags (Tests/TestSupport/Tags.swift; scripts/test-phase.py lists the
+# suites of a tag): untagged suites first, in parallel; then .faults, the timing-sensitive fault suites; then .slow,
+# the outbox's kill -9 loop (fifty processes in a minute), alone so the fault suites' timings stay their own; then
+# .load (wrk and 50 backends take both cores); .release last, after the release build.
+suites() { python3 scripts/test-phase.py "$1" || { echo "FAILED: no suites for $1" >&2; exit 1; }; }
+tagged=$(suites --tagged)
+faults=$(suites faults)
+slow=$(suites slow)
+load=$(suites load)
+release=$(suites release)
+phase main --skip "$tagged"
+phase faults --filter "$faults"
+phase durability --filter "$slow"
+phase load --filter "$load"
 log "release build"
 if S3CANARY_RELEASE_BINARY=$(scripts/release.sh | tail -1); then
     export S3CANARY_RELEASE_BINARY
-    phase release --filter ReleaseBinaryTests
+    phase release --filter "$release"
 else
     echo "FAILED: scripts/release.sh"
     status=1

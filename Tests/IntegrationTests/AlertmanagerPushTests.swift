@@ -4,7 +4,7 @@ import Testing
 
 /// A real Alertmanager pair (Debian's `prometheus-alertmanager`, clustered) receiving the alerts one s3-canary pushes,
 /// next to an Alertmanager URL where nothing listens.
-@Suite("Alertmanager push against real Alertmanagers", .serialized)
+@Suite("Alertmanager push against real Alertmanagers", .tags(.faults), .serialized)
 struct AlertmanagerPushRGWTests {
     /// Starts an Alertmanager with a receiver that sends nothing; `peer` joins it to another's cluster.
     static func alertmanager(_ name: String, directory: URL, clusterPort: Int, peer: Int?) async throws -> (Daemon, Int)

@@ -5,7 +5,7 @@ import Testing
 /// The compatibility canaries against real servers: our verdicts against boto3's on Ceph RGW and moto (both behind
 /// an HTTPS front, where the SDKs send their default aws-chunked uploads), a part killed mid-upload, a multipart
 /// complete that fails, and a feature the server does not implement.
-@Suite("Compatibility canaries against RGW and moto", .serialized)
+@Suite("Compatibility canaries against RGW and moto", .tags(.faults), .serialized)
 struct CompatibilityTests {
     struct Row: Codable {
         var backend: String

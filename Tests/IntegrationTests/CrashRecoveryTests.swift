@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 
 /// A SIGKILL in the middle of a cycle leaves its canary behind; the next start deletes it within one interval.
-@Suite("Crash recovery against the real RGW", .serialized)
+@Suite("Crash recovery against the real RGW", .tags(.faults), .serialized)
 struct CrashRecoveryTests {
     @Test func theNextStartSweepsWhatAKilledCycleLeftBehind() async throws {
         let rgw = try RGWEnvironment.load()

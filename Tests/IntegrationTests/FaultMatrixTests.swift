@@ -38,7 +38,7 @@ final class FaultInjector: @unchecked Sendable {
 /// Every fault the issue names, on its own backend at once, next to a healthy backend: each faulted breaker opens
 /// within its bound with the right reason, `/metrics` keeps answering, the healthy backend keeps its schedule, and
 /// each outage sends exactly one opened and one closed event.
-@Suite("Fault matrix against the real RGW", .serialized)
+@Suite("Fault matrix against the real RGW", .tags(.faults), .serialized)
 struct FaultMatrixTests {
     /// Backend name, proxy mode, and the `reason` label its errors must carry (`nil`: it must stay healthy).
     static let faults: [(name: String, mode: String, reason: String?)] = [

@@ -118,7 +118,7 @@ extension PrometheusServer {
 /// Three sidecars probe the same RGW, each through its own switchable path (a listener of the fault proxy). A real
 /// Prometheus evaluates the repository's rules and a real Alertmanager routes with the repository's tree: a cut path
 /// is a warning naming its instance and pages nobody; the storage gone for all three is one page and one resolve.
-@Suite("Fleet alerting through Prometheus and Alertmanager", .serialized)
+@Suite("Fleet alerting through Prometheus and Alertmanager", .tags(.faults), .serialized)
 struct FleetAlertingTests {
     static let instances = ["c1", "c2", "c3"]
 

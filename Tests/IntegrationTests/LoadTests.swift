@@ -4,7 +4,7 @@ import Testing
 
 /// Load and soak: `/metrics` under wrk while 50 RGW backends are probed, and memory that stays flat from 1,000
 /// to 10,000 cycles. Figures go to `test-output/load.txt`; the assertions are on errors and growth, not speed.
-@Suite("Load and soak", .serialized)
+@Suite("Load and soak", .tags(.load), .serialized)
 struct LoadTests {
     static func rssKiB(_ pid: Int32) -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }

@@ -5,7 +5,7 @@ import Testing
 
 /// Issue "metrics that scale": a real Prometheus with native histograms and exemplar storage scrapes two real runs
 /// against RGW, one with native plus classic histograms (the default) and one with classic only.
-@Suite("Native histograms and exemplars against RGW and Prometheus", .serialized)
+@Suite("Native histograms and exemplars against RGW and Prometheus", .tags(.faults), .serialized)
 struct NativeHistogramRGWTests {
     /// Every operation of the default probe.
     static let operations = ["put", "head", "get", "get_range", "delete"]

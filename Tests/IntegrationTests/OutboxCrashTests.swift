@@ -6,7 +6,7 @@ import Testing
 /// RGW and the real webhook receiver: events accepted while the receiver is down arrive after a restart, an outage
 /// survives a restart as one `opened` and one `closed`, fifty kill -9 during writes lose nothing and never re-send
 /// an event under another id, and a corrupt store or a read-only directory never stops the probing.
-@Suite("Durable outbox and remembered breakers across SIGKILL", .serialized)
+@Suite("Durable outbox and remembered breakers across SIGKILL", .tags(.slow), .serialized)
 struct OutboxCrashTests {
     /// One s3-canary process of a test, on a fixed config file (a restart reads the same file and state_dir).
     struct Process {

@@ -6,7 +6,7 @@ import Testing
 /// phase (`$S3CANARY_RELEASE_BINARY`). Its link moves every function (a linker script puts the hot ones first),
 /// packs relocations and drops exported symbols: these tests hold that it still works end to end against the real
 /// RGW, and that the link did what the footprint figures in bench/REPORT.md depend on.
-@Suite("release binary")
+@Suite("release binary", .tags(.release))
 struct ReleaseBinaryTests {
     static func binary() throws -> String {
         guard let path = ProcessInfo.processInfo.environment["S3CANARY_RELEASE_BINARY"], !path.isEmpty else {

@@ -5,7 +5,7 @@ import Testing
 /// Issue "SLOs with burn-rate alerts": a real run with one healthy and one failing backend, both held to 99.9 %,
 /// scraped by a real Prometheus evaluating the repository's rules. Timing-sensitive (the page waits out its
 /// `for: 2m`), so it runs in the faults phase.
-@Suite("SLO burn-rate alerts against a real run and Prometheus", .serialized)
+@Suite("SLO burn-rate alerts against a real run and Prometheus", .tags(.faults), .serialized)
 struct SLOBurnRateTests {
     @Test func theFastBurnPagesForTheFailingBackendOnlyAndTheSLORowHasData() async throws {
         let rgw = try RGWEnvironment.load()

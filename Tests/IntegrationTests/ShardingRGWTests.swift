@@ -5,7 +5,7 @@ import Testing
 /// Three replicas of a dedicated fleet share thirty backends on the real RGW: each backend is probed by exactly one
 /// of them; a reload to two shards on two replicas rebalances, and each replica deletes what it kept of a backend it
 /// gave up (checked with boto3).
-@Suite("Sharding a dedicated fleet against the real RGW", .serialized)
+@Suite("Sharding a dedicated fleet against the real RGW", .tags(.faults), .serialized)
 struct ShardingRGWTests {
     static let names = (0..<30).map { String(format: "b%02d", $0) }
     static let prefix = ".s3-canary-shard/"
