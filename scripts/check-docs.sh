@@ -24,7 +24,39 @@ generated=(
     "bench/REPORT.md" "python3 scripts/bench.py render --output -"
 )
 
+# file, then the command that generates the block between its `<!-- begin generated: ... -->` and
+# `<!-- end generated -->` lines (the rest of the file is written by hand)
+blocks=(
+    "docs/development.md" "python3 scripts/check-imports.py --graph"
+)
+
+splice() {  # FILE BLOCK-FILE: the file with its generated block replaced
+    python3 - "$1" "$2" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+block = open(sys.argv[2]).read()
+pattern = re.compile(r"(<!-- begin generated: [^\n]*-->\n).*?(<!-- end generated -->)", re.S)
+if not pattern.search(text):
+    sys.exit(f"{sys.argv[1]} has no <!-- begin generated: ... --> ... <!-- end generated --> block")
+sys.stdout.write(pattern.sub(lambda m: m.group(1) + block + m.group(2), text, count=1))
+PY
+}
+
 status=0
+for ((i = 0; i < ${#blocks[@]}; i += 2)); do
+    file=${blocks[i]}
+    command=${blocks[i + 1]}
+    $command >"$work/block"
+    splice "$file" "$work/block" >"$work/out"
+    if $write; then
+        cp "$work/out" "$file"
+        echo "wrote the generated block of $file"
+    elif ! diff -u "$file" "$work/out" >"$work/diff" 2>&1; then
+        echo "FAILED: the generated block of $file differs from \`$command\`; run scripts/check-docs.sh --write and commit it" >&2
+        head -40 "$work/diff" >&2
+        status=1
+    fi
+done
 for ((i = 0; i < ${#generated[@]}; i += 2)); do
     file=${generated[i]}
     command=${generated[i + 1]}
@@ -38,5 +70,5 @@ for ((i = 0; i < ${#generated[@]}; i += 2)); do
         status=1
     fi
 done
-[ "$status" -eq 0 ] && ! $write && echo "generated docs are up to date ($(( ${#generated[@]} / 2 )) files)"
+[ "$status" -eq 0 ] && ! $write && echo "generated docs are up to date ($(( ${#generated[@]} / 2 )) files, $(( ${#blocks[@]} / 2 )) blocks)"
 exit "$status"

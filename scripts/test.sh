@@ -94,8 +94,9 @@ phase() {
     local count failed
     count=$(grep -oE 'Test run with [0-9]+ tests?' "$out" | grep -oE '[0-9]+' | tail -1 || true)
     # Each failed test once, whether named by its function or its display name.
-    failed=$( (grep -E '^✘ Test .* failed after' "$out" || true) | grep -v '^✘ Test run with' \
-        | sed -E 's/^✘ Test (.*) (with [0-9]+ test cases? )?failed after.*/\1/' | sort -u | wc -l)
+    # (grep finds nothing in a green run: under pipefail the pipeline then fails, hence the `|| true`.)
+    failed=$(grep -E '^✘ Test .* failed after' "$out" | grep -v '^✘ Test run with' \
+        | sed -E 's/^✘ Test (.*) (with [0-9]+ test cases? )?failed after.*/\1/' | sort -u | wc -l || true)
     if [ -z "$count" ]; then
         echo "FAILED: phase $name printed no summary"
         status=1

@@ -84,17 +84,20 @@ public struct ConfigKeySpec: Sendable {
     public var required: Bool
     /// Given as `KEY` (the value), `KEY_env` (a variable) or `KEY_file` (a file); never shown anywhere.
     public var secret: Bool
+    /// Read at start-up only: a reload keeps the running value and logs a warning (`ReloadOwner`).
+    public var restart: Bool
     /// One line: what the key does.
     public var summary: String
 
     public init(
         _ type: ConfigValueType, default defaultValue: String? = nil, required: Bool = false, secret: Bool = false,
-        _ summary: String
+        restart: Bool = false, _ summary: String
     ) {
         self.type = type
         self.defaultValue = defaultValue
         self.required = required
         self.secret = secret
+        self.restart = restart
         self.summary = summary
     }
 }

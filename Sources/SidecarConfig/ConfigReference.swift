@@ -51,7 +51,8 @@ public enum ConfigReference {
             if spec.secret { name += " (or `\(key.rawValue)_env`, `\(key.rawValue)_file`), secret" }
             if spec.required { name += ", required" }
             let defaultText = spec.defaultValue.map { $0.hasPrefix("the ") ? $0 : "`\($0)`" } ?? ""
-            let cells = [name, spec.type.name, defaultText, spec.type.allowed, spec.summary]
+            let summary = spec.summary + (spec.restart ? " Read at start-up: a reload keeps the running value." : "")
+            let cells = [name, spec.type.name, defaultText, spec.type.allowed, summary]
             out += "| " + cells.map { $0.replacingOccurrences(of: "|", with: "\\|") }.joined(separator: " | ") + " |\n"
         }
         return out

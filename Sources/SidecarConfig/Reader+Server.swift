@@ -16,7 +16,7 @@ public enum ServerKey: String, ConfigSectionKey {
 
     public var spec: ConfigKeySpec {
         switch self {
-        case .tls: .init(.section(ServerTLSKey.section), "Serve HTTPS with this PEM certificate and key, read again on every reload.")
+        case .tls: .init(.section(ServerTLSKey.section), "Serve HTTPS with this PEM certificate and key, read again on every reload (turning TLS on or off needs a restart).")
         case .basicAuthUsers:
             .init(.mapping("user name to bcrypt hash"), "Basic auth users; bcrypt hashes only (htpasswd -nbBC 10 USER PASSWORD).")
         case .bearerToken:
