@@ -49,7 +49,8 @@ public enum ConfigValueType: Sendable, Equatable {
         switch self {
         case .integer(let range): "\(range.lowerBound) to \(range.upperBound)"
         case .duration(let min, let max): "\(ConfigValueType.text(min)) to \(ConfigValueType.text(max))"
-        case .size(let range): "\(ConfigValueType.text(bytes: range.lowerBound)) to \(ConfigValueType.text(bytes: range.upperBound))"
+        case .size(let range):
+            "\(ConfigValueType.text(bytes: range.lowerBound)) to \(ConfigValueType.text(bytes: range.upperBound))"
         case .fraction: "0% to 50%"
         case .objective: "above 0% and below 100%"
         case .choice(let words): words.map { "`\($0)`" }.joined(separator: ", ")
@@ -68,7 +69,8 @@ public enum ConfigValueType: Sendable, Equatable {
 
     /// A size as it is written in the configuration (`1KiB`, `64MiB`).
     static func text(bytes: Int) -> String {
-        for (unit, size) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] where bytes >= size && bytes % size == 0 {
+        for (unit, size) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
+        where bytes >= size && bytes % size == 0 {
             return "\(bytes / size)\(unit)"
         }
         return "\(bytes)"
@@ -166,7 +168,9 @@ extension Reader {
     /// An integer key, within its declared range.
     mutating func integer<Key>(_ section: ConfigSection<Key>, _ key: Key) -> Int? {
         guard let (node, path) = section[key] else { return nil }
-        guard case .integer(let range) = key.spec.type else { return self.integer(node, path, range: Int.min...Int.max) }
+        guard case .integer(let range) = key.spec.type else {
+            return self.integer(node, path, range: Int.min...Int.max)
+        }
         return self.integer(node, path, range: range)
     }
 

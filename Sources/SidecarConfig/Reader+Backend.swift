@@ -16,20 +16,40 @@ public enum BackendKey: String, ConfigSectionKey {
 
     public var spec: ConfigKeySpec {
         switch self {
-        case .name: .init(.string, required: true, "A short unique name: a metric label and part of object keys; letters, digits, -, _ and .")
-        case .endpoint: .init(.string, required: true, "The S3 endpoint URL, such as http://127.0.0.1:7480 or https://s3.eu-west-1.amazonaws.com.")
+        case .name:
+            .init(
+                .string, required: true,
+                "A short unique name: a metric label and part of object keys; letters, digits, -, _ and .")
+        case .endpoint:
+            .init(
+                .string, required: true,
+                "The S3 endpoint URL, such as http://127.0.0.1:7480 or https://s3.eu-west-1.amazonaws.com.")
         case .region: .init(.string, default: "us-east-1", "The SigV4 signing region.")
         case .bucket: .init(.string, required: true, "The bucket the canary writes to.")
-        case .pathStyle: .init(.bool, default: "true", "true: path-style requests (host/bucket/key); false: virtual-host addressing (bucket.host).")
+        case .pathStyle:
+            .init(
+                .bool, default: "true",
+                "true: path-style requests (host/bucket/key); false: virtual-host addressing (bucket.host).")
         case .payloadSigning:
-            .init(.choice(S3Backend.Configuration.PayloadSigning.allCases.map(\.rawValue)), default: "signed", "unsigned sends UNSIGNED-PAYLOAD; only over https.")
-        case .connectTimeout: .init(.duration(min: .milliseconds(1), max: .seconds(86_400)), default: "5s", "The TCP and TLS connect deadline; capped at probe.timeout.")
+            .init(
+                .choice(S3Backend.Configuration.PayloadSigning.allCases.map(\.rawValue)), default: "signed",
+                "unsigned sends UNSIGNED-PAYLOAD; only over https.")
+        case .connectTimeout:
+            .init(
+                .duration(min: .milliseconds(1), max: .seconds(86_400)), default: "5s",
+                "The TCP and TLS connect deadline; capped at probe.timeout.")
         case .maxConnections: .init(.integer(1...1024), default: "4", "The size of this backend's own connection pool.")
         case .tls: .init(.section(BackendTLSKey.section), "How the backend's certificate is checked.")
-        case .credentials: .init(.section(CredentialsKey.section), required: true, "How requests are signed: keys, or a source of temporary credentials.")
+        case .credentials:
+            .init(
+                .section(CredentialsKey.section), required: true,
+                "How requests are signed: keys, or a source of temporary credentials.")
         case .probe: .init(.section(ProbeKey.section), "Overrides of the top-level probe: for this backend.")
         case .breaker: .init(.section(BreakerKey.section), "Overrides of the top-level breaker: for this backend.")
-        case .slo: .init(.section(SLOKey.section), "This backend's objectives: availability replaces the default, latency merges per operation.")
+        case .slo:
+            .init(
+                .section(SLOKey.section),
+                "This backend's objectives: availability replaces the default, latency merges per operation.")
         }
     }
 }
@@ -40,12 +60,14 @@ public enum BackendTLSKey: String, ConfigSectionKey {
     case insecureSkipVerify = "insecure_skip_verify"
 
     public static let section = "backends[].tls"
-    public static let summary = "How an https backend's certificate is checked; its chain's expiry is exported either way."
+    public static let summary =
+        "How an https backend's certificate is checked; its chain's expiry is exported either way."
 
     public var spec: ConfigKeySpec {
         switch self {
         case .caBundle: .init(.string, "A PEM file of the CAs to trust instead of the system's.")
-        case .insecureSkipVerify: .init(.bool, default: "false", "true: do not verify the certificate (logged as a warning at start).")
+        case .insecureSkipVerify:
+            .init(.bool, default: "false", "true: do not verify the certificate (logged as a warning at start).")
         }
     }
 }
@@ -59,7 +81,8 @@ extension Reader {
                 name = v
             } else {
                 self.problem(
-                    map.path(.name), "\"\(v)\" may hold only letters, digits, -, _ and . (it is a metric label and part of keys)")
+                    map.path(.name),
+                    "\"\(v)\" may hold only letters, digits, -, _ and . (it is a metric label and part of keys)")
             }
         } else if !map.has(.name) {
             self.problem(map.path(.name), "is missing; give the backend a short name such as ceph-a")
@@ -77,7 +100,8 @@ extension Reader {
         }
         if let v = self.string(map, .region) { s3.region = v }
         if let v = self.bool(map, .pathStyle) { s3.addressing = v ? .path : .virtualHost }
-        if let v = self.choice(map, .payloadSigning), let signing = S3Backend.Configuration.PayloadSigning(rawValue: v) {
+        if let v = self.choice(map, .payloadSigning), let signing = S3Backend.Configuration.PayloadSigning(rawValue: v)
+        {
             s3.payloadSigning = signing
         }
         if let v = self.duration(map, .connectTimeout) { s3.timeouts.connect = v }

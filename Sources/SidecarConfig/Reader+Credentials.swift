@@ -9,7 +9,8 @@ public enum CredentialsKey: String, ConfigSectionKey {
     case sessionToken = "session_token"
 
     public static let section = "backends[].credentials"
-    public static let summary = "Static keys, or a source of temporary credentials (cached and refreshed five minutes before they expire)."
+    public static let summary =
+        "Static keys, or a source of temporary credentials (cached and refreshed five minutes before they expire)."
 
     /// The sources, with what each reads.
     static let sources: [(name: String, reads: String)] = [
@@ -27,7 +28,8 @@ public enum CredentialsKey: String, ConfigSectionKey {
         case .source:
             .init(
                 .choice(Self.sources.map(\.name)),
-                "Where credentials come from: " + Self.sources.map { "\($0.name) (\($0.reads))" }.joined(separator: "; ") + ".")
+                "Where credentials come from: "
+                    + Self.sources.map { "\($0.name) (\($0.reads))" }.joined(separator: "; ") + ".")
         case .profile: .init(.string, "The profile the profile and default_chain sources read.")
         case .accessKeyID: .init(.string, secret: true, "The access key ID (static keys).")
         case .secretAccessKey: .init(.string, secret: true, "The secret access key (static keys).")

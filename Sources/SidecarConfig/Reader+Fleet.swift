@@ -7,13 +7,17 @@ public enum ShardingKey: String, ConfigSectionKey {
     case shardFromHostname = "shard_from_hostname"
 
     public static let section = "sharding"
-    public static let summary = "Split the backends between replicas by a stable hash of their names; give shard or shard_from_hostname."
+    public static let summary =
+        "Split the backends between replicas by a stable hash of their names; give shard or shard_from_hostname."
 
     public var spec: ConfigKeySpec {
         switch self {
         case .shards: .init(.integer(1...10_000), required: true, "How many replicas share the backends.")
         case .shard: .init(.integer(0...9_999), "This replica's shard, 0 to shards - 1.")
-        case .shardFromHostname: .init(.bool, default: "false", "true: the shard is the host name's StatefulSet ordinal (s3-canary-2 is shard 2).")
+        case .shardFromHostname:
+            .init(
+                .bool, default: "false",
+                "true: the shard is the host name's StatefulSet ordinal (s3-canary-2 is shard 2).")
         }
     }
 }
@@ -30,15 +34,26 @@ public enum AlertmanagersKey: String, ConfigSectionKey {
     case caBundle = "ca_bundle"
 
     public static let section = "alertmanagers"
-    public static let summary = "Push this instance's alerts to every Alertmanager of a cluster (API v2), as Prometheus does."
+    public static let summary =
+        "Push this instance's alerts to every Alertmanager of a cluster (API v2), as Prometheus does."
 
     public var spec: ConfigKeySpec {
         switch self {
-        case .urls: .init(.list("http(s) base URLs"), required: true, "Every Alertmanager of the cluster, such as [http://alertmanager:9093].")
-        case .resendInterval: .init(.duration(min: .seconds(1), max: .seconds(3600)), default: "1m", "Firing alerts are sent again this often; each is valid for four times this.")
-        case .timeout: .init(.duration(min: .milliseconds(100), max: .seconds(120)), default: "10s", "Each push's deadline.")
+        case .urls:
+            .init(
+                .list("http(s) base URLs"), required: true,
+                "Every Alertmanager of the cluster, such as [http://alertmanager:9093].")
+        case .resendInterval:
+            .init(
+                .duration(min: .seconds(1), max: .seconds(3600)), default: "1m",
+                "Firing alerts are sent again this often; each is valid for four times this.")
+        case .timeout:
+            .init(.duration(min: .milliseconds(100), max: .seconds(120)), default: "10s", "Each push's deadline.")
         case .maxRetries: .init(.integer(0...100), default: "3", "Attempts after the first, per Alertmanager.")
-        case .queueSize: .init(.integer(1...100_000), default: "100", "Pushes waiting per Alertmanager; when full the oldest is dropped and counted.")
+        case .queueSize:
+            .init(
+                .integer(1...100_000), default: "100",
+                "Pushes waiting per Alertmanager; when full the oldest is dropped and counted.")
         case .bearerToken: .init(.string, secret: true, "Sent as Authorization: Bearer; not with basic_auth.")
         case .basicAuth: .init(.section(AlertmanagerBasicAuthKey.section), "Basic auth; not with bearer_token.")
         case .caBundle: .init(.string, "A PEM file of the CAs to trust for https Alertmanagers.")
@@ -134,7 +149,8 @@ extension Reader {
             if items.isEmpty { self.problem(p, "is empty; list every Alertmanager of the cluster") }
         } else if !map.has(.urls) {
             self.problem(
-                map.path(.urls), "is missing; list every Alertmanager of the cluster, such as [http://alertmanager:9093]"
+                map.path(.urls),
+                "is missing; list every Alertmanager of the cluster, such as [http://alertmanager:9093]"
             )
         }
         var configuration = AlertmanagerConfiguration(urls: urls)

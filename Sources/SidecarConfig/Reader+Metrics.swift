@@ -12,18 +12,28 @@ public enum MetricsKey: String, ConfigSectionKey {
     case timeToFirstByte = "time_to_first_byte"
 
     public static let section = "metrics"
-    public static let summary = "The latency histograms' shape; read at start-up only (a reload that changes it keeps the running histograms, with a warning)."
+    public static let summary =
+        "The latency histograms' shape; read at start-up only (a reload that changes it keeps the running "
+            + "histograms, with a warning)."
 
     public var spec: ConfigKeySpec {
         switch self {
-        case .classicHistograms: .init(.bool, default: "true", "Classic buckets (a series each), in every exposition format.")
+        case .classicHistograms:
+            .init(.bool, default: "true", "Classic buckets (a series each), in every exposition format.")
         case .classicBuckets:
-            .init(.list("1 to 30 ascending bounds, seconds or durations"), default: "[0.025, 0.1, 0.25, 1]", "The classic buckets' upper bounds; +Inf is implied; keep 1, which the latency alert reads.")
-        case .nativeHistograms: .init(.bool, default: "true", "Native buckets (one series), in the protobuf format only.")
+            .init(
+                .list("1 to 30 ascending bounds, seconds or durations"), default: "[0.025, 0.1, 0.25, 1]",
+                "The classic buckets' upper bounds; +Inf is implied; keep 1, which the latency alert reads.")
+        case .nativeHistograms:
+            .init(.bool, default: "true", "Native buckets (one series), in the protobuf format only.")
         case .nativeHistogramBucketFactor:
-            .init(.number, default: "1.1", "The widest bucket ratio, 1.002712 (schema 8) to 65536 (schema -4); 1.1 gives schema 3.")
-        case .nativeHistogramMaxBuckets: .init(.integer(2...10_000), default: "160", "Past this many buckets a series halves its resolution.")
-        case .timeToFirstByte: .init(.bool, default: "false", "Also export s3canary_operation_ttfb_seconds, of the same shape.")
+            .init(
+                .number, default: "1.1",
+                "The widest bucket ratio, 1.002712 (schema 8) to 65536 (schema -4); 1.1 gives schema 3.")
+        case .nativeHistogramMaxBuckets:
+            .init(.integer(2...10_000), default: "160", "Past this many buckets a series halves its resolution.")
+        case .timeToFirstByte:
+            .init(.bool, default: "false", "Also export s3canary_operation_ttfb_seconds, of the same shape.")
         }
     }
 }

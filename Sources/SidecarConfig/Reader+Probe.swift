@@ -11,24 +11,40 @@ public enum ProbeKey: String, ConfigSectionKey {
     case checksumAlgorithm = "checksum_algorithm"
 
     public static let section = "probe"
-    public static let summary = "The canary cycle: the defaults for every backend, and each backend's own overrides (backends[].probe)."
+    public static let summary =
+        "The canary cycle: the defaults for every backend, and each backend's own overrides (backends[].probe)."
 
     public var spec: ConfigKeySpec {
         switch self {
-        case .interval: .init(.duration(min: .milliseconds(100), max: .seconds(86_400)), default: "15s", "How often each backend runs a cycle.")
+        case .interval:
+            .init(
+                .duration(min: .milliseconds(100), max: .seconds(86_400)), default: "15s",
+                "How often each backend runs a cycle.")
         case .timeout:
-            .init(.duration(min: .milliseconds(1), max: .seconds(86_400)), default: "5s", "The deadline of each operation; shorter than the interval (a cycle ends at 90 % of the interval).")
-        case .jitter: .init(.fraction, default: "10%", "Each cycle's start moves by up to this share of the interval, so a fleet does not probe in step.")
+            .init(
+                .duration(min: .milliseconds(1), max: .seconds(86_400)), default: "5s",
+                "The deadline of each operation; shorter than the interval (a cycle ends at 90 % of the interval).")
+        case .jitter:
+            .init(
+                .fraction, default: "10%",
+                "Each cycle's start moves by up to this share of the interval, so a fleet does not probe in step.")
         case .objectSize: .init(.size(1...(64 << 20)), default: "1KiB", "The canary object's size.")
-        case .keyPrefix: .init(.string, default: ".s3-canary/", "Where the canary writes: <key_prefix><instance>/<backend>/; must not start with / or contain //.")
+        case .keyPrefix:
+            .init(
+                .string, default: ".s3-canary/",
+                "Where the canary writes: <key_prefix><instance>/<backend>/; must not start with / or contain //.")
         case .operations:
             .init(
                 .list("operations: " + CanaryConfiguration.Operation.allCases.map(\.rawValue).joined(separator: ", ")),
                 default: "[put, head, get, get_range, delete]",
-                "The steps of a cycle, run in a fixed order; put and delete are required. conditional, presign, checksum, aws_chunked and multipart are the compatibility canaries.")
+                "The steps of a cycle, run in a fixed order; put and delete are required. conditional, presign, "
+                    + "checksum, aws_chunked and multipart are the compatibility canaries."
+            )
         case .multipart: .init(.section(MultipartKey.section), "The multipart canary's parts.")
         case .checksumAlgorithm:
-            .init(.choice(ChecksumAlgorithm.allCases.map(\.rawValue)), default: "crc32", "The flexible checksum the checksum and aws_chunked canaries send.")
+            .init(
+                .choice(ChecksumAlgorithm.allCases.map(\.rawValue)), default: "crc32",
+                "The flexible checksum the checksum and aws_chunked canaries send.")
         }
     }
 }
@@ -43,7 +59,8 @@ public enum MultipartKey: String, ConfigSectionKey {
 
     public var spec: ConfigKeySpec {
         switch self {
-        case .partSize: .init(.size(1...(5 << 30)), default: "5MiB", "Every part but the last; at least 5MiB, S3's minimum.")
+        case .partSize:
+            .init(.size(1...(5 << 30)), default: "5MiB", "Every part but the last; at least 5MiB, S3's minimum.")
         case .lastPartSize: .init(.size(1...(5 << 30)), default: "1MiB", "The last part.")
         }
     }
@@ -56,15 +73,21 @@ public enum BreakerKey: String, ConfigSectionKey {
     case probeTimeout = "probe_timeout"
 
     public static let section = "breaker"
-    public static let summary = "The circuit breaker: the defaults for every backend, and each backend's own overrides (backends[].breaker)."
+    public static let summary =
+        "The circuit breaker: the defaults for every backend, and each backend's own overrides (backends[].breaker)."
 
     public var spec: ConfigKeySpec {
         switch self {
-        case .failureThreshold: .init(.integer(1...1000), default: "3", "Consecutive failed cycles that open the breaker.")
+        case .failureThreshold:
+            .init(.integer(1...1000), default: "3", "Consecutive failed cycles that open the breaker.")
         case .openTimeout:
-            .init(.duration(min: .milliseconds(100), max: .seconds(86_400)), default: "30s", "How long it stays open before one half-open probe (plus up to 25 % jitter).")
+            .init(
+                .duration(min: .milliseconds(100), max: .seconds(86_400)), default: "30s",
+                "How long it stays open before one half-open probe (plus up to 25 % jitter).")
         case .probeTimeout:
-            .init(.duration(min: .milliseconds(100), max: .seconds(86_400)), "A half-open probe longer than this is abandoned; default twice probe.timeout.")
+            .init(
+                .duration(min: .milliseconds(100), max: .seconds(86_400)),
+                "A half-open probe longer than this is abandoned; default twice probe.timeout.")
         }
     }
 }
@@ -109,7 +132,8 @@ extension Reader {
             if let v = self.size(sizes, .partSize) {
                 if v < 5 << 20 {
                     let partPath = sizes.path(.partSize)
-                    self.problem(partPath, "\(v) bytes is below S3's 5MiB minimum for every part but the last; use 5MiB")
+                    self.problem(
+                        partPath, "\(v) bytes is below S3's 5MiB minimum for every part but the last; use 5MiB")
                 } else {
                     probe.multipart.partSize = v
                 }

@@ -6,15 +6,19 @@ public enum SLOKey: String, ConfigSectionKey {
     case availability, latency
 
     public static let section = "slo"
-    public static let summary = "Objectives over 28 days; a backend's own slo: replaces availability and merges latency per operation."
+    public static let summary =
+        "Objectives over 28 days; a backend's own slo: replaces availability and merges latency per operation."
 
     public var spec: ConfigKeySpec {
         switch self {
-        case .availability: .init(.objective, "The share of cycles that succeed (failed and skipped cycles are bad), such as 99.9%.")
+        case .availability:
+            .init(.objective, "The share of cycles that succeed (failed and skipped cycles are bad), such as 99.9%.")
         case .latency:
             .init(
                 .mapping("operation to section `\(LatencyObjectiveKey.section)`"),
-                "Per operation: the share of its successful steps within a threshold; applies to the backends that run it.")
+                "Per operation: the share of its successful steps within a threshold; applies to the backends that "
+                    + "run it."
+            )
         }
     }
 }
@@ -28,7 +32,10 @@ public enum LatencyObjectiveKey: String, ConfigSectionKey {
 
     public var spec: ConfigKeySpec {
         switch self {
-        case .threshold: .init(.duration(min: .milliseconds(1), max: .seconds(600)), required: true, "The latency to stay within; below the backend's probe.timeout.")
+        case .threshold:
+            .init(
+                .duration(min: .milliseconds(1), max: .seconds(600)), required: true,
+                "The latency to stay within; below the backend's probe.timeout.")
         case .objective: .init(.objective, required: true, "The share of steps within the threshold, such as 99%.")
         }
     }

@@ -12,18 +12,32 @@ public enum ServerKey: String, ConfigSectionKey {
     case idleTimeout = "idle_timeout"
 
     public static let section = "server"
-    public static let summary = "Who may reach the HTTP endpoint (all optional; exporter-toolkit's web config in spirit)."
+    public static let summary =
+        "Who may reach the HTTP endpoint (all optional; exporter-toolkit's web config in spirit)."
 
     public var spec: ConfigKeySpec {
         switch self {
-        case .tls: .init(.section(ServerTLSKey.section), "Serve HTTPS with this PEM certificate and key, read again on every reload (turning TLS on or off needs a restart).")
+        case .tls:
+            .init(
+                .section(ServerTLSKey.section),
+                "Serve HTTPS with this PEM certificate and key, read again on every reload (turning TLS on or off "
+                    + "needs a restart)."
+            )
         case .basicAuthUsers:
-            .init(.mapping("user name to bcrypt hash"), "Basic auth users; bcrypt hashes only (htpasswd -nbBC 10 USER PASSWORD).")
+            .init(
+                .mapping("user name to bcrypt hash"),
+                "Basic auth users; bcrypt hashes only (htpasswd -nbBC 10 USER PASSWORD).")
         case .bearerToken:
-            .init(.string, secret: true, "A bearer token every request must carry; at least 16 characters (openssl rand -hex 32).")
+            .init(
+                .string, secret: true,
+                "A bearer token every request must carry; at least 16 characters (openssl rand -hex 32).")
         case .maxHeaderBytes: .init(.size(1024...(1 << 20)), default: "16KiB", "Larger request headers get 400.")
-        case .maxBodyBytes: .init(.size(0...(1 << 20)), default: "4KiB", "Larger request bodies get 413 (chunked bodies 411).")
-        case .idleTimeout: .init(.duration(min: .seconds(1), max: .seconds(3600)), default: "60s", "Idle keep-alive connections are closed after this.")
+        case .maxBodyBytes:
+            .init(.size(0...(1 << 20)), default: "4KiB", "Larger request bodies get 413 (chunked bodies 411).")
+        case .idleTimeout:
+            .init(
+                .duration(min: .seconds(1), max: .seconds(3600)), default: "60s",
+                "Idle keep-alive connections are closed after this.")
         }
     }
 }

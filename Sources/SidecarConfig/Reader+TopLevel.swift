@@ -15,23 +15,53 @@ public enum TopLevelKey: String, ConfigSectionKey {
 
     public var spec: ConfigKeySpec {
         switch self {
-        case .listen: .init(.string, default: "0.0.0.0:9340", restart: true, "host:port of the HTTP endpoint (metrics, status, health).")
-        case .server: .init(.section(ServerKey.section), "Who may reach the HTTP endpoint: TLS, basic auth or a bearer token, request limits.")
+        case .listen:
+            .init(
+                .string, default: "0.0.0.0:9340", restart: true,
+                "host:port of the HTTP endpoint (metrics, status, health).")
+        case .server:
+            .init(
+                .section(ServerKey.section),
+                "Who may reach the HTTP endpoint: TLS, basic auth or a bearer token, request limits.")
         case .instance:
-            .init(.string, default: "the host name", "This process's name: part of every object key (so replicas never collide) and of every event; letters, digits, -, _ and .")
+            .init(
+                .string, default: "the host name",
+                "This process's name: part of every object key (so replicas never collide) and of every event; "
+                    + "letters, digits, -, _ and ."
+            )
         case .externalURL:
-            .init(.string, "The URL people reach this instance at (http or https), used in events' links; default http://INSTANCE:PORT.")
+            .init(
+                .string,
+                "The URL people reach this instance at (http or https), used in events' links; default "
+                    + "http://INSTANCE:PORT."
+            )
         case .externalLabels:
-            .init(.mapping("label name to value"), "Labels added to every event and pushed alert, such as {cluster: eu-1}; not alertname, backend, instance, severity or job.")
+            .init(
+                .mapping("label name to value"),
+                "Labels added to every event and pushed alert, such as {cluster: eu-1}; not alertname, backend, "
+                    + "instance, severity or job."
+            )
         case .stateDirectory:
-            .init(.string, restart: true, "An absolute directory where undelivered events and open outages survive a restart; off when absent.")
+            .init(
+                .string, restart: true,
+                "An absolute directory where undelivered events and open outages survive a restart; off when absent.")
         case .probe: .init(.section(ProbeKey.section), "The canary cycle's defaults for every backend.")
         case .breaker: .init(.section(BreakerKey.section), "The circuit breaker's defaults for every backend.")
-        case .metrics: .init(.section(MetricsKey.section), restart: true, "The latency histograms' shape (a histogram cannot change its buckets under a running Prometheus).")
-        case .slo: .init(.section(SLOKey.section), "Service level objectives over 28 days, the default for every backend; nothing SLO-related without it.")
+        case .metrics:
+            .init(
+                .section(MetricsKey.section), restart: true,
+                "The latency histograms' shape (a histogram cannot change its buckets under a running Prometheus).")
+        case .slo:
+            .init(
+                .section(SLOKey.section),
+                "Service level objectives over 28 days, the default for every backend; nothing SLO-related without it.")
         case .backends: .init(.sections(BackendKey.section), required: true, "The S3 backends to probe; at least one.")
-        case .webhooks: .init(.sections(WebhookKey.section), restart: true, "Receivers of signed breaker-transition events.")
-        case .alertmanagers: .init(.section(AlertmanagersKey.section), restart: true, "The Alertmanager cluster this instance pushes its alerts to.")
+        case .webhooks:
+            .init(.sections(WebhookKey.section), restart: true, "Receivers of signed breaker-transition events.")
+        case .alertmanagers:
+            .init(
+                .section(AlertmanagersKey.section), restart: true,
+                "The Alertmanager cluster this instance pushes its alerts to.")
         case .sharding: .init(.section(ShardingKey.section), "Probe only this replica's share of the backends.")
         }
     }

@@ -12,22 +12,45 @@ public enum WebhookKey: String, ConfigSectionKey {
     case headers
 
     public static let section = "webhooks[]"
-    public static let summary = "One receiver of signed events, with its own queue and retries; a slow one never delays another."
+    public static let summary =
+        "One receiver of signed events, with its own queue and retries; a slow one never delays another."
 
     public var spec: ConfigKeySpec {
         switch self {
         case .name: .init(.string, required: true, "A short unique name, the receiver label of the delivery metrics.")
-        case .url: .init(.string, required: true, secret: true, "The receiver's http(s) URL; never shown, as URLs may carry tokens.")
-        case .format: .init(.choice(WebhookConfiguration.Format.allCases.map(\.rawValue)), default: "cloudevents", "The payload's shape.")
+        case .url:
+            .init(
+                .string, required: true, secret: true,
+                "The receiver's http(s) URL; never shown, as URLs may carry tokens.")
+        case .format:
+            .init(
+                .choice(WebhookConfiguration.Format.allCases.map(\.rawValue)), default: "cloudevents",
+                "The payload's shape.")
         case .events:
-            .init(.list("event types, *, or a prefix ending in *"), default: "[\"*\"]", "The events to deliver: " + WebhookEventType.allCases.map(\.rawValue).joined(separator: ", ") + ".")
+            .init(
+                .list("event types, *, or a prefix ending in *"), default: "[\"*\"]",
+                "The events to deliver: " + WebhookEventType.allCases.map(\.rawValue).joined(separator: ", ") + ".")
         case .secret: .init(.string, secret: true, "Signs each delivery (Standard Webhooks); unsigned without it.")
-        case .routingKey: .init(.string, secret: true, "The PagerDuty integration's routing key; required with format pagerduty.")
-        case .timeout: .init(.duration(min: .milliseconds(100), max: .seconds(120)), default: "5s", "Each delivery attempt's deadline.")
-        case .maxRetries: .init(.integer(0...100), default: "8", "Attempts after the first, with exponential backoff (Retry-After is honoured).")
-        case .maxAge: .init(.duration(min: .seconds(1), max: .seconds(86_400 * 7)), default: "10m", "An event older than this is dropped and counted, not delivered.")
-        case .queueSize: .init(.integer(1...100_000), default: "100", "Events waiting for this receiver; when full the oldest is dropped and counted.")
-        case .headers: .init(.mapping("header name to value"), "Extra request headers; not the ones s3-canary sets itself.")
+        case .routingKey:
+            .init(.string, secret: true, "The PagerDuty integration's routing key; required with format pagerduty.")
+        case .timeout:
+            .init(
+                .duration(min: .milliseconds(100), max: .seconds(120)), default: "5s",
+                "Each delivery attempt's deadline.")
+        case .maxRetries:
+            .init(
+                .integer(0...100), default: "8",
+                "Attempts after the first, with exponential backoff (Retry-After is honoured).")
+        case .maxAge:
+            .init(
+                .duration(min: .seconds(1), max: .seconds(86_400 * 7)), default: "10m",
+                "An event older than this is dropped and counted, not delivered.")
+        case .queueSize:
+            .init(
+                .integer(1...100_000), default: "100",
+                "Events waiting for this receiver; when full the oldest is dropped and counted.")
+        case .headers:
+            .init(.mapping("header name to value"), "Extra request headers; not the ones s3-canary sets itself.")
         }
     }
 }
@@ -35,7 +58,9 @@ public enum WebhookKey: String, ConfigSectionKey {
 extension Reader {
     /// A webhook as read; the resolution pass fills its URL and secrets at `webhooks[index]`.
     mutating func webhook(_ node: Node, _ path: String, index: Int) -> WebhookConfiguration {
-        guard let map = self.section(node, path, WebhookKey.self) else { return WebhookConfiguration(name: "", url: "") }
+        guard let map = self.section(node, path, WebhookKey.self) else {
+            return WebhookConfiguration(name: "", url: "")
+        }
         var name = ""
         if let v = self.string(map, .name) {
             if Self.isSafeName(v) {

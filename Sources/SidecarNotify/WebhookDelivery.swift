@@ -53,7 +53,9 @@ final class WebhookDelivery<C: Clock>: Sendable where C.Duration == Duration {
     }
 
     /// Delivers `item` or gives up on it; `false` when shutdown cut it short (the outbox keeps it then).
-    func deliver(_ item: QueuedEvent<C.Instant>, to queue: WebhookQueue<C.Instant>, signer: WebhookSigner?) async
+    func deliver(
+        _ item: QueuedEvent<C.Instant>, to queue: WebhookQueue<C.Instant>, signer: WebhookSigner?
+    ) async
         -> Bool
     {
         let webhook = queue.webhook
@@ -132,7 +134,9 @@ final class WebhookDelivery<C: Clock>: Sendable where C.Duration == Duration {
     }
 
     /// One attempt, signed; its duration is observed.
-    private func send(_ item: QueuedEvent<C.Instant>, to queue: WebhookQueue<C.Instant>, signer: WebhookSigner?) async
+    private func send(
+        _ item: QueuedEvent<C.Instant>, to queue: WebhookQueue<C.Instant>, signer: WebhookSigner?
+    ) async
         -> WebhookAnswer
     {
         let webhook = queue.webhook
@@ -147,7 +151,8 @@ final class WebhookDelivery<C: Clock>: Sendable where C.Duration == Duration {
             headers.append(("webhook-id", item.event.id))
             headers.append(("webhook-timestamp", String(Int64(now.timeIntervalSince1970))))
         }
-        let attempt = WebhookAttempt(url: webhook.url, headers: headers, body: item.rendered.body, timeout: webhook.timeout)
+        let attempt = WebhookAttempt(
+            url: webhook.url, headers: headers, body: item.rendered.body, timeout: webhook.timeout)
         let start = self.clock.now
         let answer = await self.transport.send(attempt)
         self.metrics.webhookRequestDuration.observe([webhook.name], start.duration(to: self.clock.now).seconds)

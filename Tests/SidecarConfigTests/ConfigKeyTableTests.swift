@@ -18,7 +18,8 @@ struct ConfigKeyTableTests {
             "credentials: {access_key_id: AK, secret_access_key: SK}",
         ]
         func backends(_ extra: [String] = []) -> String {
-            "backends:\n" + (backend + extra).enumerated().map { ($0 == 0 ? "  - " : "    ") + $1 }.joined(separator: "\n")
+            "backends:\n"
+                + (backend + extra).enumerated().map { ($0 == 0 ? "  - " : "    ") + $1 }.joined(separator: "\n")
         }
         let given = line.map { [$0] } ?? []
         switch section {
@@ -84,7 +85,9 @@ struct ConfigKeyTableTests {
     }
 
     /// The documented default is the reader's: writing it changes nothing.
-    @Test("writing a key's documented default changes nothing", arguments: Self.rows.filter { $0.spec.defaultValue != nil })
+    @Test(
+        "writing a key's documented default changes nothing",
+        arguments: Self.rows.filter { $0.spec.defaultValue != nil })
     func documentedDefaultIsTheDefault(_ row: Row) throws {
         guard let value = row.spec.defaultValue, !value.hasPrefix("the "),
             let plain = Self.document(section: row.section, line: nil),

@@ -19,7 +19,10 @@ struct WebhookEventTests {
     }
 
     @Test(arguments: [
-        (CircuitBreakerBackend.Machine.State.closed, CircuitBreakerBackend.Machine.State.open, WebhookEventType.circuitOpened),
+        (
+            CircuitBreakerBackend.Machine.State.closed, CircuitBreakerBackend.Machine.State.open,
+            WebhookEventType.circuitOpened
+        ),
         (.open, .halfOpen, .circuitHalfOpened),
         (.halfOpen, .closed, .circuitClosed),
         (.halfOpen, .open, .circuitOpened),
@@ -38,14 +41,16 @@ struct WebhookEventTests {
     @Test func theFailureAndTheOutageTravelWithTheEvent() {
         let failure = FailureSummary(operation: "get", reason: .integrity, message: "read 3 bytes, wrote 4")
         let opened = Self.event(
-            Transition(from: .closed, to: .open, consecutiveFailures: 3, threshold: 3, openDuration: nil,
+            Transition(
+                from: .closed, to: .open, consecutiveFailures: 3, threshold: 3, openDuration: nil,
                 lastFailure: failure))
         #expect(opened.lastError == .init(operation: "get", reason: "integrity", message: "read 3 bytes, wrote 4"))
         #expect(opened.consecutiveFailures == 3 && opened.threshold == 3)
         #expect(opened.openDurationSeconds == nil)
 
         let closed = Self.event(
-            Transition(from: .halfOpen, to: .closed, consecutiveFailures: 0, threshold: 3,
+            Transition(
+                from: .halfOpen, to: .closed, consecutiveFailures: 0, threshold: 3,
                 openDuration: .milliseconds(42_500), lastFailure: nil))
         #expect(closed.openDurationSeconds == 42.5)
         #expect(closed.lastError == nil)

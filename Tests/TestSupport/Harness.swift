@@ -121,7 +121,9 @@ package enum Harness {
     }
 
     /// Waits until `daemon` (a test server) accepts connections on `port`: its state, not the words it prints.
-    package static func waitForPort(_ port: Int, of daemon: Daemon, _ what: String, timeout: Duration = .seconds(10))
+    package static func waitForPort(
+        _ port: Int, of daemon: Daemon, _ what: String, timeout: Duration = .seconds(10)
+    )
         async throws
     {
         try await Self.waitUntil(timeout, what) {

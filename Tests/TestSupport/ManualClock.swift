@@ -31,7 +31,9 @@ package final class ManualClock: Clock, Sendable {
     package var minimumResolution: Duration { .nanoseconds(1) }
 
     /// When each sleeper wakes, as offsets from the clock's start, earliest first.
-    package var sleeperDeadlines: [Duration] { self.state.withLock { $0.sleepers.values.map(\.deadline.offset).sorted() } }
+    package var sleeperDeadlines: [Duration] {
+        self.state.withLock { $0.sleepers.values.map(\.deadline.offset).sorted() }
+    }
 
     /// How many tasks are sleeping on this clock.
     package var sleeperCount: Int { self.state.withLock { $0.sleepers.count } }
