@@ -43,32 +43,26 @@ PY
 }
 
 status=0
-for ((i = 0; i < ${#blocks[@]}; i += 2)); do
-    file=${blocks[i]}
-    command=${blocks[i + 1]}
-    $command >"$work/block"
-    splice "$file" "$work/block" >"$work/out"
+# Writes $work/out over FILE, or compares them and reports what generated the difference.
+settle() {
+    local file=$1 what=$2
     if $write; then
         cp "$work/out" "$file"
-        echo "wrote the generated block of $file"
+        echo "wrote $what"
     elif ! diff -u "$file" "$work/out" >"$work/diff" 2>&1; then
-        echo "FAILED: the generated block of $file differs from \`$command\`; run scripts/check-docs.sh --write and commit it" >&2
+        echo "FAILED: $what differs from \`${3/$bin/s3-canary}\`; run scripts/check-docs.sh --write and commit it" >&2
         head -40 "$work/diff" >&2
         status=1
     fi
+}
+for ((i = 0; i < ${#blocks[@]}; i += 2)); do
+    ${blocks[i + 1]} >"$work/block"
+    splice "${blocks[i]}" "$work/block" >"$work/out"
+    settle "${blocks[i]}" "the generated block of ${blocks[i]}" "${blocks[i + 1]}"
 done
 for ((i = 0; i < ${#generated[@]}; i += 2)); do
-    file=${generated[i]}
-    command=${generated[i + 1]}
-    $command >"$work/out"
-    if $write; then
-        cp "$work/out" "$file"
-        echo "wrote $file"
-    elif ! diff -u "$file" "$work/out" >"$work/diff" 2>&1; then
-        echo "FAILED: $file differs from \`${command/$bin/s3-canary}\`; run scripts/check-docs.sh --write and commit it" >&2
-        head -40 "$work/diff" >&2
-        status=1
-    fi
+    ${generated[i + 1]} >"$work/out"
+    settle "${generated[i]}" "${generated[i]}" "${generated[i + 1]}"
 done
 [ "$status" -eq 0 ] && ! $write && echo "generated docs are up to date ($(( ${#generated[@]} / 2 )) files, $(( ${#blocks[@]} / 2 )) blocks)"
 exit "$status"
