@@ -939,7 +939,8 @@ def render(results):
             f"measuring{' (quick mode)' if results.get('quick') else ''}.\n\n"
             f"Machine: {m['cpus']} × {m['cpu']}, {m['memory_gib']} GiB, Linux {m['kernel']}, {m['swift']}, release "
             f"build; RGW: Ceph {m['ceph']} memstore, beast frontend with tcp_nodelay=1, on the same machine.\n\n"
-            "## Summary\n\n" + "".join(f"- {line}\n" for line in summary if line) + "\n")
+            + (f"Note: {results['note']}\n\n" if results.get("note") else "")
+            + "## Summary\n\n" + "".join(f"- {line}\n" for line in summary if line) + "\n")
     return text + "".join(f"## {title}\n\n{body}\n\n" for title, body in sections)
 
 
