@@ -11,7 +11,7 @@ struct CommandLineTests {
             .sorted()
     }
 
-    @Test func everyInvalidConfigExitsTwoNamingItsField() throws {
+    @Test func everyInvalidConfigExitsTwoNamingItsField() async throws {
         let files = Self.invalidConfigs
         #expect(files.count >= 20)
         for file in files {
@@ -19,7 +19,7 @@ struct CommandLineTests {
             let firstLine = (try String(contentsOfFile: path, encoding: .isoLatin1)).split(separator: "\n").first ?? ""
             let expected = firstLine.replacingOccurrences(of: "# expect: ", with: "")
             let started = ContinuousClock.now
-            let output = try Harness.run(Harness.binary, ["check-config", "--config", path])
+            let output = try await Harness.runDetached(Harness.binary, ["check-config", "--config", path])
             #expect(output.status == 2, "\(file): exit \(output.status) \(output.stderr)")
             #expect(
                 output.stderr.contains("  \(expected):"), "\(file): stderr does not name \(expected): \(output.stderr)")
@@ -27,20 +27,20 @@ struct CommandLineTests {
         }
     }
 
-    @Test func runWithAnInvalidConfigExitsTwoToo() throws {
+    @Test func runWithAnInvalidConfigExitsTwoToo() async throws {
         let path = Self.fixtures.appendingPathComponent("05-endpoint-not-url.yaml").path
-        let output = try Harness.run(Harness.binary, ["run", "--config", path])
+        let output = try await Harness.runDetached(Harness.binary, ["run", "--config", path])
         #expect(output.status == 2)
         #expect(output.stderr.contains("backends[0].endpoint"))
     }
 
-    @Test func missingConfigFileIsAClearError() throws {
-        let output = try Harness.run(Harness.binary, ["check-config", "--config", "/nonexistent/s3-canary.yaml"])
+    @Test func missingConfigFileIsAClearError() async throws {
+        let output = try await Harness.runDetached(Harness.binary, ["check-config", "--config", "/nonexistent/s3-canary.yaml"])
         #expect(output.status == 2)
         #expect(output.stderr.contains("cannot read /nonexistent/s3-canary.yaml"))
     }
 
-    @Test func checkConfigAcceptsAValidFileAndProbeRunsOneCycle() throws {
+    @Test func checkConfigAcceptsAValidFileAndProbeRunsOneCycle() async throws {
         let rgw = try RGWEnvironment.load()
         let work = try Harness.temporaryDirectory("cli")
         let config = work.appendingPathComponent("ok.yaml")
@@ -59,15 +59,15 @@ struct CommandLineTests {
                 credentials: {access_key_id: a, secret_access_key: b}
             """.utf8
         ).write(to: config)
-        let check = try Harness.run(Harness.binary, ["check-config", "--config", config.path])
+        let check = try await Harness.runDetached(Harness.binary, ["check-config", "--config", config.path])
         #expect(check.status == 0, "\(check.stderr)")
         #expect(check.stdout.contains("valid: 2 backends"))
 
-        let one = try Harness.run(Harness.binary, ["probe", "--config", config.path, "--backend", "rgw"])
+        let one = try await Harness.runDetached(Harness.binary, ["probe", "--config", config.path, "--backend", "rgw"])
         #expect(one.status == 0, "\(one.stdout)\(one.stderr)")
         #expect(one.stdout.contains("rgw") && one.stdout.contains("success") && one.stdout.contains("COPY ms"))
 
-        let all = try Harness.run(Harness.binary, ["probe", "--config", config.path, "--json"])
+        let all = try await Harness.runDetached(Harness.binary, ["probe", "--config", config.path, "--json"])
         #expect(all.status == 1, "a failing backend makes probe exit 1")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(all.stdout.utf8)) as? [[String: Any]])
         #expect(json.count == 2)
@@ -76,7 +76,7 @@ struct CommandLineTests {
         #expect(closed?["status"] as? String == "failure")
         #expect((closed?["error"] as? [String: Any])?["reason"] as? String == "connection")
 
-        let unknown = try Harness.run(Harness.binary, ["probe", "--config", config.path, "--backend", "nope"])
+        let unknown = try await Harness.runDetached(Harness.binary, ["probe", "--config", config.path, "--backend", "nope"])
         #expect(unknown.status != 0 && unknown.stderr.contains("no backend named nope"))
     }
 }

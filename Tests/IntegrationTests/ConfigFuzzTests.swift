@@ -206,11 +206,11 @@ struct ConfigFuzzTests {
         return cases
     }
 
-    @Test func everyMalformedConfigurationExitsTwoWithAMessage() throws {
+    @Test func everyMalformedConfigurationExitsTwoWithAMessage() async throws {
         let work = try Harness.temporaryDirectory("config-fuzz")
         let base = work.appendingPathComponent("valid.yaml")
         try Data(Self.valid.utf8).write(to: base)
-        let ok = try Harness.run(
+        let ok = try await Harness.runDetached(
             "/usr/bin/env", ["timeout", "20", Harness.binary, "check-config", "--config", base.path])
         try #require(ok.status == 0, "the base document must be valid: \(ok.stdout)\(ok.stderr)")
 
@@ -221,7 +221,7 @@ struct ConfigFuzzTests {
             let file = work.appendingPathComponent("\(fuzzCase.name).yaml")
             try fuzzCase.data.write(to: file)
             let started = ContinuousClock.now
-            let result = try Harness.run(
+            let result = try await Harness.runDetached(
                 "/usr/bin/env", ["timeout", "20", Harness.binary, "check-config", "--config", file.path])
             let seconds = (ContinuousClock.now - started) / .seconds(1)
             if seconds > slowest.seconds { slowest = (fuzzCase.name, seconds) }

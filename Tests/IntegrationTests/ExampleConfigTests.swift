@@ -22,7 +22,7 @@ struct ExampleConfigTests {
         return file
     }
 
-    @Test func theAnnotatedExamplePassesCheckConfig() throws {
+    @Test func theAnnotatedExamplePassesCheckConfig() async throws {
         let secrets = try Harness.temporaryDirectory("example-secrets")
         for name in [
             "ceph-access-key", "ceph-secret-key", "pagerduty-routing-key", "slack-webhook-url", "webhook-secret",
@@ -31,13 +31,13 @@ struct ExampleConfigTests {
             try Data("\(value)\n".utf8).write(to: secrets.appendingPathComponent(name))
         }
         let example = Self.config.appendingPathComponent("s3-canary.example.yaml").path
-        let ok = try Harness.run(
+        let ok = try await Harness.runDetached(
             Harness.binary, ["check-config", "--config", example],
             environment: Self.environment(["SECRETS_DIR": secrets.path]))
         #expect(ok.status == 0, "\(ok.stderr)")
         #expect(ok.stdout.contains("valid: 2 backends"))
         // Without its secret files it fails, naming each missing one.
-        let missing = try Harness.run(
+        let missing = try await Harness.runDetached(
             Harness.binary, ["check-config", "--config", example],
             environment: Self.environment(["SECRETS_DIR": "/nonexistent"]))
         #expect(missing.status == 2)
@@ -46,7 +46,7 @@ struct ExampleConfigTests {
         #expect(!missing.stderr.contains("hooks.slack.com"))
     }
 
-    @Test func theKubernetesConfigMapCarriesAValidConfiguration() throws {
+    @Test func theKubernetesConfigMapCarriesAValidConfiguration() async throws {
         let manifest = try String(
             contentsOf: Self.config.appendingPathComponent("kubernetes/s3-canary.yaml"), encoding: .utf8)
         let script = """
@@ -62,7 +62,7 @@ struct ExampleConfigTests {
                               "memory": sidecar["resources"]["limits"]["memory"], \
             "mounts": [m["mountPath"] for m in sidecar["volumeMounts"]]}))
             """
-        let parsed = try Harness.run(
+        let parsed = try await Harness.runDetached(
             "/usr/bin/env",
             ["python3", "-c", script, Self.config.appendingPathComponent("kubernetes/s3-canary.yaml").path])
         #expect(parsed.status == 0, "\(parsed.stderr)")
@@ -73,7 +73,7 @@ struct ExampleConfigTests {
         #expect(manifest.contains("terminationGracePeriodSeconds"))
         // The embedded configuration itself, with its secret files provided in a temporary directory.
         let file = try Self.embeddedConfiguration(facts["config"] as? String ?? "", name: "k8s-secrets")
-        let check = try Harness.run(
+        let check = try await Harness.runDetached(
             Harness.binary, ["check-config", "--config", file.path],
             environment: Self.environment(["POD_NAME": "photo-service-7d9f-abcde"]))
         #expect(check.status == 0, "\(check.stderr)")
@@ -85,7 +85,7 @@ struct ExampleConfigTests {
 
     /// The StatefulSet fleet: its embedded configuration is valid for a pod named like a StatefulSet's, and its
     /// replica count matches the shard count.
-    @Test func theKubernetesFleetShardsByPodOrdinal() throws {
+    @Test func theKubernetesFleetShardsByPodOrdinal() async throws {
         let script = """
             import json, sys, yaml
             docs = list(yaml.safe_load_all(open(sys.argv[1])))
@@ -95,7 +95,7 @@ struct ExampleConfigTests {
             print(json.dumps({"kinds": [d["kind"] for d in docs], "config": cm["data"]["s3-canary.yaml"], \
             "replicas": sts["spec"]["replicas"], "shards": config["sharding"]["shards"]}))
             """
-        let parsed = try Harness.run(
+        let parsed = try await Harness.runDetached(
             "/usr/bin/env",
             ["python3", "-c", script, Self.config.appendingPathComponent("kubernetes/s3-canary-fleet.yaml").path])
         #expect(parsed.status == 0, "\(parsed.stderr)")
@@ -104,7 +104,7 @@ struct ExampleConfigTests {
         #expect(facts["replicas"] as? Int == facts["shards"] as? Int)
         let file = try Self.embeddedConfiguration(facts["config"] as? String ?? "", name: "k8s-fleet-secrets")
         // In its own UTS namespace the binary runs on a host named like the StatefulSet's third pod.
-        let check = try Harness.run(
+        let check = try await Harness.runDetached(
             "/usr/bin/unshare",
             [
                 "--uts", "sh", "-c", #"hostname s3-canary-2 && exec "$0" check-config --config "$1""#, Harness.binary,
@@ -112,7 +112,7 @@ struct ExampleConfigTests {
             ],
             environment: Self.environment(["POD_NAME": "s3-canary-2"]))
         #expect(check.status == 0, "\(check.stderr)")
-        let elsewhere = try Harness.run(
+        let elsewhere = try await Harness.runDetached(
             "/usr/bin/unshare",
             [
                 "--uts", "sh", "-c", #"hostname canary-host && exec "$0" check-config --config "$1""#, Harness.binary,
@@ -123,21 +123,21 @@ struct ExampleConfigTests {
         #expect(elsewhere.stderr.contains("sharding.shard_from_hostname"), "\(elsewhere.stderr)")
     }
 
-    @Test func prometheusAndAlertmanagerAcceptTheirExamples() throws {
-        let prometheus = try Harness.run(
+    @Test func prometheusAndAlertmanagerAcceptTheirExamples() async throws {
+        let prometheus = try await Harness.runDetached(
             "/usr/bin/env",
             ["promtool", "check", "config", Self.config.appendingPathComponent("prometheus/prometheus.yml").path])
         #expect(prometheus.status == 0, "\(prometheus.stdout)\(prometheus.stderr)")
         #expect(prometheus.stdout.contains("SUCCESS: 24 rules found"), "alerts.yaml: \(prometheus.stdout)")
         #expect(prometheus.stdout.contains("SUCCESS: 46 rules found"), "slo.yaml: \(prometheus.stdout)")
-        let amtool = try Harness.run(
+        let amtool = try await Harness.runDetached(
             "/usr/bin/env",
             ["amtool", "check-config", Self.config.appendingPathComponent("alertmanager/alertmanager.yml").path])
         #expect(amtool.status == 0, "\(amtool.stdout)\(amtool.stderr)")
         #expect(amtool.stdout.contains("SUCCESS"))
     }
 
-    @Test func theSystemdUnitRunsTheServiceAndReloadsOnHangup() throws {
+    @Test func theSystemdUnitRunsTheServiceAndReloadsOnHangup() async throws {
         let unit = try String(
             contentsOf: Self.config.appendingPathComponent("systemd/s3-canary.service"), encoding: .utf8)
         var sections: [String: [String: String]] = [:]

@@ -22,10 +22,15 @@ enum Fixtures {
         return probe
     }
 
+    /// The probe of the tests that run cycles on the real clock: deadlines far beyond what a MemoryBackend needs, so
+    /// a test process whose cooperative threads are busy with other suites (the main phase runs everything at once)
+    /// cannot turn a slow schedule into a timeout. The tests of timeouts give their own.
+    static let realClockProbe = Fixtures.probe(interval: .seconds(600), timeout: .seconds(60))
+
     static func target(
         _ name: String = "mem",
         store: MemoryBackend,
-        probe: CanaryConfiguration.Probe = Fixtures.probe(),
+        probe: CanaryConfiguration.Probe = Fixtures.realClockProbe,
         threshold: Int = 3,
         onTransition: @escaping @Sendable (BreakerTransitionEvent) -> Void = { _ in }
     ) -> CanaryTarget {
@@ -162,7 +167,7 @@ struct CanaryCycleTests {
         }
         let backend = NoCopy()
         let breaker = CircuitBreakerBackend(name: "nocopy", wrapping: backend, configuration: .init()) { _ in }
-        let target = CanaryTarget(name: "nocopy", instance: "t", probe: Fixtures.probe(), backend: breaker)
+        let target = CanaryTarget(name: "nocopy", instance: "t", probe: Fixtures.realClockProbe, backend: breaker)
         let result = await CanaryCycle(target: target, clock: ContinuousClock()).run()
         #expect(result.status == .success)
         #expect(result.steps.first { $0.operation == .copy }?.result == .skipped)
@@ -198,7 +203,9 @@ struct CycleVerificationTests {
     @Test func aFailingHEADAfterDELETEIsTheDeleteStepsErrorAndNotItsTime() async {
         let store = MemoryBackend()
         // No head step: the only HEAD of the cycle is the one that must answer 404 after DELETE.
-        let target = Fixtures.target(store: store, probe: Fixtures.probe(operations: [.put, .get, .delete]))
+        var probe = Fixtures.realClockProbe
+        probe.operations = [.put, .get, .delete]
+        let target = Fixtures.target(store: store, probe: probe)
         store.failNext(1, status: 500, operations: [.head])
         let result = await CanaryCycle(target: target, clock: ContinuousClock()).run()
         #expect(result.status == .failure)

@@ -46,6 +46,9 @@ struct TelemetryHookTests {
         )
         var probe = CanaryConfiguration.Probe()
         probe.operations = [.put, .delete]
+        // Cycles on the real clock: deadlines no busy test process reaches.
+        probe.interval = .seconds(600)
+        probe.timeout = .seconds(60)
         let target = CanaryTarget(name: "mem", instance: "replica-1", probe: probe, backend: breaker)
         func cycle() async { _ = await CanaryCycle(target: target, clock: ContinuousClock(), now: { wall }).run() }
 
