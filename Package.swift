@@ -203,6 +203,7 @@ let package = Package(
             name: "ObjectStorageTests",
             dependencies: [
                 "ObjectStorage",
+                "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             resources: [.copy("Fixtures")]

@@ -114,12 +114,14 @@ public protocol ConfigSectionKey: RawRepresentable<String>, CaseIterable, Hashab
 }
 
 extension ConfigSectionKey {
-    /// Every key name the section accepts: a secret key also as `KEY_env` and `KEY_file`.
-    static var acceptedNames: [String] {
-        Self.allCases.flatMap { key in
-            key.spec.secret ? [key.rawValue, "\(key.rawValue)_env", "\(key.rawValue)_file"] : [key.rawValue]
-        }
+    /// The names this key may be written as: a secret also as `KEY_env` (a variable) and `KEY_file` (a file), in
+    /// that order.
+    var forms: [String] {
+        self.spec.secret ? [self.rawValue, "\(self.rawValue)_env", "\(self.rawValue)_file"] : [self.rawValue]
     }
+
+    /// Every key name the section accepts.
+    static var acceptedNames: [String] { Self.allCases.flatMap(\.forms) }
 }
 
 /// Every section's key table, in the order the reference lists them.
@@ -141,11 +143,7 @@ struct ConfigSection<Key: ConfigSectionKey> {
     subscript(_ key: Key) -> (Node, String)? { self.entries[key.rawValue] }
 
     /// Whether the key is given in any of its forms.
-    func has(_ key: Key) -> Bool {
-        key.spec.secret
-            ? [key.rawValue, "\(key.rawValue)_env", "\(key.rawValue)_file"].contains { self.entries[$0] != nil }
-            : self.entries[key.rawValue] != nil
-    }
+    func has(_ key: Key) -> Bool { key.forms.contains { self.entries[$0] != nil } }
 
     /// The path a problem about the key names, whether or not it is given.
     func path(_ key: Key) -> String { self.path.isEmpty ? key.rawValue : "\(self.path).\(key.rawValue)" }

@@ -9,15 +9,16 @@ extension Reader {
     /// A secret key given as `KEY` (the value), `KEY_env` (a variable) or `KEY_file` (a file), with the path of the
     /// form used; `nil` when none is given or more than one is (reported). Nothing is read yet.
     mutating func secretSource<Key>(_ section: ConfigSection<Key>, _ key: Key) -> (SecretSource, String)? {
-        let base = key.rawValue
-        let forms = [base, "\(base)_env", "\(base)_file"].filter { section.entries[$0] != nil }
-        if forms.count > 1 {
-            self.problem(section.path(key), "is given as \(forms.joined(separator: " and ")); keep one")
+        let given = key.forms.filter { section.entries[$0] != nil }
+        if given.count > 1 {
+            self.problem(section.path(key), "is given as \(given.joined(separator: " and ")); keep one")
             return nil
         }
-        if let (n, p) = section.entries[base], let v = self.string(n, p) { return (.value(v), p) }
-        if let (n, p) = section.entries["\(base)_env"], let v = self.string(n, p) { return (.environment(v), p) }
-        if let (n, p) = section.entries["\(base)_file"], let v = self.string(n, p) { return (.file(v), p) }
+        // The forms in their order: the value itself, a variable's name, a file's path.
+        let sources: [(String) -> SecretSource] = [SecretSource.value, SecretSource.environment, SecretSource.file]
+        for (form, source) in zip(key.forms, sources) {
+            if let (n, p) = section.entries[form] { return self.string(n, p).map { (source($0), p) } }
+        }
         return nil
     }
 

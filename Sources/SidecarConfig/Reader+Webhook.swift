@@ -85,13 +85,8 @@ extension Reader {
         } else if !map.has(.url) {
             self.problem(map.path(.url), "is missing; give the receiver's URL (or url_file / url_env)")
         }
-        if let (n, p) = map[.format], let v = self.string(n, p) {
-            if let format = WebhookConfiguration.Format(rawValue: v) {
-                webhook.format = format
-            } else {
-                let names = WebhookConfiguration.Format.allCases.map(\.rawValue).joined(separator: ", ")
-                self.problem(p, "\"\(v)\" is not one of \(names)")
-            }
+        if let v = self.choice(map, .format), let format = WebhookConfiguration.Format(rawValue: v) {
+            webhook.format = format
         }
         if let (n, p) = map[.events], let items = self.list(n, p) {
             var events: [String] = []
