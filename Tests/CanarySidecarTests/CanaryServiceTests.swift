@@ -22,9 +22,12 @@ struct CanaryServiceTests {
 
     @Test func corruptionAndBreakerEventsReachListenersAndMetrics() async throws {
         var configuration = Demo.configuration(listen: .init())
-        // Generous per-operation time: under a loaded CI machine a tight timeout would trip the breaker first.
-        configuration.probe.interval = .seconds(4)
-        configuration.probe.timeout = .seconds(3)
+        // The two cycles run through `probe(backend:)`, one after the other, not on the scheduler's real-clock
+        // slots: a cycle's deadline is 0.9 of the interval, and a minute is far more than a loaded 2-core CI
+        // machine needs for one in-memory cycle (a 4 s interval once timed a cycle out and opened the breaker
+        // with `timeout` instead of `integrity`).
+        configuration.probe.interval = .seconds(60)
+        configuration.probe.timeout = .seconds(50)
         configuration.backends = configuration.backends.prefix(1).map { backend in
             var backend = backend
             backend.name = "mem"
@@ -43,15 +46,10 @@ struct CanaryServiceTests {
         service.onEvent { event in events.list.withLock { $0.append(event) } }
         try await service.start()
         store.corruptNextReads(2)
-        let running = Task { try await service.scheduler.run() }
-        defer { running.cancel() }
-        // Ends as soon as both events arrived (about 4 s alone). The generous bound is for the main phase, where the
-        // integration tests' blocking process calls can hold both cooperative threads of this 2-core machine.
-        let deadline = ContinuousClock.now + .seconds(90)
-        while ContinuousClock.now < deadline {
-            let types = events.list.withLock { $0.map(\.type) }
-            if types.contains(.corruptionDetected) && types.contains(.circuitOpened) { break }
-            try await Task.sleep(for: .milliseconds(50))
+        for _ in 0..<2 {
+            let (result, _) = try #require(await service.probe(backend: "mem"))
+            let reasons = result.steps.map { "\($0.operation.label): \($0.reason?.rawValue ?? "ok")" }
+            #expect(result.integrityFailure, "steps: \(reasons)")
         }
         let received = events.list.withLock { $0 }
         let corruption = try #require(received.first { $0.type == .corruptionDetected })
@@ -64,6 +62,5 @@ struct CanaryServiceTests {
         #expect((metrics.integrityFailures.value(["mem"]) ?? 0) >= 2)
         #expect(metrics.breakerTransitions.value(["mem", "closed", "open"]) == 1)
         service.scheduler.shutdown()
-        _ = try? await running.value
     }
 }
