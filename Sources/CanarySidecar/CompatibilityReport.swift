@@ -19,7 +19,8 @@ public enum CompatibilityReport {
         public var s3Code: String?
         /// The deciding request's id.
         public var requestID: String?
-        /// What happened, in the server's or the canary's words (empty when `ok`).
+        /// What happened, in the server's or the canary's words; for `ok`, evidence that is not a failure (an ETag
+        /// of another form) or nothing.
         public var message: String?
         /// How long the feature's requests took.
         public var seconds: Double?
@@ -74,10 +75,10 @@ public enum CompatibilityReport {
         for row in rows {
             lines.append([
                 row.backend, row.feature, row.verdict.rawValue, row.httpStatus.map(String.init) ?? "-",
-                row.s3Code ?? "-", row.requestID ?? "-", row.verdict == .ok ? "" : row.message ?? "",
+                row.s3Code ?? "-", row.requestID ?? "-", row.message ?? "",
             ])
         }
-        // An `ok` row's evidence is empty: no padding left dangling after its request id.
+        // An `ok` row's evidence is mostly empty: no padding left dangling after its request id.
         return textTable(lines).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: "\n")
     }
 

@@ -67,13 +67,14 @@ struct FeatureEvidence: Sendable, CustomStringConvertible {
 
 /// How a feature check ended when it did not throw (a thrown error is `failing`).
 enum FeatureOutcome: Sendable {
-    case ok(requestID: String?)
+    /// The feature works; `note` is evidence worth keeping that is not a failure (an ETag of another form).
+    case ok(requestID: String?, note: String? = nil)
     case unsupported(FeatureEvidence)
     case corrupting(FeatureEvidence)
 }
 
-/// A feature failed in a way the server's answer alone does not say (a wrong multipart ETag form, a regression
-/// from `ok` to an "unsupported" answer): `failing`, counted against the breaker.
+/// A feature failed in a way the server's answer alone does not say (a regression from `ok` to an "unsupported"
+/// answer): `failing`, counted against the breaker.
 struct FeatureFailure: Error, Sendable, CustomStringConvertible {
     var evidence: FeatureEvidence
     var description: String { self.evidence.message }

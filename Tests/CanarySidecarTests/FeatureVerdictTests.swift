@@ -50,13 +50,15 @@ struct FeatureVerdictTests {
             ])
     }
 
+    /// An ETag's form is evidence, never a verdict: the values change with every upload, the forms do not.
     @Test(arguments: [
-        ("8b0be7847da5564ae08e97af63b60885-2", true), ("8b0be7847da5564ae08e97af63b60885", false),
-        ("8b0be7847da5564ae08e97af63b60885-3", false), ("8B0BE7847DA5564AE08E97AF63B60885-2", false),
-        ("8b0be7847da5564ae08e97af63b6088-2", false), ("", false), ("-2", false),
+        ("8b0be7847da5564ae08e97af63b60885-2", "<md5>-2"), ("8b0be7847da5564ae08e97af63b60885", "<md5>"),
+        ("8b0be7847da5564ae08e97af63b60885-3", "<md5>-N"), ("8B0BE7847DA5564AE08E97AF63B60885-2", "other (34 characters)"),
+        ("8b0be7847da5564ae08e97af63b6088-2", "other (33 characters)"), ("", "empty"), ("-2", "other (2 characters)"),
+        ("8b0be7847da5564ae08e97af63b60885-0", "other (34 characters)"),
     ])
-    func multipartETagForm(etag: String, valid: Bool) {
-        #expect(FeatureCheck.isTwoPartETag(etag) == valid)
+    func multipartETagForm(etag: String, form: String) {
+        #expect(FeatureCheck.etagForm(etag) == form)
     }
 
     static func cycle(_ steps: [StepResult], at seconds: Double = 1_800_000_000) -> CycleResult {
@@ -117,8 +119,8 @@ struct FeatureVerdictTests {
         #expect(features.map(\.requestID) == [nil, "tx2"])
     }
 
-    /// The compat table, exactly: evidence only for verdicts other than ok; a feature its cycle never reached is
-    /// failing with the reason.
+    /// The compat table, exactly: an ok row shows evidence only when it has some (an ETag of another form); a
+    /// feature its cycle never reached is failing with the reason.
     @Test func theCompatTableAndAFeatureNotReached() {
         let failedPut = CycleResult(
             backend: "down", startedAt: Date(), duration: .seconds(1), status: .failure,
@@ -131,6 +133,9 @@ struct FeatureVerdictTests {
         let rows: [CompatibilityReport.Row] = [
             .init(backend: "rgw", feature: "presign", verdict: .ok, requestID: "tx1", message: nil),
             .init(
+                backend: "rclone", feature: "multipart", verdict: .ok, requestID: "tx3",
+                message: "the completed upload's ETag is of the form <md5>, not <md5>-2"),
+            .init(
                 backend: "rgw", feature: "aws_chunked", verdict: .failing, httpStatus: 400,
                 s3Code: "XAmzContentSHA256Mismatch", requestID: "tx2", message: "PutObject http_error HTTP 400"),
             notReached,
@@ -139,6 +144,7 @@ struct FeatureVerdictTests {
             CompatibilityReport.table(rows) == """
                 BACKEND  FEATURE      VERDICT  STATUS  S3 CODE                    REQUEST ID  EVIDENCE
                 rgw      presign      ok       -       -                          tx1
+                rclone   multipart    ok       -       -                          tx3         the completed upload's ETag is of the form <md5>, not <md5>-2
                 rgw      aws_chunked  failing  400     XAmzContentSHA256Mismatch  tx2         PutObject http_error HTTP 400
                 down     presign      failing  -       -                          -           not reached: put connection: connection refused
                 """)
