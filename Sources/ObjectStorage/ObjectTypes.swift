@@ -80,8 +80,11 @@ public struct GetObjectResult: Sendable, Equatable {
     public var contentType: String?
     /// User metadata (`x-amz-meta-*` without the prefix, names lower-cased).
     public var metadata: [String: String]
-    /// The `Content-Range` header of a 206 answer, such as `bytes 0-99/1024`.
+    /// The `Content-Range` header, such as `bytes 0-99/1024` (a server may send it on a 200 too).
     public var contentRange: String?
+    /// Whether the answer was 206 Partial Content (some servers answer a satisfiable range with 200 and the
+    /// range's bytes: rclone `serve s3`).
+    public var partialContent: Bool
     /// The request id the server sent.
     public var requestID: String?
     /// The stored checksums the server returned (`x-amz-checksum-*`, asked for with `x-amz-checksum-mode`).
@@ -95,9 +98,11 @@ public struct GetObjectResult: Sendable, Equatable {
         contentType: String? = nil,
         metadata: [String: String] = [:],
         contentRange: String? = nil,
+        partialContent: Bool? = nil,
         requestID: String? = nil,
         checksums: [ChecksumAlgorithm: String] = [:]
     ) {
+        self.partialContent = partialContent ?? (contentRange != nil)
         self.requestID = requestID
         self.checksums = checksums
         self.body = body

@@ -28,7 +28,8 @@ public struct StepResult: Sendable, Equatable, Codable {
     public var seconds: Double?
     /// Why it failed, as the `reason` label; `nil` when it did not.
     public var reason: FailureReason?
-    /// What happened, in the error's own words, when the step did not succeed.
+    /// What happened, in the error's own words, when the step did not succeed; on a success, evidence that is not
+    /// a failure (a multipart ETag of another form, a ranged GET answered 200), or nothing.
     public var message: String?
     /// The `x-amz-request-id` of the step's request (of its error when it failed), for the storage vendor.
     public var requestID: String?
@@ -214,6 +215,13 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
         private let state = Mutex<(steps: [StepResult], current: CanaryConfiguration.Operation?)>(([], nil))
         func begin(_ operation: CanaryConfiguration.Operation) { self.state.withLock { $0.current = operation } }
         func append(_ step: StepResult) { self.state.withLock { $0.steps.append(step) } }
+        /// Evidence on the last step that succeeded anyway (a ranged GET answered 200).
+        func note(_ message: String) {
+            self.state.withLock { state in
+                guard let last = state.steps.indices.last else { return }
+                state.steps[last].message = message
+            }
+        }
         var all: [StepResult] { self.state.withLock { $0.steps } }
         /// The operation that started last: the one in flight if the cycle is cut short.
         var current: CanaryConfiguration.Operation? { self.state.withLock { $0.current } }
@@ -466,6 +474,12 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
                     "GET \(range) returned \(ranged.body.readableBytes) bytes that differ from the written range"
                         + (ranged.contentRange == nil ? " (the Range header was ignored)" : "")
                 )
+            }
+            if !ranged.partialContent {
+                // The right bytes with 200 instead of 206: no client rejects that, so it is evidence, not a failure.
+                steps.note(
+                    "answered 200, not 206 Partial Content, with the range's bytes"
+                        + (ranged.contentRange == nil ? "" : " and a Content-Range header"))
             }
         }
         if operations.contains(.copy) {

@@ -5,8 +5,9 @@ public import NIOCore
 ///
 ///     <hex size>\r\n<bytes>\r\n ... 0\r\n<trailer name>:<value>\r\n\r\n
 ///
-/// The request's `Content-Length` is that of the framed body; `x-amz-decoded-content-length` is the object's. A
-/// server that does not decode it stores the framing as data, which the canary reads back as corruption.
+/// The request goes with `Transfer-Encoding: chunked` (no `Content-Length`), as botocore sends it;
+/// `x-amz-decoded-content-length` is the object's length. A server that does not decode it stores the framing as
+/// data, which the canary reads back as corruption.
 public enum AWSChunkedEncoding {
     /// The payload hash that announces an unsigned `aws-chunked` body with a trailer.
     public static let payloadHash = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"

@@ -264,7 +264,8 @@ public final class S3Backend: ObjectBackend, BackendCopier {
     }
 
     /// Signs and sends one request. `payloadHash` replaces the body's hash (an `aws-chunked` body announces its
-    /// encoding there).
+    /// encoding there). With `chunkedTransfer` the body goes with `Transfer-Encoding: chunked` and no
+    /// `Content-Length`, as botocore sends its `aws-chunked` uploads.
     func send(
         operation: String,
         method: HTTPMethod,
@@ -272,7 +273,8 @@ public final class S3Backend: ObjectBackend, BackendCopier {
         query: [(String, String)] = [],
         headers extraHeaders: [(String, String)] = [],
         body: ByteBuffer? = nil,
-        payloadHash announcedHash: String? = nil
+        payloadHash announcedHash: String? = nil,
+        chunkedTransfer: Bool = false
     ) async throws -> Response {
         let (path, host) = self.target(key: key)
         let payloadHash: String
@@ -309,7 +311,9 @@ public final class S3Backend: ObjectBackend, BackendCopier {
         request.method = method
         for (name, value) in extraHeaders { request.headers.add(name: name, value: value) }
         for (name, value) in signature.headers { request.headers.add(name: name, value: value) }
-        if let body {
+        if let body, chunkedTransfer {
+            request.body = .bytes(body.readableBytesView, length: .unknown)
+        } else if let body {
             request.body = .bytes(body)
         } else if method == .PUT || method == .POST {
             request.headers.add(name: "Content-Length", value: "0")
