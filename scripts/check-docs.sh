@@ -23,6 +23,13 @@ generated=(
     "docs/configuration.md" "$bin config-docs"
     "bench/REPORT.md" "python3 scripts/bench.py render --output -"
 )
+# docs/compatibility.md comes from a run of the server matrix (scripts/test.sh's matrix phase, which checks it
+# itself); here only when a run left its results.
+if [ -f test-output/compat-matrix.json ]; then
+    generated+=("docs/compatibility.md" "python3 scripts/compat_matrix.py --output -")
+else
+    echo "docs/compatibility.md: not checked here (no test-output/compat-matrix.json; the matrix phase checks it)"
+fi
 
 # file, then the command that generates the block between its `<!-- begin generated: ... -->` and
 # `<!-- end generated -->` lines (the rest of the file is written by hand)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh machine: installs what the tests need, starts a throwaway Ceph RGW on
-# loopback, runs `swift test` against it, stops every server it started, and exits with the tests' status.
+# The whole test suite on a fresh machine: installs what the tests need, starts a throwaway Ceph RGW and the server
+# matrix's S3 servers (scripts/servers.sh: JuiceFS, rclone, OpenStack Swift, LocalStack) on loopback, runs
+# `swift test` against them, stops every server it started, and exits with the tests' status.
 # A server that cannot start fails the run with its reason: integration tests never pass by skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,11 +33,20 @@ fi
 # protobuf: the runtime that loads the code Debian's protoc (3.21) generates for decode_protobuf.py; checked with
 # runtimes 4.21.12, 4.22.0, 5.29.6, 6.33.6 and 7.36.2 (that code needs >= 4.21; below 8 until 8 is checked with it).
 # websocket-client: Tests/Fixtures/page_inspector.py drives chromium over the DevTools protocol with it.
+# boto3 and moto are pinned: their versions are in docs/compatibility.md, which the matrix phase regenerates and
+# compares, and boto3 is the reference every verdict is checked against.
+boto3_pin=1.43.11
+moto_pin=5.2.1
 python3 -c 'import boto3, standardwebhooks, cloudevents, jsonschema, flask, yaml, google.protobuf, prometheus_client
 import websocket' 2>/dev/null \
     && command -v moto_server >/dev/null \
-    || python3 -m pip install -q boto3 standardwebhooks cloudevents jsonschema pyyaml 'moto[server]' \
-        'protobuf>=4.21,<8' prometheus_client websocket-client
+    && [ "$(python3 -c 'import boto3, moto; print(boto3.__version__, moto.__version__)')" = "$boto3_pin $moto_pin" ] \
+    || python3 -m pip install -q "boto3==$boto3_pin" standardwebhooks cloudevents jsonschema pyyaml \
+        "moto[server]==$moto_pin" 'protobuf>=4.21,<8' prometheus_client websocket-client
+[ "$(python3 -c 'import boto3, moto; print(boto3.__version__, moto.__version__)')" = "$boto3_pin $moto_pin" ] \
+    || { echo "FAILED: boto3 $boto3_pin and moto $moto_pin are not what python3 imports after the install step" >&2; exit 1; }
+# The server matrix's servers, each at its pinned version (scripts/servers.sh names the pins).
+scripts/servers.sh install || { echo "FAILED: scripts/servers.sh install" >&2; exit 1; }
 
 for tool in radosgw prometheus promtool amtool prometheus-alertmanager chromium nginx openssl moto_server curl htpasswd wrk protoc; do
     command -v "$tool" >/dev/null || { echo "FAILED: $tool is still missing after the install step" >&2; exit 1; }
@@ -51,6 +61,7 @@ work=$(mktemp -d /tmp/s3canary-test.XXXXXX)
 cleanup() {
     local status=$?
     log "stopping servers"
+    scripts/servers.sh stop "$work/servers" || true
     scripts/rgw.sh stop "$work/rgw" || true
     if [ $status -ne 0 ] && [ -d "$work/rgw/log" ]; then
         echo "RGW logs kept in $work/rgw/log"
@@ -67,6 +78,10 @@ log "starting Ceph RGW"
 RGW_PORT=$(free_port) MON_PORT=$(free_port) scripts/rgw.sh start "$work/rgw"
 # shellcheck disable=SC1091
 source "$work/rgw/env"
+log "starting the server matrix's S3 servers"
+scripts/servers.sh start "$work/servers"
+# shellcheck disable=SC1091
+source "$work/servers/env"
 
 mkdir -p "$root/test-output"
 log "hot-text order check (synthetic objects)"
@@ -106,7 +121,8 @@ phase() {
     failed_tests=$((failed_tests + failed))
 }
 # The phases follow the suites' Swift Testing tags (Tests/TestSupport/Tags.swift; scripts/test-phase.py lists the
-# suites of a tag): untagged suites first, in parallel; then .faults, the timing-sensitive fault suites; then .slow,
+# suites of a tag): untagged suites first, in parallel; then .faults, the timing-sensitive fault suites; then .matrix,
+# the six S3 servers against boto3 (and the check of docs/compatibility.md it regenerates); then .slow,
 # the outbox's kill -9 loop (fifty processes in a minute), alone so the fault suites' timings stay their own; then
 # .load (wrk and 50 backends take both cores); .release last, after the release build.
 suites() { python3 scripts/test-phase.py "$1" || { echo "FAILED: no suites for $1" >&2; exit 1; }; }
@@ -115,8 +131,12 @@ faults=$(suites faults)
 slow=$(suites slow)
 load=$(suites load)
 release=$(suites release)
+matrix=$(suites matrix)
 phase main --skip "$tagged"
 phase faults --filter "$faults"
+phase matrix --filter "$matrix"
+# docs/compatibility.md must be what this run of the matrix generates.
+scripts/compat-matrix.sh --check || { echo "FAILED: scripts/compat-matrix.sh --check (docs/compatibility.md)"; status=1; }
 phase durability --filter "$slow"
 phase load --filter "$load"
 log "release build"
@@ -127,7 +147,7 @@ else
     echo "FAILED: scripts/release.sh"
     status=1
 fi
-cat "$root"/test-output/swift-test-{main,faults,durability,load,release}.log > "$root/test-output/swift-test.log" \
+cat "$root"/test-output/swift-test-{main,faults,matrix,durability,load,release}.log > "$root/test-output/swift-test.log" \
     2>/dev/null || true
 # A plain closing line for CI: Swift Testing's own summaries, as counts.
 echo "$((total - failed_tests)) passed, $failed_tests failed"

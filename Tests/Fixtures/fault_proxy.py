@@ -17,6 +17,9 @@ HTTP faults (answered by the proxy itself or made of RGW's real answer)
   slowdown      503 SlowDown with Retry-After: 1
   403           403 AccessDenied
   corrupt       RGW's answer with one body byte flipped (GET with a body only)
+  store_framing an aws-chunked PUT reaches the server as a plain one: Content-Encoding aws-chunked, the decoded
+                length and the trailer headers are taken off, so a server that checks no signature (moto) stores
+                the chunk framing as the object's bytes, as a broken gateway would
   bad_length    RGW's answer with Content-Length 100 bytes too large, then the connection closed
   trickle       RGW's answer with the body sent one byte every 200 ms
 
@@ -48,7 +51,7 @@ servers = {}
 stats = {name: 0 for name in LISTENERS}
 # Open client connections per listener: a switch closes them all, so kept-alive connections see the new mode.
 connections = {name: set() for name in LISTENERS}
-HTTP_MODES = {"500", "slowdown", "403", "corrupt", "bad_length", "trickle", "close_body", "hang", "reset",
+HTTP_MODES = {"500", "slowdown", "403", "corrupt", "store_framing", "bad_length", "trickle", "close_body", "hang", "reset",
               "reset_part", "fail_complete", "notimpl_multipart"}
 
 
@@ -94,6 +97,33 @@ def rewrite_length(head, new_length):
     return b"\r\n".join(out)
 
 
+def drop_header(head, name):
+    """The request head without the header `name` (lower-case bytes)."""
+    lines = head.rstrip(b"\r\n").split(b"\r\n")
+    kept = [lines[0]] + [line for line in lines[1:] if line.partition(b":")[0].strip().lower() != name]
+    return b"\r\n".join(kept) + b"\r\n\r\n"
+
+
+def strip_aws_chunked(head):
+    """The request head of an aws-chunked PUT made to look like a plain PUT of the framed bytes."""
+    lines = head.rstrip(b"\r\n").split(b"\r\n")
+    out = [lines[0]]
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name in (b"x-amz-decoded-content-length", b"x-amz-trailer", b"x-amz-sdk-checksum-algorithm"):
+            continue
+        if name == b"x-amz-content-sha256":
+            line = b"x-amz-content-sha256: UNSIGNED-PAYLOAD"
+        if name == b"content-encoding":
+            kept = [v.strip() for v in value.split(b",") if v.strip() and v.strip().lower() != b"aws-chunked"]
+            if not kept:
+                continue
+            line = b"Content-Encoding: " + b", ".join(kept)
+        out.append(line)
+    return b"\r\n".join(out) + b"\r\n\r\n"
+
+
 def abort(writer):
     sock = writer.get_extra_info("socket")
     if sock is not None:
@@ -112,6 +142,12 @@ async def http_faults(name, reader, writer):
                 return
             mode = modes[name]
             method, target = request_line.split(" ")[:2]
+            if headers.get("expect", "").lower() == "100-continue":
+                # botocore waits for the interim answer before it sends a body: give it here, and take the header
+                # off what goes upstream, so that the upstream's answer read below is the final one.
+                head = drop_header(head, b"expect")
+                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                await writer.drain()
             if mode == "reset_part" and method == "PUT" and "partNumber=" in target:
                 # Half the part arrives, then the connection dies: the client sees a reset mid-upload.
                 length = int(headers.get("content-length", "0") or 0)
@@ -130,6 +166,9 @@ async def http_faults(name, reader, writer):
                                             "A header you provided implies functionality that is not implemented"))
                 await writer.drain()
                 continue
+            if (mode == "store_framing" and method == "PUT"
+                    and "aws-chunked" in headers.get("content-encoding", "").lower()):
+                head = strip_aws_chunked(head)
             if mode == "hang":
                 await asyncio.sleep(3600)
                 return

@@ -2,10 +2,10 @@ import Foundation
 import TestSupport
 import Testing
 
-/// The compatibility canaries against real servers: our verdicts against boto3's on Ceph RGW and moto (both behind
-/// an HTTPS front, where the SDKs send their default aws-chunked uploads), a part killed mid-upload, a multipart
-/// complete that fails, and a feature the server does not implement.
-@Suite("Compatibility canaries against RGW and moto", .tags(.faults), .serialized)
+/// The compatibility canaries' faults on the real RGW: a part killed mid-upload, a multipart complete that fails, a
+/// feature the server does not implement, and a leftover upload swept. The verdicts themselves are checked against
+/// boto3's on six servers in ServerMatrixTests.
+@Suite("Compatibility canaries under faults on RGW", .tags(.faults), .serialized)
 struct CompatibilityTests {
     struct Row: Codable {
         var backend: String
@@ -15,105 +15,6 @@ struct CompatibilityTests {
         var s3_code: String?
         var request_id: String?
         var message: String?
-    }
-
-    struct Reference: Codable {
-        var verdict: String
-        var evidence: String
-    }
-
-    static let features = ["conditional", "presign", "checksum", "aws_chunked", "multipart"]
-
-    /// For every feature on each server, s3-canary's verdict is the one boto3 (default settings of its installed
-    /// version) reaches on the same server in the same test. The table goes to test-output/compat-verdicts.md.
-    @Test func verdictsMatchBoto3OnRGWAndMoto() async throws {
-        let rgw = try RGWEnvironment.load()
-        let directory = try Harness.temporaryDirectory("compat")
-        let moto = try await MotoServer.start(directory: directory)
-        defer { moto.daemon.signal(SIGKILL) }
-        let created = try Harness.run(
-            "/usr/bin/env",
-            [
-                "python3", "-c",
-                "import boto3; boto3.client('s3', endpoint_url='\(moto.base)', aws_access_key_id='testing', "
-                    + "aws_secret_access_key='testing', region_name='us-east-1').create_bucket(Bucket='compat')",
-            ])
-        try #require(created.status == 0, "creating moto's bucket: \(created.stderr)")
-        let front = try await TLSFront.start("compat-tls", upstreams: [rgw.port, moto.port])
-        defer { front.stop() }
-        let servers: [(name: String, endpoint: String, bucket: String, accessKey: String, secretKey: String)] = [
-            ("rgw", "https://localhost:\(front.ports[0])", RGWEnvironment.miscBucket, rgw.accessKey, rgw.secretKey),
-            ("moto", "https://localhost:\(front.ports[1])", "compat", "testing", "testing"),
-        ]
-        let prefix = ".s3-canary-compat-\(UUID().uuidString.prefix(8))/"
-        var yaml = "instance: compat\nprobe: {key_prefix: \(prefix)}\nbackends:\n"
-        for server in servers {
-            yaml += """
-                  - name: \(server.name)
-                    endpoint: \(server.endpoint)
-                    bucket: \(server.bucket)
-                    tls: {ca_bundle: \(front.caBundle)}
-                    credentials: {access_key_id: \(server.accessKey), secret_access_key: \(server.secretKey)}
-
-                """
-        }
-        let configPath = directory.appendingPathComponent("compat.yaml")
-        try Data(yaml.utf8).write(to: configPath)
-        let ours = try await Harness.runDetached(Harness.binary, ["compat", "--config", configPath.path, "--json"])
-        try #require([0, 1].contains(ours.status), "s3-canary compat failed: \(ours.stderr)")
-        let rows = try JSONDecoder().decode([Row].self, from: Data(ours.stdout.utf8))
-        #expect(rows.count == servers.count * Self.features.count)
-
-        let script = Harness.root.appendingPathComponent("Tests/Fixtures/compat_reference.py").path
-        var table = """
-            # Compatibility verdicts: s3-canary vs boto3 \(Self.boto3Version())
-
-            Both through an nginx HTTPS front (Tests/IntegrationTests/TLSFront.swift). Ceph RGW 16.2 of the suite; \
-            moto server.
-
-            | server | feature | s3-canary | boto3 | s3-canary's evidence | boto3's evidence |
-            |---|---|---|---|---|---|
-
-            """
-        var verdicts: Set<String> = []
-        for server in servers {
-            let reference = try await Harness.runDetached(
-                "/usr/bin/env",
-                [
-                    "python3", script, "--endpoint", server.endpoint, "--bucket", server.bucket, "--access-key",
-                    server.accessKey, "--secret-key", server.secretKey, "--ca-bundle", front.caBundle, "--prefix",
-                    "\(prefix)boto3/", "--max-attempts", "1",
-                ])
-            try #require(reference.status == 0, "compat_reference.py on \(server.name): \(reference.stderr)")
-            let theirs = try JSONDecoder().decode([String: Reference].self, from: Data(reference.stdout.utf8))
-            for feature in Self.features {
-                let row = try #require(rows.first { $0.backend == server.name && $0.feature == feature })
-                let expected = try #require(theirs[feature], "boto3 gave no verdict for \(feature)")
-                #expect(
-                    row.verdict == expected.verdict,
-                    """
-                    \(server.name) \(feature): s3-canary says \(row.verdict) (\(row.message ?? "")), \
-                    boto3 says \(expected.verdict) (\(expected.evidence))
-                    """)
-                verdicts.insert(row.verdict)
-                let evidence = row.verdict == "ok" ? "request id \(row.request_id ?? "-")" : row.message ?? ""
-                table +=
-                    "| \(server.name) | \(feature) | \(row.verdict) | \(expected.verdict) | "
-                    + "\(evidence.replacingOccurrences(of: "|", with: "/")) | "
-                    + "\(expected.evidence.replacingOccurrences(of: "|", with: "/")) |\n"
-            }
-        }
-        try Data(table.utf8).write(to: Harness.outputDirectory.appendingPathComponent("compat-verdicts.md"))
-        // The comparison covers more than "everything works": RGW 16.2 ignores flexible checksums and refuses
-        // the SDKs' aws-chunked uploads.
-        #expect(verdicts.count >= 2, "every verdict was the same: \(verdicts)")
-        // Nothing is left by either client: no object, no upload in progress.
-        for server in servers {
-            let left = try listIndependently(
-                endpoint: server.name == "rgw" ? rgw.endpoint : moto.base, bucket: server.bucket, prefix: prefix,
-                uploads: true)
-            #expect(left.isEmpty, "\(server.name) keeps \(left)")
-        }
     }
 
     static func boto3Version() -> String {

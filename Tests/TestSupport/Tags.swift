@@ -10,6 +10,9 @@ extension Tag {
     @Tag package static var slow: Self
     /// Load and soak runs (wrk, many backends): alone, so they measure only themselves.
     @Tag package static var load: Self
+    /// The server matrix (JuiceFS, rclone, Swift, LocalStack, RGW, moto against boto3): its own phase, after the
+    /// servers scripts/servers.sh started, and the check of docs/compatibility.md it regenerates.
+    @Tag package static var matrix: Self
     /// Tests of the release binary (`$S3CANARY_RELEASE_BINARY`), run after scripts/release.sh built it.
     @Tag package static var release: Self
 }
