@@ -534,7 +534,8 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
                 feature, steps,
                 FeatureCheck(
                     calls: calls, operation: feature, key: key, payload: payload, probe: self.target.probe,
-                    written: written, hasWorked: self.target.features.hasWorked(feature)))
+                    written: written, hasWorked: self.target.features.hasWorked(feature),
+                    required: self.target.probe.required.contains(feature)))
         }
         // The delete step times the DELETE; the HEAD that must answer 404 checks it, through the breaker under the
         // same name (its failure is the step's error, its time is not the step's).

@@ -21,6 +21,8 @@ struct FeatureCheck: Sendable {
     var written: Written
     /// Whether this feature has been `ok` on this backend before.
     var hasWorked: Bool
+    /// Whether the configuration requires it (`probe.require`): an unsupported answer then fails.
+    var required: Bool = false
 
     /// The wrong ETag the conditional GET sends: no object has it.
     static let wrongETag = "\"0123456789abcdef0123456789abcdef\""
@@ -327,13 +329,16 @@ extension CanaryCycle {
                     operation: operation, result: .success, seconds: seconds, message: note, requestID: requestID))
             let id = requestID.map { " (request id \($0))" } ?? ""
             self.log?("\(operation.rawValue): ok in \(String(format: "%.3f", seconds * 1000)) ms\(id)")
-        case .unsupported(let evidence) where check.hasWorked:
-            // The server's answer is "unsupported", but this feature worked here before: a regression.
-            var regressed = evidence
-            regressed.message = "worked earlier, now: " + evidence.message
-            let failure = FeatureFailure(evidence: regressed)
+        case .unsupported(let evidence) where check.hasWorked || check.required:
+            // The server's answer is "unsupported", but this feature worked here before (a regression), or the
+            // configuration requires it (probe.require): a failure either way.
+            var failed = evidence
+            failed.message =
+                (check.hasWorked ? "worked earlier, now: " : "required by probe.require, but unsupported: ")
+                + evidence.message
+            let failure = FeatureFailure(evidence: failed)
             steps.calls.fail(
-                FailureSummary(operation: operation.label, reason: .other, message: regressed.message))
+                FailureSummary(operation: operation.label, reason: .other, message: failed.message))
             self.record(failure, of: operation, steps, seconds: seconds)
             throw failure
         case .unsupported(let evidence):

@@ -46,6 +46,9 @@ public struct CanaryConfiguration: Sendable, Equatable {
         public var keyPrefix: String = ".s3-canary/"
         /// Which operations a cycle runs; a cycle runs them in its own fixed order, whatever the order here.
         public var operations: [Operation] = [.put, .head, .get, .getRange, .delete]
+        /// Features whose `unsupported` answer fails the cycle (`probe.require`): the operator's applications
+        /// depend on them. By default an unsupported feature never fails a cycle.
+        public var required: Set<Operation> = []
         /// Part sizes of the `multipart` operation.
         public var multipart = Multipart()
         /// The checksum the `checksum` and `aws_chunked` operations send (the AWS SDKs' default is CRC32).

@@ -7,7 +7,7 @@ public enum ProbeKey: String, ConfigSectionKey {
     case interval, timeout, jitter
     case objectSize = "object_size"
     case keyPrefix = "key_prefix"
-    case operations, multipart
+    case operations, require, multipart
     case checksumAlgorithm = "checksum_algorithm"
 
     public static let section = "probe"
@@ -40,6 +40,12 @@ public enum ProbeKey: String, ConfigSectionKey {
                 "The steps of a cycle, run in a fixed order; put and delete are required. conditional, presign, "
                     + "checksum, aws_chunked and multipart are the compatibility canaries."
             )
+        case .require:
+            .init(
+                .list("features: " + CanaryConfiguration.Operation.features.map(\.rawValue).joined(separator: ", ")),
+                default: "[]",
+                "Features the applications depend on: one the server answers as unsupported fails the cycle (and "
+                    + "counts against the breaker) instead of being reported only; each must be in operations.")
         case .multipart: .init(.section(MultipartKey.section), "The multipart canary's parts.")
         case .checksumAlgorithm:
             .init(
@@ -128,6 +134,19 @@ extension Reader {
                 self.problem(p, "must include put and delete: the canary writes its own object and removes it")
             }
         }
+        if let (n, p) = map[.require], let items = self.list(n, p) {
+            var required: Set<CanaryConfiguration.Operation> = []
+            for (item, itemPath) in items {
+                guard let text = self.string(item, itemPath) else { continue }
+                guard let feature = CanaryConfiguration.Operation(rawValue: text), feature.isFeature else {
+                    let names = CanaryConfiguration.Operation.features.map(\.rawValue).joined(separator: ", ")
+                    self.problem(itemPath, "\"\(text)\" is not a compatibility feature (one of \(names))")
+                    continue
+                }
+                if !required.insert(feature).inserted { self.problem(itemPath, "\(text) is listed twice") }
+            }
+            probe.required = required
+        }
         if let (n, p) = map[.multipart], let sizes = self.section(n, p, MultipartKey.self) {
             if let v = self.size(sizes, .partSize) {
                 if v < 5 << 20 {
@@ -156,6 +175,14 @@ extension Reader {
     static let multipartFloorBytesPerSecond = 8 << 20
 
     mutating func checkProbe(_ probe: CanaryConfiguration.Probe, _ path: String) {
+        let notRun = CanaryConfiguration.Operation.features.filter { probe.required.contains($0) }
+            .filter { !probe.operations.contains($0) }
+        if !notRun.isEmpty {
+            let names = notRun.map(\.rawValue).joined(separator: ", ")
+            self.problem(
+                "\(path).require",
+                "\(names) required but not run: add \(notRun.count == 1 ? "it" : "them") to \(path).operations")
+        }
         if probe.operations.contains(.multipart) {
             let needed = Double(2 * probe.multipart.objectSize) / Double(Self.multipartFloorBytesPerSecond)
             if needed > probe.timeout.seconds {

@@ -53,7 +53,8 @@ struct FeatureVerdictTests {
     /// An ETag's form is evidence, never a verdict: the values change with every upload, the forms do not.
     @Test(arguments: [
         ("8b0be7847da5564ae08e97af63b60885-2", "<md5>-2"), ("8b0be7847da5564ae08e97af63b60885", "<md5>"),
-        ("8b0be7847da5564ae08e97af63b60885-3", "<md5>-N"), ("8B0BE7847DA5564AE08E97AF63B60885-2", "other (34 characters)"),
+        ("8b0be7847da5564ae08e97af63b60885-3", "<md5>-N"),
+        ("8B0BE7847DA5564AE08E97AF63B60885-2", "other (34 characters)"),
         ("8b0be7847da5564ae08e97af63b6088-2", "other (33 characters)"), ("", "empty"), ("-2", "other (2 characters)"),
         ("8b0be7847da5564ae08e97af63b60885-0", "other (34 characters)"),
     ])
@@ -148,6 +149,34 @@ struct FeatureVerdictTests {
                 rgw      aws_chunked  failing  400     XAmzContentSHA256Mismatch  tx2         PutObject http_error HTTP 400
                 down     presign      failing  -       -                          -           not reached: put connection: connection refused
                 """)
+    }
+
+    /// `probe.require` names features only, each run by the cycle; every problem is reported with its path.
+    @Test func requiredFeaturesMustBeFeaturesTheCycleRuns() throws {
+        let loader = ConfigurationLoader(environment: [:], hostName: "h")
+        let backend = """
+            backends:
+              - name: a
+                endpoint: http://127.0.0.1:7480
+                bucket: b
+                credentials: {access_key_id: AK, secret_access_key: SK}
+
+            """
+        let good = try loader.load(
+            data: Data(("probe: {operations: [put, conditional, delete], require: [conditional]}\n" + backend).utf8))
+        #expect(good.backends[0].probe.required == [.conditional])
+        #expect(try loader.load(data: Data(backend.utf8)).backends[0].probe.required.isEmpty)
+        let bad = "probe: {operations: [put, delete], require: [conditional, put, conditional]}\n" + backend
+        do {
+            _ = try loader.load(data: Data(bad.utf8))
+            Issue.record("a bad probe.require was accepted")
+        } catch {
+            let text = error.description
+            #expect(
+                text.contains("probe.require[1]") && text.contains("\"put\" is not a compatibility feature"), "\(text)")
+            #expect(text.contains("probe.require[2]") && text.contains("listed twice"), "\(text)")
+            #expect(text.contains("conditional required but not run: add it to probe.operations"), "\(text)")
+        }
     }
 
     @Test func probeKeysForFeaturesParseWithDefaults() throws {

@@ -37,7 +37,8 @@ enum MatrixEnvironment {
                 throw HarnessError("\(variable)ENDPOINT=\(endpoint) has no port")
             }
             return MatrixServer(
-                name: name, version: try value(variable + "VERSION"), port: port, bucket: try value(variable + "BUCKET"),
+                name: name, version: try value(variable + "VERSION"), port: port,
+                bucket: try value(variable + "BUCKET"),
                 accessKey: try value(variable + "ACCESS_KEY"), secretKey: try value(variable + "SECRET_KEY"))
         }
     }

@@ -228,6 +228,7 @@ struct MatrixRun: Sendable {
         }
 
         var backend: String
+        var status: String
         var operations: [Step]
     }
 }

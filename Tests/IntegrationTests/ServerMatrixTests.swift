@@ -16,7 +16,8 @@ struct ServerMatrixTests {
         let directory = try Harness.temporaryDirectory("matrix")
         let moto = try await MotoServer.start(directory: directory)
         defer { moto.daemon.signal(SIGKILL) }
-        let servers = [try MatrixEnvironment.rgw(), try MatrixEnvironment.moto(moto)] + (try MatrixEnvironment.servers())
+        let servers =
+            [try MatrixEnvironment.rgw(), try MatrixEnvironment.moto(moto)] + (try MatrixEnvironment.servers())
         let front = try await TLSFront.start("matrix-tls", upstreams: servers.map(\.port), kind: .bytes)
         defer { front.stop() }
         let run = MatrixRun(servers: servers, front: front, directory: directory)
@@ -36,7 +37,9 @@ struct ServerMatrixTests {
         #expect(cells.count == servers.count * (Self.basic.count + 1 + Self.features.count))
         // The basic cycle works on all six; the features are where they differ.
         for server in servers {
-            let failed = cells.filter { $0.server == server.name && Self.basic.contains($0.check) && $0.verdict != "ok" }
+            let failed = cells.filter {
+                $0.server == server.name && Self.basic.contains($0.check) && $0.verdict != "ok"
+            }
             #expect(failed.isEmpty, "\(server.name): the basic cycle is not ok: \(failed)")
         }
         #expect(Set(cells.map(\.verdict)).count >= 2, "every verdict was the same")
@@ -65,6 +68,41 @@ struct ServerMatrixTests {
             let left = try run.leftovers(server)
             #expect(left.isEmpty, "\(server.name) keeps \(left)")
         }
+    }
+
+    /// An unsupported feature never fails a cycle, unless the configuration requires it: with
+    /// `require: [conditional]`, Swift's 501 to the conditional PUT fails the cycle (and counts against the
+    /// breaker) while RGW, which supports it, passes; without `require` both cycles succeed.
+    @Test func aRequiredFeatureThatIsUnsupportedFailsTheCycle() async throws {
+        let directory = try Harness.temporaryDirectory("matrix-require")
+        let servers = [try MatrixEnvironment.rgw()] + (try MatrixEnvironment.servers()).filter { $0.name == "swift" }
+        try #require(servers.count == 2, "the matrix's swift server is not in the environment")
+        let front = try await TLSFront.start("matrix-require-tls", upstreams: servers.map(\.port), kind: .bytes)
+        defer { front.stop() }
+        let run = MatrixRun(servers: servers, front: front, directory: directory)
+        func probe(require: Bool) async throws -> [String: MatrixRun.ProbeResult] {
+            var yaml = run.configuration(operations: ["put", "conditional", "delete"])
+            if require {
+                yaml = yaml.replacingOccurrences(of: "operations: [", with: "require: [conditional], operations: [")
+            }
+            let path = directory.appendingPathComponent("require-\(require).yaml")
+            try Data(yaml.utf8).write(to: path)
+            let output = try await Harness.runDetached(Harness.binary, ["probe", "--config", path.path, "--json"])
+            try #require([0, 1].contains(output.status), "s3-canary probe: \(output.stderr)")
+            let results = try JSONDecoder().decode([MatrixRun.ProbeResult].self, from: Data(output.stdout.utf8))
+            return Dictionary(uniqueKeysWithValues: results.map { ($0.backend, $0) })
+        }
+        let plain = try await probe(require: false)
+        #expect(plain["swift"]?.status == "success" && plain["rgw"]?.status == "success", "\(plain)")
+        #expect(plain["swift"]?.operations.first { $0.operation == "conditional" }?.result == "unsupported")
+        let required = try await probe(require: true)
+        #expect(required["rgw"]?.status == "success", "\(required)")
+        let step = required["swift"]?.operations.first { $0.operation == "conditional" }
+        #expect(required["swift"]?.status == "failure" && step?.result == "error", "\(required)")
+        #expect(
+            step?.message?.hasPrefix("required by probe.require, but unsupported: ") == true,
+            "\(String(describing: step))")
+        #expect(try run.leftovers(servers[0]).isEmpty && run.leftovers(servers[1]).isEmpty)
     }
 
     /// Servers that damage data, made by the fault proxy in front of moto (which checks no signature, so a rewritten
