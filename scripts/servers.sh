@@ -242,27 +242,10 @@ log_name = $server-server
 
 CONF
     done
-    cat >> "$etc/account-server.conf" <<'CONF'
-[pipeline:main]
-pipeline = account-server
-
-[app:account-server]
-use = egg:swift#account
-CONF
-    cat >> "$etc/container-server.conf" <<'CONF'
-[pipeline:main]
-pipeline = container-server
-
-[app:container-server]
-use = egg:swift#container
-CONF
-    cat >> "$etc/object-server.conf" <<'CONF'
-[pipeline:main]
-pipeline = object-server
-
-[app:object-server]
-use = egg:swift#object
-CONF
+    for server in account container object; do
+        printf '[pipeline:main]\npipeline = %s-server\n\n[app:%s-server]\nuse = egg:swift#%s\n' \
+            "$server" "$server" "$server" >>"$etc/$server-server.conf"
+    done
     cat >> "$etc/proxy-server.conf" <<'CONF'
 [pipeline:main]
 pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats s3api tempauth copy dlo slo proxy-logging proxy-server

@@ -154,14 +154,7 @@ struct FeatureVerdictTests {
     /// `probe.require` names features only, each run by the cycle; every problem is reported with its path.
     @Test func requiredFeaturesMustBeFeaturesTheCycleRuns() throws {
         let loader = ConfigurationLoader(environment: [:], hostName: "h")
-        let backend = """
-            backends:
-              - name: a
-                endpoint: http://127.0.0.1:7480
-                bucket: b
-                credentials: {access_key_id: AK, secret_access_key: SK}
-
-            """
+        let backend = Self.oneBackend
         let good = try loader.load(
             data: Data(("probe: {operations: [put, conditional, delete], require: [conditional]}\n" + backend).utf8))
         #expect(good.backends[0].probe.required == [.conditional])
@@ -179,16 +172,19 @@ struct FeatureVerdictTests {
         }
     }
 
+    /// A configuration's `backends:` with one backend, for the tests of `probe:` keys.
+    static let oneBackend = """
+        backends:
+          - name: a
+            endpoint: http://127.0.0.1:7480
+            bucket: b
+            credentials: {access_key_id: AK, secret_access_key: SK}
+
+        """
+
     @Test func probeKeysForFeaturesParseWithDefaults() throws {
         let loader = ConfigurationLoader(environment: [:], hostName: "h")
-        let base = """
-            backends:
-              - name: a
-                endpoint: http://127.0.0.1:7480
-                bucket: b
-                credentials: {access_key_id: AK, secret_access_key: SK}
-
-            """
+        let base = Self.oneBackend
         let defaults = try loader.load(data: Data(base.utf8)).backends[0].probe
         #expect(defaults.multipart.partSize == 5 << 20 && defaults.multipart.lastPartSize == 1 << 20)
         #expect(defaults.checksumAlgorithm == .crc32)

@@ -109,7 +109,7 @@ struct CompatibilityTests {
             """
             listen: 127.0.0.1:\(port)
             instance: mpfaults
-            probe: {interval: 2s, timeout: 1900ms, key_prefix: \(prefix), operations: [put, get, multipart, delete]}
+            probe: {interval: 5s, timeout: 4500ms, key_prefix: \(prefix), operations: [put, get, multipart, delete]}
             breaker: {failure_threshold: 3, open_timeout: 60s}
             backends:
               - name: complete-fails
@@ -126,7 +126,9 @@ struct CompatibilityTests {
         func state(_ backend: String) throws -> Double? {
             try canary.metrics()["s3canary_circuit_breaker_state{backend=\"\(backend)\"}"]
         }
-        try await Harness.waitUntil(.seconds(40), "complete-fails opens its breaker") {
+        // Cycles of 5 s: a 6 MiB multipart through the proxy must never hit the cycle's deadline on a loaded CI
+        // machine (at 2 s one did, so a breaker failure was a timeout and its upload was left for the sweeper).
+        try await Harness.waitUntil(.seconds(60), "complete-fails opens its breaker") {
             try state("complete-fails") == 1
         }
         let samples = try canary.metrics()
@@ -155,11 +157,11 @@ struct CompatibilityTests {
 
         // Multipart works once, then the server answers 501 again: that is a regression, and it counts.
         try proxy.set("no-multipart", "pass")
-        try await Harness.waitUntil(.seconds(20), "multipart ok on no-multipart") {
+        try await Harness.waitUntil(.seconds(40), "multipart ok on no-multipart") {
             try canary.metrics()[#"s3canary_feature_supported{backend="no-multipart",feature="multipart"}"#] == 1
         }
         try proxy.set("no-multipart", "notimpl_multipart")
-        try await Harness.waitUntil(.seconds(30), "no-multipart opens its breaker after the regression") {
+        try await Harness.waitUntil(.seconds(60), "no-multipart opens its breaker after the regression") {
             try state("no-multipart") == 1
         }
         let after = try Harness.http("\(canary.base)/status").body

@@ -95,10 +95,18 @@ struct ShardingRGWTests {
             #expect(status == 200, "\(body)")
         }
         #expect(await replicas[2].daemon.stop() == 0)
-        try await Harness.waitUntil(.seconds(30), "every backend probed once by two replicas") {
-            let sets = try replicas.prefix(2).map(Self.probed)
-            let all = sets.flatMap { $0 }
-            return all.count == 30 && Set(all) == Set(Self.names)
+        // Under the faults phase's load a reload and the first cycles of 15 new backends can take a while; what was
+        // seen last goes with a failure, so a backend counted twice or missing is named.
+        var seen: [[String]] = []
+        do {
+            try await Harness.waitUntil(.seconds(60), "every backend probed once by two replicas") {
+                let sets = try replicas.prefix(2).map(Self.probed)
+                seen = sets.map { $0.sorted() }
+                let all = sets.flatMap { $0 }
+                return all.count == 30 && Set(all) == Set(Self.names)
+            }
+        } catch {
+            throw HarnessError("\(error); the two replicas' probed backends when it ended: \(seen)")
         }
         for shard in 0..<2 {
             #expect(try replicas[shard].metrics()[#"s3canary_shard_info{shard="\#(shard)",shards="2"}"#] == 1)

@@ -134,12 +134,20 @@ package enum Harness {
 
     package static func waitUntil(_ timeout: Duration, _ what: String, _ condition: () throws -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
+        var lastError: (any Error)?
         while ContinuousClock.now < deadline {
-            if (try? condition()) == true { return }
+            do {
+                if try condition() { return }
+                lastError = nil
+            } catch {
+                lastError = error
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
         if try condition() { return }
-        throw HarnessError("timed out after \(timeout) waiting for \(what)")
+        // A check that kept throwing (a scrape that timed out) says so: it is not the same as a state not reached.
+        let last = lastError.map { " (the last check before the deadline threw: \($0))" } ?? ""
+        throw HarnessError("timed out after \(timeout) waiting for \(what)\(last)")
     }
 }
 
