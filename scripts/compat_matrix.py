@@ -22,9 +22,10 @@ DISPLAY = {
 }
 # What matters to an operator of each server, beyond its cells. Keep each to facts a run or the server's docs show.
 NOTES = {
-    "rgw": "RGW 16.2 ignores flexible checksums (it takes `x-amz-checksum-*` and returns none: `unsupported`, never a "
-           "failed cycle) and answers the SDKs' default uploads (aws-chunked with a trailer, `Transfer-Encoding: "
-           "chunked`, no `Content-Length`) with 411: `failing`, because boto3 1.36 and later fails the same way. "
+    "rgw": "RGW 16.2 ignores flexible checksums (it takes `x-amz-checksum-*` and returns none: `unsupported`, "
+           "which fails no cycle unless `probe.require` asks for it) and answers the SDKs' default uploads "
+           "(aws-chunked with a trailer, `Transfer-Encoding: chunked`, no `Content-Length`) with 411: `failing`, "
+           "because boto3 1.36 and later fails the same way. "
            "Clients of such a server need `request_checksum_calculation = when_required` "
            "(`AWS_REQUEST_CHECKSUM_CALCULATION=when_required`). Its beast frontend leaves `tcp_nodelay` off by "
            "default, which holds small GETs about 40 ms on a kept-alive connection: set `rgw frontends = beast ... "
@@ -40,7 +41,8 @@ NOTES = {
               "and answers ListMultipartUploads with 404 NoSuchUpload in a bucket that never had an upload (the "
               "canary's sweeper reads that as none).",
     "swift": "The s3api middleware answers 501 NotImplemented to conditional PUTs and aws-chunked uploads and "
-             "ignores flexible checksums: `unsupported`, never a failed cycle. Keys are `account:user` "
+             "ignores flexible checksums: `unsupported`, which fails no cycle unless `probe.require` asks for it. "
+             "Keys are `account:user` "
              "(`test:tester` with tempauth here).",
     "localstack": "It checks no signature on ordinary requests (a PUT signed with a wrong secret is stored): a "
                   "canary against it proves reachability and data handling, not credentials.",
@@ -58,10 +60,12 @@ def render(document):
         "(Tests/IntegrationTests/ServerMatrixTests.swift); do not edit. -->",
         "",
         "Every check of the canary's basic cycle and every `compat` feature, run by s3-canary and by boto3 "
-        f"{document['boto3']} (the reference client) against each server in CI, both through the same HTTPS front. "
+        f"{document['boto3']} (the reference client) against each server in CI, both through the same HTTPS front "
+        "(for the sweep, boto3 lists what the canary's sweeper left). "
         "Each cell is the verdict both reached; the test fails when they disagree. Verdicts (docs/design.md, 4.2): "
         "`ok`; `unsupported` (the server says no: 501, `NotImplemented`, a documented 400, or it ignores the "
-        "header), which never fails a cycle; `failing` (a client doing the same gets an error or a wrong answer); "
+        "header), which never fails a cycle unless `probe.require` lists the feature; `failing` (a client doing "
+        "the same gets an error or a wrong answer); "
         "`corrupting` (the bytes or checksum read back differ from those written).",
         "",
         "## Servers",

@@ -419,7 +419,10 @@ start() {
 
     local ports launched
     launched=$(date +%s.%N)
-    read -r -a ports <<< "$(free_ports 8)"
+    local free
+    free=$(free_ports 8) || fail "no free loopback ports"
+    read -r -a ports <<< "$free"
+    [ "${#ports[@]}" -eq 8 ] || fail "wanted 8 free loopback ports, got: $free"
     # LocalStack first: it takes longest (~10 s here). The others start while it boots.
     log "starting localstack, juicefs, rclone and swift"
     start_localstack "${ports[0]}"

@@ -181,7 +181,10 @@ extension Reader {
             let names = notRun.map(\.rawValue).joined(separator: ", ")
             self.problem(
                 "\(path).require",
-                "\(names) required but not run: add \(notRun.count == 1 ? "it" : "them") to \(path).operations")
+                """
+                \(names) required (here or by the top-level probe.require) but not run: add \
+                \(notRun.count == 1 ? "it" : "them") to \(path).operations
+                """)
         }
         if probe.operations.contains(.multipart) {
             let needed = Double(2 * probe.multipart.objectSize) / Double(Self.multipartFloorBytesPerSecond)

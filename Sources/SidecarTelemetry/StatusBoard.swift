@@ -42,7 +42,8 @@ public final class StatusBoard: Sendable {
         public var at: Date
         /// Since when the feature has had this verdict (the first cycle that gave it, in this process).
         public var since: Date
-        /// What the server answered, when the verdict is not `ok`.
+        /// What the server answered, when the verdict is not `ok`; for `ok`, evidence that is not a failure (a
+        /// multipart ETag of another form), if any.
         public var message: String?
         /// The HTTP status and S3 error code of the deciding answer, when not `ok`.
         public var httpStatus: Int?

@@ -168,7 +168,9 @@ struct FeatureVerdictTests {
             #expect(
                 text.contains("probe.require[1]") && text.contains("\"put\" is not a compatibility feature"), "\(text)")
             #expect(text.contains("probe.require[2]") && text.contains("listed twice"), "\(text)")
-            #expect(text.contains("conditional required but not run: add it to probe.operations"), "\(text)")
+            #expect(
+                text.contains("conditional required (here or by the top-level probe.require) but not run: add it "
+                    + "to probe.operations"), "\(text)")
         }
     }
 

@@ -47,8 +47,10 @@ enum MatrixEnvironment {
     static func rgw() throws -> MatrixServer {
         let rgw = try RGWEnvironment.load()
         let version = try Harness.run("/usr/bin/env", ["radosgw", "--version"]).stdout
-        // "ceph version 16.2.15 (hash) pacific (stable)" → "Ceph RGW 16.2.15"
-        let number = version.split(separator: " ").dropFirst(2).first.map(String.init) ?? "?"
+        // "ceph version 16.2.15 (hash) pacific (stable)" → "Ceph RGW 16.2": the suite installs Debian's radosgw
+        // unpinned, so its point release stays out of the generated docs.
+        let full = version.split(separator: " ").dropFirst(2).first.map(String.init) ?? "?"
+        let number = full.split(separator: ".").prefix(2).joined(separator: ".")
         return MatrixServer(
             name: "rgw", version: "Ceph RGW \(number)", port: rgw.port, bucket: RGWEnvironment.miscBucket,
             accessKey: rgw.accessKey, secretKey: rgw.secretKey)

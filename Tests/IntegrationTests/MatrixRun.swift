@@ -140,7 +140,6 @@ struct MatrixRun: Sendable {
             // each, through the TLS front) from loading the machine while the test reads the metrics.
             self.configuration(operations: ServerMatrixTests.basic + ["multipart"], listen: port, interval: "60s")
         }
-        defer { canary.daemon.signal(SIGKILL) }
         func removed(_ server: MatrixServer) throws -> Double {
             try canary.metrics()["s3canary_sweep_removed_total{backend=\"\(server.name)\",kind=\"canary\"}"] ?? 0
         }
@@ -148,10 +147,25 @@ struct MatrixRun: Sendable {
         _ = try? await Harness.waitUntil(.seconds(60), "every backend's stale canary swept") {
             try self.servers.allSatisfy { try removed($0) >= 1 }
         }
+        var counts: [String: (removed: Double, errors: Double)] = [:]
+        do {
+            let samples = try canary.metrics()
+            for server in self.servers {
+                counts[server.name] = (
+                    samples["s3canary_sweep_removed_total{backend=\"\(server.name)\",kind=\"canary\"}"] ?? 0,
+                    samples["s3canary_sweep_errors_total{backend=\"\(server.name)\"}"] ?? 0
+                )
+            }
+        } catch {
+            canary.daemon.signal(SIGKILL)
+            throw error
+        }
+        // SIGTERM: the cycles in flight finish and delete their canaries, so nothing is left under the prefix.
+        let status = await canary.daemon.stop()
+        guard status == 0 else { throw HarnessError("the sweep run's s3-canary exited with \(status)") }
         var cells: [MatrixCell] = []
         for server in self.servers {
-            let count = try removed(server)
-            let errors = try canary.metrics()["s3canary_sweep_errors_total{backend=\"\(server.name)\"}"] ?? 0
+            let (count, errors) = counts[server.name] ?? (0, 0)
             let listed = try self.leftovers(server).contains(stale(server))
             let evidence =
                 count < 1
@@ -193,13 +207,21 @@ struct MatrixRun: Sendable {
             head: ["python3", Harness.root.appendingPathComponent("Tests/Fixtures/matrix_client.py").path] + arguments)
     }
 
-    /// The evidence line of the docs: the server's status and code for an answer other than 200, else the
-    /// canary's own words (which name no key, request id or ETag value); nothing for a plain `ok`.
+    /// The evidence line of the docs, the same on every run: the server's status and code for an answer other
+    /// than 200; for `ok` and `unsupported`, the canary's own words (an ETag form, a ranged 200, a header the
+    /// server ignored: they name no key, value or request id); fixed words for the rest, whose messages carry
+    /// byte counts, ranges, checksums or ports of one run.
     static func evidence(_ verdict: String, _ message: String?, _ status: Int?, _ code: String?) -> String {
         if verdict != "ok", let status, status != 200 {
             return "HTTP \(status)" + (code.map { " \($0)" } ?? "")
         }
-        return message ?? ""
+        switch verdict {
+        case "ok", "unsupported": return message ?? ""
+        case "corrupting":
+            let framing = message?.contains("framing") == true ? " (the aws-chunked framing was stored)" : ""
+            return "the bytes read back differ from those written" + framing
+        default: return "no HTTP error answer (the run's test output has the message)"
+        }
     }
 
     struct Reference: Codable, Sendable {

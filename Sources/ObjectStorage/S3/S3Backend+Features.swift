@@ -131,8 +131,11 @@ extension S3Backend: FeatureBackend {
             let response: Response
             do {
                 response = try await self.send(operation: operation, method: .GET, key: nil, query: query)
-            } catch let error as ObjectStorageError where error.httpStatus == 404 && error.s3Code == "NoSuchUpload" {
-                // rclone serve s3 1.75 says "no such upload" in a bucket that never had one (docs/compatibility.md).
+            } catch let error as ObjectStorageError
+                where markers == nil && error.httpStatus == 404 && error.s3Code == "NoSuchUpload"
+            {
+                // rclone serve s3 1.75 says "no such upload" in a bucket that never had one (docs/compatibility.md);
+                // only a first page means that: on a later one it is an error like any other.
                 break
             }
             let root = try Self.parseXML(response, operation: operation)
