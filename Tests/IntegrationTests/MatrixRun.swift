@@ -19,12 +19,15 @@ struct MatrixRun: Sendable {
     }
 
     /// A configuration with every server as a backend, through the front.
-    func configuration(operations: [String], listen: Int? = nil, interval: String = "10s") -> String {
+    func configuration(
+        operations: [String], require: [String] = [], listen: Int? = nil, interval: String = "10s"
+    ) -> String {
         var yaml = listen.map { "listen: 127.0.0.1:\($0)\n" } ?? ""
         let list = operations.joined(separator: ", ")
+        let required = require.isEmpty ? "" : ", require: [\(require.joined(separator: ", "))]"
         yaml += """
             instance: \(Self.instance)
-            probe: {interval: \(interval), timeout: 8s, key_prefix: \(self.prefix), operations: [\(list)]}
+            probe: {interval: \(interval), timeout: 8s, key_prefix: \(self.prefix), operations: [\(list)]\(required)}
             backends:
 
             """
@@ -41,10 +44,34 @@ struct MatrixRun: Sendable {
         return yaml
     }
 
-    func writeConfiguration(_ name: String, operations: [String]) throws -> String {
+    func writeConfiguration(_ name: String, operations: [String], require: [String] = []) throws -> String {
         let path = self.directory.appendingPathComponent(name)
-        try Data(self.configuration(operations: operations).utf8).write(to: path)
+        try Data(self.configuration(operations: operations, require: require).utf8).write(to: path)
         return path.path
+    }
+
+    /// `s3-canary probe --json` with the configuration at `config`: one result per backend, by name.
+    func probe(_ config: String) async throws -> [String: ProbeResult] {
+        let output = try await Harness.runDetached(Harness.binary, ["probe", "--config", config, "--json"])
+        guard [0, 1].contains(output.status) else { throw HarnessError("s3-canary probe failed: \(output.stderr)") }
+        let results = try JSONDecoder().decode([ProbeResult].self, from: Data(output.stdout.utf8))
+        return Dictionary(uniqueKeysWithValues: results.map { ($0.backend, $0) })
+    }
+
+    /// A cell per server and check: ours from `ours` (nil: `absent`), boto3's from `theirs`.
+    private func cells(
+        _ checks: [String], absent: String, theirs: [String: [String: Reference]],
+        ours: (MatrixServer, String) -> (verdict: String, evidence: String)?
+    ) -> [MatrixCell] {
+        self.servers.flatMap { server in
+            checks.map { check in
+                let mine = ours(server, check)
+                let reference = theirs[server.name]?[check]
+                return MatrixCell(
+                    server: server.name, check: check, verdict: mine?.verdict ?? absent, evidence: mine?.evidence ?? "",
+                    boto3: reference?.verdict ?? absent, boto3Evidence: reference?.evidence ?? "")
+            }
+        }
     }
 
     /// The reference client's verdicts on one server: the five features, or the basic cycle with `basic`.
@@ -78,25 +105,13 @@ struct MatrixRun: Sendable {
     func basicCycle() async throws -> [MatrixCell] {
         let config = try self.writeConfiguration("basic.yaml", operations: ServerMatrixTests.basic)
         async let references = self.references(basic: true)
-        let probe = try await Harness.runDetached(Harness.binary, ["probe", "--config", config, "--json"])
-        guard [0, 1].contains(probe.status) else { throw HarnessError("s3-canary probe failed: \(probe.stderr)") }
-        let results = try JSONDecoder().decode([ProbeResult].self, from: Data(probe.stdout.utf8))
-        let theirs = try await references
-        var cells: [MatrixCell] = []
-        for server in self.servers {
-            let steps = results.first { $0.backend == server.name }?.operations ?? []
-            for check in ServerMatrixTests.basic {
-                let step = steps.last { $0.operation == check }
-                let reference = theirs[server.name]?[check]
-                cells.append(
-                    MatrixCell(
-                        server: server.name, check: check, verdict: step?.verdict ?? "not reached",
-                        evidence: step.map { Self.evidence($0.verdict, $0.message, $0.http_status, $0.s3_code) }
-                            ?? "",
-                        boto3: reference?.verdict ?? "not reached", boto3Evidence: reference?.evidence ?? ""))
+        let results = try await self.probe(config)
+        return self.cells(ServerMatrixTests.basic, absent: "not reached", theirs: try await references) {
+            server, check in
+            (results[server.name]?.operations.last { $0.operation == check }).map {
+                ($0.verdict, Self.evidence($0.verdict, $0.message, $0.http_status, $0.s3_code))
             }
         }
-        return cells
     }
 
     /// `s3-canary compat` against `compat_reference.py`, feature by feature.
@@ -106,20 +121,12 @@ struct MatrixRun: Sendable {
         let compat = try await Harness.runDetached(Harness.binary, ["compat", "--config", config, "--json"])
         guard [0, 1].contains(compat.status) else { throw HarnessError("s3-canary compat failed: \(compat.stderr)") }
         let rows = try JSONDecoder().decode([CompatibilityTests.Row].self, from: Data(compat.stdout.utf8))
-        let theirs = try await references
-        var cells: [MatrixCell] = []
-        for server in self.servers {
-            for check in ServerMatrixTests.features {
-                let row = rows.first { $0.backend == server.name && $0.feature == check }
-                let reference = theirs[server.name]?[check]
-                cells.append(
-                    MatrixCell(
-                        server: server.name, check: check, verdict: row?.verdict ?? "missing",
-                        evidence: row.map { Self.evidence($0.verdict, $0.message, $0.http_status, $0.s3_code) } ?? "",
-                        boto3: reference?.verdict ?? "missing", boto3Evidence: reference?.evidence ?? ""))
+        return self.cells(ServerMatrixTests.features, absent: "missing", theirs: try await references) {
+            server, check in
+            (rows.first { $0.backend == server.name && $0.feature == check }).map {
+                ($0.verdict, Self.evidence($0.verdict, $0.message, $0.http_status, $0.s3_code))
             }
         }
-        return cells
     }
 
     /// A stale canary (dated an hour ago, under each backend's own prefix, written by boto3) is deleted by the
@@ -129,8 +136,7 @@ struct MatrixRun: Sendable {
         let stamp = Int64((Date().timeIntervalSince1970 - 3600) * 1000)
         func stale(_ server: MatrixServer) -> String { "\(self.prefix)\(Self.instance)/\(server.name)/\(stamp)-stale" }
         for server in self.servers {
-            let put = try self.client(["put", server.endpoint, server.bucket, server.accessKey, server.secretKey])
-                .with(stale(server))
+            let put = try Harness.run("/usr/bin/env", self.client("put", server, stale(server)))
             guard put.status == 0 else {
                 throw HarnessError("boto3 could not write \(server.name)'s stale canary: \(put.stderr)")
             }
@@ -140,22 +146,27 @@ struct MatrixRun: Sendable {
             // each, through the TLS front) from loading the machine while the test reads the metrics.
             self.configuration(operations: ServerMatrixTests.basic + ["multipart"], listen: port, interval: "60s")
         }
-        func removed(_ server: MatrixServer) throws -> Double {
-            try canary.metrics()["s3canary_sweep_removed_total{backend=\"\(server.name)\",kind=\"canary\"}"] ?? 0
+        /// Each backend's canaries removed by the sweep, and the sweep's errors, from one scrape.
+        func sweepCounts() throws -> [String: (removed: Double, errors: Double)] {
+            let samples = try canary.metrics()
+            return Dictionary(
+                uniqueKeysWithValues: self.servers.map { server in
+                    (
+                        server.name,
+                        (
+                            samples["s3canary_sweep_removed_total{backend=\"\(server.name)\",kind=\"canary\"}"] ?? 0,
+                            samples["s3canary_sweep_errors_total{backend=\"\(server.name)\"}"] ?? 0
+                        )
+                    )
+                })
         }
         // A backend whose sweep never comes is a `failing` cell below, with boto3's listing beside it.
         _ = try? await Harness.waitUntil(.seconds(60), "every backend's stale canary swept") {
-            try self.servers.allSatisfy { try removed($0) >= 1 }
+            try sweepCounts().values.allSatisfy { $0.removed >= 1 }
         }
-        var counts: [String: (removed: Double, errors: Double)] = [:]
+        let counts: [String: (removed: Double, errors: Double)]
         do {
-            let samples = try canary.metrics()
-            for server in self.servers {
-                counts[server.name] = (
-                    samples["s3canary_sweep_removed_total{backend=\"\(server.name)\",kind=\"canary\"}"] ?? 0,
-                    samples["s3canary_sweep_errors_total{backend=\"\(server.name)\"}"] ?? 0
-                )
-            }
+            counts = try sweepCounts()
         } catch {
             canary.daemon.signal(SIGKILL)
             throw error
@@ -182,10 +193,7 @@ struct MatrixRun: Sendable {
 
     /// Whether a PUT signed with a wrong secret is refused.
     func checksSignatures(_ server: MatrixServer) async throws -> Bool {
-        let output = try await Harness.runDetached(
-            "/usr/bin/env",
-            try self.client(["signature", server.endpoint, server.bucket, server.accessKey, server.secretKey])
-                .arguments(self.prefix))
+        let output = try await Harness.runDetached("/usr/bin/env", self.client("signature", server, self.prefix))
         let answer = output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         guard output.status == 0, ["refused", "accepted"].contains(answer) else {
             throw HarnessError("signature check on \(server.name): \(answer) \(output.stderr)")
@@ -195,16 +203,18 @@ struct MatrixRun: Sendable {
 
     /// Every key and upload left under the run's prefix, as boto3 lists them.
     func leftovers(_ server: MatrixServer) throws -> [String] {
-        let output = try self.client(["list", server.endpoint, server.bucket, server.accessKey, server.secretKey])
-            .with(self.prefix)
+        let output = try Harness.run("/usr/bin/env", self.client("list", server, self.prefix))
         guard output.status == 0 else { throw HarnessError("listing \(server.name) with boto3: \(output.stderr)") }
         return output.stdout.split(separator: "\n").map(String.init)
     }
 
-    /// `Tests/Fixtures/matrix_client.py` with its first arguments; `.with(last)` runs it.
-    func client(_ arguments: [String]) throws -> MatrixClientCall {
-        MatrixClientCall(
-            head: ["python3", Harness.root.appendingPathComponent("Tests/Fixtures/matrix_client.py").path] + arguments)
+    /// The arguments of `Tests/Fixtures/matrix_client.py COMMAND` against `server`; `last` is the command's key or
+    /// prefix.
+    func client(_ command: String, _ server: MatrixServer, _ last: String) -> [String] {
+        [
+            "python3", Harness.root.appendingPathComponent("Tests/Fixtures/matrix_client.py").path, command,
+            server.endpoint, server.bucket, server.accessKey, server.secretKey, last,
+        ]
     }
 
     /// The evidence line of the docs, the same on every run: the server's status and code for an answer other
@@ -252,16 +262,5 @@ struct MatrixRun: Sendable {
         var backend: String
         var status: String
         var operations: [Step]
-    }
-}
-
-/// A call of matrix_client.py waiting for its last argument.
-struct MatrixClientCall {
-    var head: [String]
-
-    func arguments(_ last: String) -> [String] { self.head + [last] }
-
-    func with(_ last: String) throws -> Harness.Output {
-        try Harness.run("/usr/bin/env", self.arguments(last))
     }
 }

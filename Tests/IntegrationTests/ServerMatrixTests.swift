@@ -12,6 +12,18 @@ struct ServerMatrixTests {
     static let basic = ["put", "head", "get", "get_range", "copy", "list", "delete"]
     static let features = ["conditional", "presign", "checksum", "aws_chunked", "multipart"]
 
+    /// Each cell's two verdicts are the same, or the test fails with both answers.
+    static func expectAgreement(_ cells: [MatrixCell], sourceLocation: SourceLocation = #_sourceLocation) {
+        for cell in cells {
+            #expect(
+                cell.verdict == cell.boto3,
+                """
+                \(cell.server) \(cell.check): s3-canary says \(cell.verdict) (\(cell.evidence)), \
+                boto3 says \(cell.boto3) (\(cell.boto3Evidence))
+                """, sourceLocation: sourceLocation)
+        }
+    }
+
     @Test func everyCheckAgreesWithBoto3OnEveryServer() async throws {
         let directory = try Harness.temporaryDirectory("matrix")
         let moto = try await MotoServer.start(directory: directory)
@@ -26,14 +38,7 @@ struct ServerMatrixTests {
         cells += try await run.basicCycle()
         cells += try await run.sweep()
         cells += try await run.features()
-        for cell in cells {
-            #expect(
-                cell.verdict == cell.boto3,
-                """
-                \(cell.server) \(cell.check): s3-canary says \(cell.verdict) (\(cell.evidence)), \
-                boto3 says \(cell.boto3) (\(cell.boto3Evidence))
-                """)
-        }
+        Self.expectAgreement(cells)
         // Every feature was reported by both clients (a row missing on both sides would compare equal).
         #expect(!cells.contains { $0.verdict == "missing" || $0.boto3 == "missing" }, "\(cells)")
         // The basic cycle works on all six; the features are where they differ.
@@ -82,16 +87,10 @@ struct ServerMatrixTests {
         defer { front.stop() }
         let run = MatrixRun(servers: servers, front: front, directory: directory)
         func probe(require: Bool) async throws -> [String: MatrixRun.ProbeResult] {
-            var yaml = run.configuration(operations: ["put", "conditional", "delete"])
-            if require {
-                yaml = yaml.replacingOccurrences(of: "operations: [", with: "require: [conditional], operations: [")
-            }
-            let path = directory.appendingPathComponent("require-\(require).yaml")
-            try Data(yaml.utf8).write(to: path)
-            let output = try await Harness.runDetached(Harness.binary, ["probe", "--config", path.path, "--json"])
-            try #require([0, 1].contains(output.status), "s3-canary probe: \(output.stderr)")
-            let results = try JSONDecoder().decode([MatrixRun.ProbeResult].self, from: Data(output.stdout.utf8))
-            return Dictionary(uniqueKeysWithValues: results.map { ($0.backend, $0) })
+            try await run.probe(
+                try run.writeConfiguration(
+                    "require-\(require).yaml", operations: ["put", "conditional", "delete"],
+                    require: require ? ["conditional"] : []))
         }
         let plain = try await probe(require: false)
         #expect(plain["swift"]?.status == "success" && plain["rgw"]?.status == "success", "\(plain)")
@@ -129,14 +128,7 @@ struct ServerMatrixTests {
         defer { front.stop() }
         let run = MatrixRun(servers: servers, front: front, directory: directory)
         let cells = try await run.features() + (try await run.basicCycle())
-        for cell in cells {
-            #expect(
-                cell.verdict == cell.boto3,
-                """
-                \(cell.server) \(cell.check): s3-canary says \(cell.verdict) (\(cell.evidence)), \
-                boto3 says \(cell.boto3) (\(cell.boto3Evidence))
-                """)
-        }
+        Self.expectAgreement(cells)
         func verdict(_ server: String, _ check: String) -> String? {
             cells.first { $0.server == server && $0.check == check }?.verdict
         }
