@@ -36,7 +36,10 @@ not say all (a step's operation); `previous`: the same figure's value, baseline_
 replaced, when they had it. The names, in measuring order (OP: put head get get_range delete):
 
     series_per_backend.MODE.text | .protobuf_stored      MODE: classic_only default native_only default_ttfb
+        default_phases addresses_all_3
     overhead.cycles, overhead.curl_requests, overhead.OP.p50 | .p99   (baselines curl.OP.p50 | .p99)
+    overhead_fresh.cycles, overhead_fresh.curl_requests, overhead_fresh.OP.p50 | .p99
+        (baselines curl_fresh.OP.p50 | .p99)
     footprint.idle_rss | .load_rss | .idle_pss_of_three | .idle_private_of_three   (baselines blackbox_exporter.*)
     footprint.cpu_per_1000_operations (baseline blackbox_exporter.cpu_per_1000_probes), footprint.operations,
         footprint.blackbox_probes
@@ -176,7 +179,7 @@ class Canary:
     """An s3-canary process with a generated configuration."""
 
     def __init__(self, name, backends, interval="1s", timeout="800ms", log_level="warning", extra=None, demo=None,
-                 metrics=None, probe=""):
+                 metrics=None, probe="", endpoint=None, backend_yaml=""):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = open(os.path.join(WORK, f"{name}.log"), "w")
@@ -192,9 +195,9 @@ class Canary:
                     f.write(f"metrics: {metrics}\n")
                 f.write("backends:\n")
                 for index in range(backends):
-                    f.write(f"  - name: rgw-{index + 1}\n    endpoint: {RGW}\n    bucket: {BUCKET}\n"
+                    f.write(f"  - name: rgw-{index + 1}\n    endpoint: {endpoint or RGW}\n    bucket: {BUCKET}\n"
                             "    credentials: {access_key_id_env: S3CANARY_TEST_RGW_ACCESS_KEY, "
-                            "secret_access_key_env: S3CANARY_TEST_RGW_SECRET_KEY}\n")
+                            "secret_access_key_env: S3CANARY_TEST_RGW_SECRET_KEY}\n" + backend_yaml)
             args = [BINARY, "run", "--config", path, "--log-level", log_level] + (extra or [])
         self.started = time.monotonic()
         self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
@@ -239,14 +242,18 @@ def git_state():
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
-def curl_series(method_args, urls, per_url_args=None, payload_hash=EMPTY_SHA256):
+def curl_series(method_args, urls, per_url_args=None, payload_hash=EMPTY_SHA256, fresh=False):
     """One curl process, one kept-alive connection, one request per URL: time_total of each (ms). Paced at ten a
-    second, as the canary sends each operation once per 100 ms cycle: both wait between requests alike.
+    second, as the canary sends each operation once per 100 ms cycle: both wait between requests alike. With `fresh`,
+    every request asks for `Connection: close`, so each opens a new connection (its connect is in time_total), as
+    the canary's `connection: fresh` does.
 
     Signed like s3-canary signs over plain HTTP: the payload's SHA-256 in x-amz-content-sha256 (the empty body's for
     reads and deletes), so the ratio compares two clients of one protocol, not signed against unsigned payloads."""
     args = ["curl", "-s", "--rate", "10/s", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user", f"{ACCESS}:{SECRET}",
             "-H", f"x-amz-content-sha256: {payload_hash}", "-w", "%{http_code} %{time_total}\\n"] + method_args
+    if fresh:
+        args += ["-H", "Connection: close"]
     for index, url in enumerate(urls):
         args += (per_url_args(index) if per_url_args else []) + ["-o", "/dev/null", url]
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
@@ -258,10 +265,16 @@ def curl_series(method_args, urls, per_url_args=None, payload_hash=EMPTY_SHA256)
     return codes, times
 
 
-def bench_overhead():
-    log("overhead: s3-canary cycles against curl --aws-sigv4")
+def bench_overhead(mode="pooled"):
+    """Per-operation times of the canary's cycles against curl's. `pooled` (the default `connection`) against one
+    kept-alive curl connection; `fresh` against curl opening a connection per request. Figures `overhead.*` and
+    `overhead_fresh.*`."""
+    fresh = mode == "fresh"
+    prefix, base = ("overhead_fresh", "curl_fresh") if fresh else ("overhead", "curl")
+    log(f"overhead ({mode}): s3-canary cycles against curl --aws-sigv4")
     cycles = 120 if QUICK else 250
-    canary = Canary("overhead", 1, interval="100ms", timeout="40ms", log_level="debug")
+    canary = Canary(f"overhead-{mode}", 1, interval="100ms", timeout="40ms", log_level="debug",
+                    backend_yaml="    connection: fresh\n" if fresh else "")
     wait_for(canary.base + "/readyz")
     deadline = time.monotonic() + 120
     while canary.cycles() < cycles + 20 and time.monotonic() < deadline:
@@ -286,24 +299,24 @@ def bench_overhead():
         content = f.read()
     md5 = base64.b64encode(hashlib.md5(content).digest()).decode()
     codes, curl["put"] = curl_series(["-H", f"Content-MD5: {md5}"], urls, lambda i: ["-T", body],
-                                     payload_hash=hashlib.sha256(content).hexdigest())
+                                     payload_hash=hashlib.sha256(content).hexdigest(), fresh=fresh)
     assert set(codes) == {200}, codes[:5]
     # The three reads run side by side (three processes, three connections, ten requests a second each).
     reads = {"head": (["-I"], 200), "get": ([], 200), "get_range": (["-r", "0-99"], 206)}
     with ThreadPoolExecutor(3) as pool:
-        futures = {op: pool.submit(curl_series, args, urls) for op, (args, _) in reads.items()}
+        futures = {op: pool.submit(curl_series, args, urls, fresh=fresh) for op, (args, _) in reads.items()}
         for op, (_, expected) in reads.items():
             codes, curl[op] = futures[op].result()
             assert set(codes) == {expected}, (op, codes[:5])
-    codes, curl["delete"] = curl_series(["-X", "DELETE"], urls)
+    codes, curl["delete"] = curl_series(["-X", "DELETE"], urls, fresh=fresh)
     assert set(codes) == {204}, codes[:5]
     for op in curl:
         curl[op] = curl[op][20:]
-    figure("overhead.cycles", len(ours["head"]), "cycles")
-    figure("overhead.curl_requests", n, "requests")
+    figure(f"{prefix}.cycles", len(ours["head"]), "cycles")
+    figure(f"{prefix}.curl_requests", n, "requests")
     for op in OPERATIONS:
-        figure(f"overhead.{op}.p50", statistics.median(ours[op]), "ms", f"curl.{op}.p50", statistics.median(curl[op]))
-        figure(f"overhead.{op}.p99", percentile(ours[op], 0.99), "ms", f"curl.{op}.p99", percentile(curl[op], 0.99))
+        figure(f"{prefix}.{op}.p50", statistics.median(ours[op]), "ms", f"{base}.{op}.p50", statistics.median(curl[op]))
+        figure(f"{prefix}.{op}.p99", percentile(ours[op], 0.99), "ms", f"{base}.{op}.p99", percentile(curl[op], 0.99))
 
 
 # 2. Footprint against blackbox_exporter ---------------------------------------------------------------------------
@@ -517,7 +530,11 @@ def stored_series(families, label):
 SERIES_MODES = [("classic_only", "classic only `{native_histograms: false}`", "{native_histograms: false}"),
                 ("default", "default: native + classic", None),
                 ("native_only", "native only `{classic_histograms: false}`", "{classic_histograms: false}"),
-                ("default_ttfb", "default + `time_to_first_byte: true`", "{time_to_first_byte: true}")]
+                ("default_ttfb", "default + `time_to_first_byte: true`", "{time_to_first_byte: true}"),
+                ("default_phases", "default + `request_phases: true`", "{request_phases: true}")]
+# Series with `addresses: all`: the name (localhost, RGW's dns name) resolves through Tests/Fixtures/dns_server.py to
+# three loopback aliases, each a plain TCP front (Tests/Fixtures/address_front.py) before RGW.
+ADDRESS_COUNT = 3
 
 
 def bench_series_budget():
@@ -533,6 +550,48 @@ def bench_series_budget():
         canary.stop()
         figure(f"series_per_backend.{key}.text", per_backend_text, "series")
         figure(f"series_per_backend.{key}.protobuf_stored", stored_series(families, "backend"), "series")
+    bench_series_addresses()
+
+
+def bench_series_addresses():
+    """Series of one backend with `addresses: all` and three addresses, after every address's first cycle."""
+    log(f"series per backend with addresses: all and {ADDRESS_COUNT} addresses")
+    fixtures = os.path.join(ROOT, "Tests", "Fixtures")
+    addresses = [f"127.0.0.{2 + index}" for index in range(ADDRESS_COUNT)]
+    zone = os.path.join(WORK, "zone.json")
+    with open(zone, "w") as f:
+        json.dump({"names": {"localhost": {"a": addresses, "ttl": 30}}}, f)
+    dns_port, front_port, control = free_port(), free_port(), free_port()
+    upstream = RGW.split("//", 1)[1]
+    servers = [subprocess.Popen([sys.executable, "-u", os.path.join(fixtures, "dns_server.py"), zone, "127.0.0.1",
+                                 str(dns_port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True),
+               subprocess.Popen([sys.executable, "-u", os.path.join(fixtures, "address_front.py"), "--upstream",
+                                 upstream, "--port", str(front_port), "--control", str(control)] + addresses,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)]
+    try:
+        for server in servers:
+            if server.stdout.readline().strip() != "ready":
+                sys.exit("bench: dns_server.py or address_front.py did not start")
+        canary = Canary("series-addresses", 1, interval="1s", timeout="800ms",
+                        endpoint=f"http://localhost:{front_port}",
+                        backend_yaml=f"    addresses: all\n    dns: {{servers: [\"127.0.0.1:{dns_port}\"]}}\n")
+        wait_for(canary.base + "/readyz")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            values = canary.metrics()
+            if sum(1 for k, v in values.items() if k.startswith("s3canary_address_up{") and v == 1) == ADDRESS_COUNT:
+                break
+            time.sleep(0.2)
+        text = get(canary.base + "/metrics", timeout=30)[1].decode()
+        per_backend_text = sum(1 for line in text.splitlines()
+                               if line.startswith("s3canary_") and 'backend="rgw-1"' in line)
+        families = decode_protobuf(get(canary.base + "/metrics", {"Accept": PROTOBUF}, timeout=30)[1])
+        canary.stop()
+        figure("series_per_backend.addresses_all_3.text", per_backend_text, "series")
+        figure("series_per_backend.addresses_all_3.protobuf_stored", stored_series(families, "backend"), "series")
+    finally:
+        for server in servers:
+            server.kill()
 
 
 def bench_scrape(canary):
@@ -737,23 +796,38 @@ def bold(text):
 OPERATIONS = ["put", "head", "get", "get_range", "delete"]
 
 
-def render_overhead(r):
+def overhead_rows(r, prefix):
+    """The overhead table of `prefix` (overhead, overhead_fresh), and its worst p50 ratio."""
     rows = ["| operation | s3-canary p50 ms | curl p50 ms | ratio p50 | s3-canary p99 ms | curl p99 ms | ratio p99 |",
             "|---|---|---|---|---|---|---|"]
     worst = ("", 0)
     for op in OPERATIONS:
-        p50, p99 = f"overhead.{op}.p50", f"overhead.{op}.p99"
+        p50, p99 = f"{prefix}.{op}.p50", f"{prefix}.{op}.p99"
         if r(p50, "ratio") is not None and r(p50, "ratio") > worst[1]:
             worst = (op, r(p50, "ratio"))
         rows.append(f"| {op} | {fmt(r(p50), '.3f')} | {fmt(r(p50, 'baseline_value'), '.3f')} | "
                     f"{bold(fmt(r(p50, 'ratio'), '.2f'))} | {fmt(r(p99), '.3f')} | "
                     f"{fmt(r(p99, 'baseline_value'), '.3f')} | {fmt(r(p99, 'ratio'), '.2f')} |")
-    return (("1. Overhead per operation against RGW (target: ratio ≤ 1.10 at p50)",
-             f"{fmt(r('overhead.cycles'), '.0f')} cycles of s3-canary (1 KiB object, its own per-operation times from "
-             f"the debug log, one backend every 100 ms) against {fmt(r('overhead.curl_requests'), '.0f')} requests "
-             "per operation of `curl --aws-sigv4` over one kept-alive connection (`time_total`, paced at ten a second "
-             "like the canary's cycles), same RGW, same run.\n\n" + "\n".join(rows)),
-            f"Overhead: worst p50 ratio {worst[1]:.2f} ({worst[0]}); target ≤ 1.10")
+    return "\n".join(rows), worst
+
+
+def render_overhead(r):
+    pooled, worst = overhead_rows(r, "overhead")
+    fresh, worst_fresh = overhead_rows(r, "overhead_fresh")
+    text = (f"{fmt(r('overhead.cycles'), '.0f')} cycles of s3-canary (1 KiB object, its own per-operation times from "
+            f"the debug log, one backend every 100 ms) against {fmt(r('overhead.curl_requests'), '.0f')} requests "
+            "per operation of `curl --aws-sigv4` (`time_total`, paced at ten a second like the canary's cycles), "
+            "same RGW, same run.\n\n"
+            "**Pooled against kept-alive**: the default `connection: pooled` (which opens one new connection per cycle, "
+            "so a put pays a TCP connect each cycle) against one kept-alive curl connection.\n\n" + pooled)
+    if r("overhead_fresh.put.p50") is not None:
+        text += ("\n\n**Fresh against fresh**: `connection: fresh` (a new connection for every request) against curl "
+                 f"asking `Connection: close` on every request; {fmt(r('overhead_fresh.cycles'), '.0f')} cycles.\n\n"
+                 + fresh)
+    summary = f"Overhead: worst p50 ratio {worst[1]:.2f} ({worst[0]}) pooled"
+    if r("overhead_fresh.put.p50") is not None:
+        summary += f", {worst_fresh[1]:.2f} ({worst_fresh[0]}) fresh"
+    return (("1. Overhead per operation against RGW (target: ratio ≤ 1.10 at p50)", text), summary + "; target ≤ 1.10")
 
 
 FOOTPRINT_ROWS = [("idle RSS (MiB)", "idle_rss", "≤ 1.50", True, 1),
@@ -864,10 +938,16 @@ def render_series_budget(r):
     for key, title, _ in SERIES_MODES:
         rows.append(f"| {title} | {bold(fmt(r(f'series_per_backend.{key}.text'), '.0f'))} | "
                     f"{fmt(r(f'series_per_backend.{key}.protobuf_stored'), '.0f')} |")
+    if r("series_per_backend.addresses_all_3.text") is not None:
+        rows.append(f"| default, `addresses: all` with {ADDRESS_COUNT} addresses (target ≤ 60 + 4 per address) | "
+                    f"{bold(fmt(r('series_per_backend.addresses_all_3.text'), '.0f'))} | "
+                    f"{fmt(r('series_per_backend.addresses_all_3.protobuf_stored'), '.0f')} |")
     return ("4a. Series per backend (target: at most 60 in text with classic histograms)",
             "One RGW backend over http with static keys and the default five operations, counted after its first "
             "cycle (error reasons appear when they first happen). Before this change a backend cost about 300 series "
-            "(430 with all seven operations).\n\n" + "\n".join(rows))
+            "(430 with all seven operations). With `addresses: all` each address adds its `s3canary_address_up` and "
+            "`s3canary_address_last_success_timestamp_seconds` (and `s3canary_tls_info` over https); "
+            "`request_phases` adds a histogram per phase.\n\n" + "\n".join(rows))
 
 
 def render_startup(r):
@@ -970,6 +1050,7 @@ def measure():
     started = time.monotonic()
     bench_series_budget()
     bench_overhead()
+    bench_overhead("fresh")
     bench_footprint()
     bench_scale()
     bench_startup()

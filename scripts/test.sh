@@ -35,16 +35,21 @@ fi
 # websocket-client: Tests/Fixtures/page_inspector.py drives chromium over the DevTools protocol with it.
 # boto3 and moto are pinned: their versions are in docs/compatibility.md, which the matrix phase regenerates and
 # compares, and boto3 is the reference every verdict is checked against.
+# dnslib: Tests/Fixtures/dns_server.py, the tests' own DNS server (and the source of DNSMessageTests' packets).
 boto3_pin=1.43.11
 moto_pin=5.2.1
+dnslib_pin=0.9.26
 python3 -c 'import boto3, standardwebhooks, cloudevents, jsonschema, flask, yaml, google.protobuf, prometheus_client
-import websocket' 2>/dev/null \
+import websocket, dnslib' 2>/dev/null \
     && command -v moto_server >/dev/null \
     && [ "$(python3 -c 'import boto3, moto; print(boto3.__version__, moto.__version__)')" = "$boto3_pin $moto_pin" ] \
+    && [ "$(python3 -c 'import dnslib; print(dnslib.version)')" = "$dnslib_pin" ] \
     || python3 -m pip install -q "boto3==$boto3_pin" standardwebhooks cloudevents jsonschema pyyaml \
-        "moto[server]==$moto_pin" 'protobuf>=4.21,<8' prometheus_client websocket-client
+        "moto[server]==$moto_pin" 'protobuf>=4.21,<8' prometheus_client websocket-client "dnslib==$dnslib_pin"
 [ "$(python3 -c 'import boto3, moto; print(boto3.__version__, moto.__version__)')" = "$boto3_pin $moto_pin" ] \
     || { echo "FAILED: boto3 $boto3_pin and moto $moto_pin are not what python3 imports after the install step" >&2; exit 1; }
+[ "$(python3 -c 'import dnslib; print(dnslib.version)')" = "$dnslib_pin" ] \
+    || { echo "FAILED: dnslib $dnslib_pin is not what python3 imports after the install step" >&2; exit 1; }
 # The server matrix's servers, each at its pinned version (scripts/servers.sh names the pins).
 scripts/servers.sh install || { echo "FAILED: scripts/servers.sh install" >&2; exit 1; }
 

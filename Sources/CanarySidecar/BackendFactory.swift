@@ -23,17 +23,21 @@ struct BackendContext: Sendable {
     var onCredentialsRefreshFailure: @Sendable (any Error) -> Void
     /// Called with each request's time to first byte and request id, during the canary operation that sent it.
     var onTimeToFirstByte: @Sendable (CanaryConfiguration.Operation, Duration, String?) -> Void
+    /// Called as each request ends, with its address, phases, TLS session and the name's answer.
+    var onRequestTrace: @Sendable (RequestTrace) -> Void
 
     init(
         logger: Logger,
         onCredentialsRefreshFailure: @escaping @Sendable (any Error) -> Void = { _ in },
         onTimeToFirstByte: @escaping @Sendable (CanaryConfiguration.Operation, Duration, String?) -> Void = {
             _, _, _ in
-        }
+        },
+        onRequestTrace: @escaping @Sendable (RequestTrace) -> Void = { _ in }
     ) {
         self.logger = logger
         self.onCredentialsRefreshFailure = onCredentialsRefreshFailure
         self.onTimeToFirstByte = onTimeToFirstByte
+        self.onRequestTrace = onRequestTrace
     }
 }
 
@@ -65,7 +69,8 @@ public struct BackendFactory: Sendable {
                 if let operation = head.label.flatMap(CanaryConfiguration.Operation.init(rawValue:)) {
                     context.onTimeToFirstByte(operation, head.elapsed, head.requestID)
                 }
-            }
+            },
+            onRequestTrace: context.onRequestTrace
         )
         if !entry.s3.tls.verifyCertificates {
             logger.warning(

@@ -221,6 +221,9 @@ final class ReloadOwner: Service {
                         Exemplar(requestID: $0, value: seconds, timestamp: now().timeIntervalSince1970)
                     }
                     family.observe([entry.name, operation.label], seconds, exemplar: exemplar)
+                },
+                onRequestTrace: { [now, telemetry = self.telemetry] trace in
+                    telemetry.requestFinished(trace, backend: entry.name, at: now())
                 }
             )
         )

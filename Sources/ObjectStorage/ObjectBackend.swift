@@ -66,3 +66,13 @@ extension ObjectBackend {
         return objects
     }
 }
+
+/// A backend whose endpoint is a name with addresses behind it, each of which can be probed on its own.
+public protocol AddressedBackend: ObjectBackend {
+    /// The addresses the name resolves to now; throws ``DNSFailure``.
+    func resolveAddresses() async throws -> NameResolution
+    /// The same backend with every request sent to `address`.
+    func pinned(to address: String) -> any ObjectBackend
+    /// A canary cycle starts: with pooled connections, the next request to each address opens a new one.
+    func beginConnectionCycle()
+}

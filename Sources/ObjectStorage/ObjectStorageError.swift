@@ -16,8 +16,10 @@ public struct ObjectStorageError: Error, Sendable, CustomStringConvertible {
         public static let notFound = Code("not_found")
         /// The server answered with an error status other than 404.
         public static let httpError = Code("http_error")
-        /// No connection could be made or it broke before an answer: refused, reset, closed early.
+        /// A connection that was up broke before the whole answer came: reset, closed early.
         public static let connection = Code("connection")
+        /// No connection could be made: refused, unreachable, or the TCP connect timed out.
+        public static let connect = Code("connect")
         /// The endpoint's host name did not resolve.
         public static let dns = Code("dns")
         /// The TLS handshake or certificate verification failed.
@@ -73,6 +75,12 @@ public struct ObjectStorageError: Error, Sendable, CustomStringConvertible {
         self.requestID = requestID
         self.underlying = underlying
     }
+
+    /// The phase of the HTTP request this error ended (`connect`, `tls`, `first_byte`...), when the transport knows.
+    public var failedPhase: RequestPhase? { (self.underlying as? PhaseError)?.phase ?? self.phase }
+
+    /// Set where the transport's own error is not kept as `underlying`.
+    var phase: RequestPhase?
 
     /// The object or bucket does not exist.
     public var isNotFound: Bool { self.code == .notFound || self.httpStatus == 404 }

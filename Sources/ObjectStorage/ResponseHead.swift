@@ -1,4 +1,4 @@
-/// What ``S3Backend`` reports as each response head arrives, for latency breakdowns: time to first byte.
+/// What ``S3Backend`` reports for each complete answer, for latency breakdowns: time to first byte.
 public struct ResponseHead: Sendable {
     /// The S3 operation, such as `PutObject`.
     public var operation: String

@@ -2,7 +2,7 @@ import ObjectStorage
 
 /// The bounded set of error reasons: the `reason` label of `s3canary_operation_errors_total`.
 public enum FailureReason: String, Sendable, CaseIterable, Codable {
-    case timeout, connection, dns, tls
+    case timeout, connection, connect, dns, tls
     case http4xx = "http_4xx"
     case http5xx = "http_5xx"
     case throttled, auth
@@ -66,6 +66,7 @@ public struct ErrorClassification: Sendable, Equatable {
         switch storageError.code {
         case .timeout: return .init(reason: .timeout, isBackendFailure: true, isRejection: false)
         case .connection: return .init(reason: .connection, isBackendFailure: true, isRejection: false)
+        case .connect: return .init(reason: .connect, isBackendFailure: true, isRejection: false)
         case .dns: return .init(reason: .dns, isBackendFailure: true, isRejection: false)
         case .tls: return .init(reason: .tls, isBackendFailure: true, isRejection: false)
         case .cancelled: return .init(reason: nil, isBackendFailure: false, isRejection: false)

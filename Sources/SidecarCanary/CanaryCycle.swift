@@ -37,6 +37,8 @@ public struct StepResult: Sendable, Equatable, Codable {
     public var httpStatus: Int?
     /// The S3 error code of that answer (`NotImplemented`, `InvalidArgument`...).
     public var s3Code: String?
+    /// The phase of the HTTP request the step failed in (`dns`, `connect`, `tls`, `first_byte`...), when known.
+    public var phase: RequestPhase?
 
     /// A step from its parts.
     public init(
@@ -47,7 +49,8 @@ public struct StepResult: Sendable, Equatable, Codable {
         message: String? = nil,
         requestID: String? = nil,
         httpStatus: Int? = nil,
-        s3Code: String? = nil
+        s3Code: String? = nil,
+        phase: RequestPhase? = nil
     ) {
         self.operation = operation
         self.result = result
@@ -57,6 +60,7 @@ public struct StepResult: Sendable, Equatable, Codable {
         self.requestID = requestID
         self.httpStatus = httpStatus
         self.s3Code = s3Code
+        self.phase = phase
     }
 
     /// The verdict of a feature operation's step; `nil` for the basic operations and for steps that did not run
@@ -95,6 +99,8 @@ public struct CycleResult: Sendable, Equatable {
     public var failure: FailureSummary?
     /// Whether a read returned other bytes than were written.
     public var integrityFailure: Bool
+    /// With `addresses: all`: the name's resolution and each address's own cycle (empty otherwise).
+    public var addresses = AddressSet()
 
     /// A result from its parts.
     public init(
@@ -121,6 +127,10 @@ public struct CanaryTarget: Sendable {
     public var backend: CircuitBreakerBackend
     /// The features that have worked on this backend: an "unsupported" answer from one of them is a regression.
     public var features: FeatureHistory
+    /// Whether a cycle probes the first address of the endpoint's name or every one.
+    var addresses = AddressSelection.first
+    /// With `addresses: all`, the most addresses probed.
+    var maxAddresses = 8
 
     init(
         name: String, instance: String, probe: CanaryConfiguration.Probe, backend: CircuitBreakerBackend,
@@ -157,6 +167,8 @@ public struct CanaryTarget: Sendable {
             onTransition: onTransition
         )
         self.init(name: entry.name, instance: instance, probe: entry.probe, backend: breaker, features: features)
+        self.addresses = entry.addresses
+        self.maxAddresses = entry.maxAddresses
     }
 
     /// `<key_prefix><instance>/<backend>/`: where this replica's canaries of this backend live.
@@ -229,12 +241,16 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
 
     /// Runs the cycle; never throws: every failure is in the result.
     public func run(deadline: Duration? = nil) async -> CycleResult {
+        if self.target.addresses == .all, let addressed = self.target.backend.unwrap() as? any AddressedBackend {
+            return await AddressCycle(cycle: self, addressed: addressed).run(deadline: deadline)
+        }
         let startedAt = self.now()
         let start = self.clock.now
         let written = Written()
         let cycleDeadline = deadline ?? self.target.probe.interval * 0.9
         var failure: FailureSummary?
         let calls = self.target.backend.beginCycle()
+        (self.target.backend.unwrap() as? any AddressedBackend)?.beginConnectionCycle()
         let steps = Steps(calls: calls)
         do {
             _ = try await withTimeout(cycleDeadline, clock: self.clock, operation: "cycle") { () async throws -> Bool in
@@ -384,7 +400,8 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
             steps.append(
                 StepResult(
                     operation: operation, result: .error, seconds: seconds, reason: classification.reason,
-                    message: message, requestID: requestID, httpStatus: evidence?.httpStatus, s3Code: evidence?.s3Code)
+                    message: message, requestID: requestID, httpStatus: evidence?.httpStatus, s3Code: evidence?.s3Code,
+                    phase: storageError?.failedPhase)
             )
         }
         let elapsed = seconds.map { " after \(String(format: "%.3f", $0 * 1000)) ms" } ?? ""

@@ -106,6 +106,10 @@ public struct CanaryConfiguration: Sendable, Equatable {
         public var breaker: Breaker
         /// This backend's objectives (`slo:` with the backend's own `slo:` over it); empty: none.
         public var slo = SLOConfiguration()
+        /// Whether each cycle probes the first address of the endpoint's name or every one.
+        public var addresses = AddressSelection.first
+        /// With `addresses: all`, the most addresses probed (the first ones of the answer).
+        public var maxAddresses = 8
 
         /// A backend entry from its parts, for configurations built in code (the demo).
         public init(
@@ -173,6 +177,8 @@ public struct CanaryConfiguration: Sendable, Equatable {
     public var instance: String
     /// Probe settings every backend starts from.
     public var probe = Probe()
+    /// DNS servers for every backend's endpoint name (a backend's own `dns:` replaces them); `nil`: the system's.
+    public var dns: S3Backend.Configuration.DNS?
     /// Breaker settings every backend starts from.
     public var breaker = Breaker()
     /// The backends to probe, in file order.

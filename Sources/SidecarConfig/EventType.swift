@@ -5,6 +5,11 @@ public enum WebhookEventType: String, Sendable, CaseIterable, Codable {
     case circuitHalfOpened = "backend.circuit.half_opened"
     case circuitClosed = "backend.circuit.closed"
     case corruptionDetected = "integrity.corruption_detected"
+    /// With `addresses: all`, an address of the backend's name failed its cycle: the first time, or after it worked
+    /// (whether or not the others work; when none does, the breaker's events say so too).
+    case addressFailing = "address.failing"
+    /// That address works again.
+    case addressRecovered = "address.recovered"
     case serviceStarted = "service.started"
     case serviceStopping = "service.stopping"
     case reloadFailed = "config.reload_failed"

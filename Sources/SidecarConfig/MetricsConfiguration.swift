@@ -23,6 +23,9 @@ public struct MetricsConfiguration: Sendable, Equatable {
     /// Whether the time-to-first-byte histogram is exported (`time_to_first_byte`); off by default, it doubles the
     /// latency series.
     public var timeToFirstByte = false
+    /// Whether the request phase histogram is exported (`request_phases`); off by default, it costs a histogram per
+    /// phase and backend.
+    public var requestPhases = false
 
     /// The defaults.
     public init() {}

@@ -9,7 +9,10 @@ public enum BackendKey: String, ConfigSectionKey {
     case payloadSigning = "payload_signing"
     case connectTimeout = "connect_timeout"
     case maxConnections = "max_connections"
-    case tls, credentials, probe, breaker, slo
+    case connection, addresses
+    case ipFamily = "ip_family"
+    case maxAddresses = "max_addresses"
+    case dns, tls, credentials, probe, breaker, slo
 
     public static let section = "backends[]"
     public static let summary = "One S3 backend to probe, each with its own connection pool, breaker and series."
@@ -37,8 +40,30 @@ public enum BackendKey: String, ConfigSectionKey {
         case .connectTimeout:
             .init(
                 .duration(min: .milliseconds(1), max: .seconds(86_400)), default: "5s",
-                "The TCP and TLS connect deadline; capped at probe.timeout.")
-        case .maxConnections: .init(.integer(1...1024), default: "4", "The size of this backend's own connection pool.")
+                "The TCP connect's deadline, and the TLS handshake's after it; capped at probe.timeout.")
+        case .maxConnections:
+            .init(
+                .integer(1...1024), default: "4",
+                "Idle connections this backend keeps per address for reuse (connection: pooled).")
+        case .connection:
+            .init(
+                .choice(ConnectionMode.allCases.map(\.rawValue)), default: "pooled",
+                "pooled: keep connections, but open at least one new connection to each address every cycle; fresh: "
+                    + "a new connection (and name lookup) for every request, as blackbox_exporter.")
+        case .addresses:
+            .init(
+                .choice(AddressSelection.allCases.map(\.rawValue)), default: "first",
+                "first: probe the first address the name resolves to; all: run each cycle against every address "
+                    + "(Host and SNI stay the name); the cycle succeeds while one works, a failing one is degraded.")
+        case .ipFamily:
+            .init(
+                .choice(IPFamily.allCases.map(\.rawValue)), default: "any",
+                "Which addresses of the name to use: any, ipv4 (A records) or ipv6 (AAAA records).")
+        case .maxAddresses:
+            .init(
+                .integer(1...64), default: "8",
+                "With addresses: all, probe at most this many addresses (the first ones): bounds the series.")
+        case .dns: .init(.section(DNSKey.section), "DNS servers of this backend's own; replaces the top-level dns:.")
         case .tls: .init(.section(BackendTLSKey.section), "How the backend's certificate is checked.")
         case .credentials:
             .init(
@@ -106,6 +131,13 @@ extension Reader {
         }
         if let v = self.duration(map, .connectTimeout) { s3.timeouts.connect = v }
         if let v = self.integer(map, .maxConnections) { s3.pool.maxConnections = v }
+        if let v = self.choice(map, .connection), let mode = ConnectionMode(rawValue: v) { s3.connection = mode }
+        if let v = self.choice(map, .ipFamily), let family = IPFamily(rawValue: v) { s3.ipFamily = family }
+        s3.dns = defaults.dns
+        if let (n, p) = map[.dns] { s3.dns = self.dns(n, p) }
+        var addresses = AddressSelection.first
+        if let v = self.choice(map, .addresses), let selection = AddressSelection(rawValue: v) { addresses = selection }
+        let maxAddresses = self.integer(map, .maxAddresses) ?? 8
         if let (n, p) = map[.tls], let tls = self.section(n, p, BackendTLSKey.self) {
             if let v = self.string(tls, .caBundle) { s3.tls.caBundlePath = v }
             if let v = self.bool(tls, .insecureSkipVerify) { s3.tls.verifyCertificates = !v }
@@ -166,6 +198,8 @@ extension Reader {
         var backend = CanaryConfiguration.Backend(
             name: name, s3: s3, credentials: credentials, probe: probe, breaker: breaker)
         backend.slo = slo
+        backend.addresses = addresses
+        backend.maxAddresses = maxAddresses
         return backend
     }
 
@@ -179,6 +213,8 @@ extension Reader {
         case "tls.caBundlePath": "tls.\(BackendTLSKey.caBundle.rawValue)"
         case "payloadSigning": BackendKey.payloadSigning.rawValue
         case "maxResponseBytes": "max_response_bytes"
+        case "dns.servers": "dns.servers"
+        case "dns.timeout": "dns.timeout"
         default: field
         }
     }

@@ -10,6 +10,7 @@ public enum MetricsKey: String, ConfigSectionKey {
     case nativeHistogramBucketFactor = "native_histogram_bucket_factor"
     case nativeHistogramMaxBuckets = "native_histogram_max_buckets"
     case timeToFirstByte = "time_to_first_byte"
+    case requestPhases = "request_phases"
 
     public static let section = "metrics"
     public static let summary =
@@ -34,6 +35,11 @@ public enum MetricsKey: String, ConfigSectionKey {
             .init(.integer(2...10_000), default: "160", "Past this many buckets a series halves its resolution.")
         case .timeToFirstByte:
             .init(.bool, default: "false", "Also export s3canary_operation_ttfb_seconds, of the same shape.")
+        case .requestPhases:
+            .init(
+                .bool, default: "false",
+                "Also export s3canary_request_phase_seconds (dns, connect, tls, request, first_byte, transfer), of the "
+                    + "same shape; the status document and the debug probe show the phases either way.")
         }
     }
 }
@@ -46,6 +52,7 @@ extension Reader {
         if let value = self.bool(map, .classicHistograms) { metrics.classicHistograms = value }
         if let value = self.bool(map, .nativeHistograms) { metrics.nativeHistograms = value }
         if let value = self.bool(map, .timeToFirstByte) { metrics.timeToFirstByte = value }
+        if let value = self.bool(map, .requestPhases) { metrics.requestPhases = value }
         if !metrics.classicHistograms && !metrics.nativeHistograms {
             self.problem(
                 map.path(.classicHistograms),

@@ -8,7 +8,7 @@ public enum TopLevelKey: String, ConfigSectionKey {
     case externalURL = "external_url"
     case externalLabels = "external_labels"
     case stateDirectory = "state_dir"
-    case probe, breaker, metrics, slo, backends, webhooks, alertmanagers, sharding
+    case probe, breaker, metrics, slo, dns, backends, webhooks, alertmanagers, sharding
 
     public static let section = ""
     public static let summary = "The top level of the file."
@@ -55,6 +55,8 @@ public enum TopLevelKey: String, ConfigSectionKey {
             .init(
                 .section(SLOKey.section),
                 "Service level objectives over 28 days, the default for every backend; nothing SLO-related without it.")
+        case .dns:
+            .init(.section(DNSKey.section), "DNS servers for every backend's endpoint name, instead of the system's.")
         case .backends: .init(.sections(BackendKey.section), required: true, "The S3 backends to probe; at least one.")
         case .webhooks:
             .init(.sections(WebhookKey.section), restart: true, "Receivers of signed breaker-transition events.")
@@ -103,6 +105,9 @@ extension Reader {
             configuration.breaker = self.breaker(node, path, base: configuration.breaker)
         }
         self.checkProbe(configuration.probe, "probe")
+        if let (node, path) = top[.dns] {
+            configuration.dns = self.dns(node, path)
+        }
         if let (node, path) = top[.externalURL], let text = self.string(node, path) {
             if let url = URL(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host != nil {
                 configuration.externalURL = text

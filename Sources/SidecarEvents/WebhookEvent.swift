@@ -31,6 +31,8 @@ public struct WebhookEvent: Sendable, Equatable {
     public var instance: String
     /// The backend concerned; `nil` for service events.
     public var backend: String?
+    /// The address of an `address.*` event.
+    public var address: String?
     /// The breaker state before, on breaker events.
     public var from: String?
     /// The breaker state after, on breaker events.

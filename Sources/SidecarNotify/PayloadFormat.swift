@@ -68,6 +68,11 @@ enum PayloadFormat {
             return "S3 backend \(backend) recovered: circuit breaker closed\(open)"
         case .corruptionDetected:
             return "S3 backend \(backend) returned corrupted data: \(event.message ?? "content mismatch")"
+        case .addressFailing:
+            let detail = event.lastError.map { " (\($0.operation) \($0.reason): \($0.message))" } ?? ""
+            return "S3 backend \(backend): address \(event.address ?? "-") fails\(detail)"
+        case .addressRecovered:
+            return "S3 backend \(backend): address \(event.address ?? "-") works again"
         case .serviceStarted:
             return "s3-canary started on \(event.instance)"
         case .serviceStopping:
@@ -89,6 +94,7 @@ enum PayloadFormat {
 struct CloudEvent: Encodable {
     struct Payload: Encodable {
         var backend: String?
+        var address: String?
         var from: String?
         var to: String?
         var consecutiveFailures: Int?
@@ -102,7 +108,7 @@ struct CloudEvent: Encodable {
         var externalLabels: [String: String]?
 
         enum CodingKeys: String, CodingKey {
-            case backend, from, to, threshold, message, instance
+            case backend, address, from, to, threshold, message, instance
             case consecutiveFailures = "consecutive_failures"
             case openDurationSeconds = "open_duration_seconds"
             case lastError = "last_error"
@@ -127,7 +133,7 @@ struct CloudEvent: Encodable {
         self.time = event.time
         self.subject = event.backend
         self.data = Payload(
-            backend: event.backend, from: event.from, to: event.to, consecutiveFailures: event.consecutiveFailures,
+            backend: event.backend, address: event.address, from: event.from, to: event.to, consecutiveFailures: event.consecutiveFailures,
             threshold: event.threshold, openDurationSeconds: event.openDurationSeconds, lastError: event.lastError,
             message: event.message, instance: event.instance, statusUrl: event.statusURL,
             externalLabels: event.externalLabels.isEmpty ? nil : event.externalLabels
@@ -156,7 +162,8 @@ struct SlackMessage: Encodable {
         let icon: String
         switch event.type {
         case .circuitOpened, .corruptionDetected, .reloadFailed: icon = ":red_circle:"
-        case .circuitClosed: icon = ":large_green_circle:"
+        case .circuitClosed, .addressRecovered: icon = ":large_green_circle:"
+        case .addressFailing: icon = ":large_orange_circle:"
         default: icon = ":large_blue_circle:"
         }
         let summary = PayloadFormat.summary(event)

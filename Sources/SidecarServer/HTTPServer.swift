@@ -82,6 +82,9 @@ public enum HTTPServer {
                 if let failure = result.failure {
                     text += "Error: \(failure.operation) \(failure.reason.rawValue): \(failure.message)\n"
                 }
+                if let network = service.board.backends.first(where: { $0.name == name })?.network {
+                    text += StatusPage.networkLines(network)
+                }
                 text += "\nMetrics of this probe:\n" + (try CanaryMetrics.renderProbe(result))
                 return Self.text(.ok, text)
             }

@@ -16,6 +16,8 @@ struct StatusDocument: Codable, Sendable {
         var message: String?
         /// The `x-amz-request-id` of the operation's request: what the storage vendor asks for.
         var requestID: String?
+        /// The phase of the HTTP request the operation failed in.
+        var phase: String?
     }
 
     struct Cycle: Codable, Sendable {
@@ -86,6 +88,52 @@ struct StatusDocument: Codable, Sendable {
         var objectives: [Objective]
         /// The last verdict of each feature operation, in cycle order (empty when none runs).
         var features: [StatusBoard.FeatureStatus] = []
+        var network = Network.none
+    }
+
+    /// The endpoint name's answer and what each of its addresses showed.
+    struct Network: Codable, Sendable {
+        struct DNSError: Codable, Sendable {
+            var code: String
+            var server: String
+            var detail: String?
+        }
+
+        struct TLS: Codable, Sendable {
+            var version: String
+            var cipher: String
+            var fingerprintSHA256: String
+            var notAfter: Date?
+        }
+
+        struct Address: Codable, Sendable {
+            var address: String
+            var family: String
+            /// With `addresses: all`, whether its last cycle succeeded.
+            var up: Bool?
+            var since: Date?
+            var lastSuccess: Date?
+            var lastError: Operation?
+            /// The last request's phases in seconds, by phase name.
+            var phases: [String: Double]
+            var lastRequest: Date?
+            var tls: TLS?
+        }
+
+        /// Some addresses fail while another works.
+        var degraded: Bool
+        /// The addresses presented different leaf certificates.
+        var certificatesDiffer: Bool
+        /// The last answer: its addresses, TTL (own DNS client only) and the server that gave it.
+        var answer: [String]
+        var ttlSeconds: Double?
+        var resolver: String?
+        var resolvedAt: Date?
+        var dnsError: DNSError?
+        var addresses: [Address]
+
+        /// Nothing seen yet (or a backend without addresses, such as the demo's).
+        static let none = Network(degraded: false, certificatesDiffer: false, answer: [], addresses: [])
     }
 
     var instance: String
@@ -127,7 +175,8 @@ extension StatusDocument {
                                 latencySeconds: $0.seconds,
                                 reason: $0.reason?.rawValue,
                                 message: $0.message,
-                                requestID: $0.requestID
+                                requestID: $0.requestID,
+                                phase: $0.phase?.rawValue
                             )
                         },
                         error: cycle.failure
@@ -152,9 +201,36 @@ extension StatusDocument {
                     failure: status.totals.failure, skipped: status.totals.skipped,
                     ratio: Self.ratio(status.totals.success, status.totals.cycles)),
                 objectives: Self.objectives(status),
-                features: status.features
+                features: status.features,
+                network: Self.network(status.network)
             )
         }
+    }
+
+    static func network(_ network: NetworkStatus) -> Network {
+        Network(
+            degraded: network.isDegraded, certificatesDiffer: network.certificatesDiffer,
+            answer: network.resolution?.addresses ?? [], ttlSeconds: network.resolution?.ttl?.seconds,
+            resolver: network.resolution?.server ?? network.dnsFailure?.server, resolvedAt: network.resolvedAt,
+            dnsError: network.dnsFailure.map { Network.DNSError(code: $0.code, server: $0.server, detail: $0.detail) },
+            addresses: network.addresses.map { status in
+                Network.Address(
+                    address: status.address, family: status.family, up: status.up, since: status.since,
+                    lastSuccess: status.lastSuccess,
+                    lastError: status.lastError.map {
+                        Operation(
+                            operation: $0.operation.label, result: $0.result.rawValue, reason: $0.reason?.rawValue,
+                            message: $0.message, phase: $0.phase?.rawValue)
+                    },
+                    phases: Dictionary(
+                        status.phases.map { ($0.phase.rawValue, $0.duration.seconds) }, uniquingKeysWith: { $1 }),
+                    lastRequest: status.lastRequest,
+                    tls: status.tls.map {
+                        Network.TLS(
+                            version: $0.version, cipher: $0.cipher, fingerprintSHA256: $0.fingerprint,
+                            notAfter: $0.notAfter)
+                    })
+            })
     }
 
     static func ratio(_ good: Int, _ total: Int) -> Double? {

@@ -48,7 +48,7 @@ enum StatusPage {
         guard let last = backend.recentCycles.last else { return .waiting }
         if last.status != CycleResult.Status.success.rawValue { return .failing }
         let spent = backend.objectives.contains { ($0.budgetRemaining ?? 1) < 0 }
-        if spent || backend.recentCycles.contains(where: { $0.status != CycleResult.Status.success.rawValue }) {
+        if spent || backend.network.degraded || backend.recentCycles.contains(where: { $0.status != CycleResult.Status.success.rawValue }) {
             return .degraded
         }
         return .healthy
@@ -255,6 +255,7 @@ enum StatusPage {
                 \(operations(backend, now: now))
                 \(objectives(backend))
                 \(features(backend))
+                \(addresses(backend.network))
                 <h3>breaker</h3>
                 \(timeline(document.transitions.filter { $0.backend == backend.name }))
                 </section>\n

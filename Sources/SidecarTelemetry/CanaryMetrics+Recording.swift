@@ -47,6 +47,7 @@ extension CanaryMetrics {
         if result.integrityFailure {
             self.integrityFailures.add([backend])
         }
+        self.record(addresses: result.addresses, backend: backend, endedAt: stamp)
     }
 
     /// Records a breaker transition.

@@ -24,6 +24,11 @@ public final class CanaryMetrics: Sendable {
     /// `s3canary_operation_ttfb_seconds`: time to the first response byte, per backend and operation; `nil`
     /// unless `metrics.time_to_first_byte` is on.
     public let operationTimeToFirstByte: MetricFamily?
+    /// `s3canary_request_phase_seconds`, per backend and phase; `nil` unless `metrics.request_phases` is on.
+    let requestPhase: MetricFamily?
+    let addressUp: MetricFamily
+    let addressLastSuccess: MetricFamily
+    let tlsInfo: MetricFamily
     let operations: MetricFamily
     let operationErrors: MetricFamily
     let integrityFailures: MetricFamily
@@ -113,6 +118,27 @@ public final class CanaryMetrics: Sendable {
                 help: "Time from sending each S3 request of a canary operation to receiving its response head.",
                 kind: .histogram, labels: ["backend", "operation"], histogram: latency)
             : nil
+        self.requestPhase =
+            configuration.requestPhases
+            ? try registry.family(
+                "s3canary_request_phase_seconds",
+                help:
+                    "Time of each phase of the canary's HTTP requests (dns, connect, tls, request, first_byte, "
+                    + "transfer); a phase that did not happen (a pooled connection, plain HTTP) is not observed.",
+                kind: .histogram, labels: ["backend", "phase"], histogram: latency)
+            : nil
+        self.addressUp = try registry.family(
+            "s3canary_address_up",
+            help: "With addresses: all, whether the last cycle against this address of the backend's name succeeded.",
+            kind: .gauge, labels: ["backend", "address", "family"])
+        self.addressLastSuccess = try registry.family(
+            "s3canary_address_last_success_timestamp_seconds",
+            help: "With addresses: all, Unix time of the last successful cycle against this address.",
+            kind: .gauge, labels: ["backend", "address", "family"])
+        self.tlsInfo = try registry.family(
+            "s3canary_tls_info",
+            help: "The TLS session the canary's last new connection to this address negotiated; always 1.",
+            kind: .gauge, labels: ["backend", "address", "version", "cipher"])
         self.operations = try registry.family(
             "s3canary_operations_total", help: "Canary operations by result (success, error, rejected by the breaker).",
             kind: .counter, labels: ["backend", "operation", "result"])
@@ -350,8 +376,8 @@ public final class CanaryMetrics: Sendable {
             self.breakerTransitions,
             self.breakerConsecutiveFailures, self.breakerThreshold, self.credentialsRefreshFailures,
             self.tlsCertificateExpiry, self.sweepErrors, self.sweepRemoved, self.sloAvailabilityObjective, self.sloLatencyObjective,
-            self.sloLatencyThreshold, self.sloLatencyMisses,
-        ] + [self.operationTimeToFirstByte].compactMap({ $0 }) {
+            self.sloLatencyThreshold, self.sloLatencyMisses, self.addressUp, self.addressLastSuccess, self.tlsInfo,
+        ] + [self.operationTimeToFirstByte, self.requestPhase].compactMap({ $0 }) {
             family.removeSeries(where: "backend", equals: name)
         }
         self.sloThresholds.withLock { $0[name] = nil }

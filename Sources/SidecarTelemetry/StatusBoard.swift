@@ -30,6 +30,8 @@ public final class StatusBoard: Sendable {
         public var slo = SLOConfiguration()
         /// The last verdict of each feature operation the backend runs, in cycle order.
         public var features: [FeatureStatus] = []
+        /// The name's answer and each address's phases, TLS session and verdict.
+        public var network = NetworkStatus()
     }
 
     /// A feature's last verdict and its evidence, as `/status`, the status page and `s3-canary compat` show it.
@@ -152,9 +154,12 @@ public final class StatusBoard: Sendable {
         }
     }
 
-    func record(_ result: CycleResult) {
+    /// Records a cycle; returns what it changed of the backend's addresses (`addresses: all`).
+    @discardableResult
+    func record(_ result: CycleResult) -> NetworkStatus.Update {
         self.state.withLock { state in
-            guard var status = state.backends[result.backend] else { return }
+            guard var status = state.backends[result.backend] else { return NetworkStatus.Update() }
+            let changes = status.network.record(result.addresses, at: result.startedAt + result.duration.seconds)
             status.lastCycle = result
             if result.status == .success {
                 status.lastSuccess = result.startedAt.addingTimeInterval(result.duration.seconds)
@@ -217,6 +222,18 @@ public final class StatusBoard: Sendable {
                 }
             }
             state.backends[result.backend] = status
+            return changes
+        }
+    }
+
+    /// Records a request's address, phases and TLS session; returns the name's old and new answer when it changed,
+    /// and the addresses of the last answer.
+    func record(
+        _ trace: RequestTrace, backend: String, at date: Date
+    ) -> (change: (old: [String], new: [String])?, answer: [String]?) {
+        self.state.withLock { state in
+            let change = state.backends[backend]?.network.record(trace, at: date)
+            return (change, state.backends[backend]?.network.resolution?.addresses)
         }
     }
 

@@ -1,6 +1,6 @@
 public import Foundation
 public import Logging
-import ObjectStorage
+public import ObjectStorage
 import PrometheusExposition
 public import SidecarBreaker
 public import SidecarCanary
@@ -134,12 +134,53 @@ public final class TelemetryHook: Sendable {
     /// `integrity.corruption_detected` event when a read returned other bytes than were written. `drift` is how
     /// late a scheduled cycle started (`nil` for `/probe`). Results of a backend a reload removed are dropped, so
     /// its series do not come back.
+    /// A request of a backend ended: its phases and TLS session to the metrics and the board; a new answer for
+    /// the backend's name is logged.
+    public func requestFinished(_ trace: RequestTrace, backend: String, at date: Date) {
+        guard self.board.contains(backend) else { return }
+        let (change, answer) = self.board.record(trace, backend: backend, at: date)
+        self.metrics.record(trace, backend: backend, answer: answer)
+        if let change { self.answerChanged(change, backend: backend, server: trace.resolution?.server) }
+    }
+
+    /// The backend's name resolves to another set of addresses: logged, since it explains a change of behaviour.
+    private func answerChanged(_ change: (old: [String], new: [String]), backend: String, server: String?) {
+        self.logger.info(
+            "the backend's name resolves to other addresses",
+            metadata: [
+                "canary.backend": "\(backend)", "dns.old": "\(change.old.joined(separator: ","))",
+                "dns.new": "\(change.new.joined(separator: ","))", "dns.server": "\(server ?? "-")",
+            ])
+    }
+
+    /// An address of a backend's name started failing or works again: logged and sent as an event.
+    private func addressChanged(_ change: NetworkStatus.AddressChange, backend: String) {
+        let origin = self.currentOrigin
+        self.logger.notice(
+            change.up ? "address works again" : "address fails",
+            metadata: [
+                "canary.backend": "\(backend)", "canary.address": "\(change.address)",
+                "canary.error": "\(change.failure.map { "\($0.operation) \($0.reason.rawValue): \($0.message)" } ?? "-")",
+            ])
+        var event = WebhookEvent(
+            type: change.up ? .addressRecovered : .addressFailing, instance: origin.instance, backend: backend,
+            lastError: change.failure.map {
+                WebhookEvent.LastError(operation: $0.operation, reason: $0.reason.rawValue, message: $0.message)
+            }, statusURL: origin.statusURL)
+        event.address = change.address
+        self.emit(event)
+    }
+
     public func cycleFinished(_ result: CycleResult, breaker: BreakerSnapshot, drift: Duration? = nil) {
         guard self.board.contains(result.backend) else { return }
         if let drift { self.metrics.scheduleDrift.observe([], max(drift.seconds, 0)) }
         self.metrics.record(result)
         self.metrics.record(breaker, backend: result.backend)
-        self.board.record(result)
+        let update = self.board.record(result)
+        if let answer = update.answer {
+            self.answerChanged(answer, backend: result.backend, server: result.addresses.resolution?.server)
+        }
+        for change in update.changes { self.addressChanged(change, backend: result.backend) }
         guard result.integrityFailure else { return }
         let origin = self.currentOrigin
         let step = result.steps.last { $0.reason == .integrity }

@@ -74,7 +74,7 @@ struct CommandLineTests {
         #expect(json.first { $0["backend"] as? String == "rgw" }?["status"] as? String == "success")
         let closed = json.first { $0["backend"] as? String == "closed-port" }
         #expect(closed?["status"] as? String == "failure")
-        #expect((closed?["error"] as? [String: Any])?["reason"] as? String == "connection")
+        #expect((closed?["error"] as? [String: Any])?["reason"] as? String == "connect")
 
         let unknown = try await Harness.runDetached(Harness.binary, ["probe", "--config", config.path, "--backend", "nope"])
         #expect(unknown.status != 0 && unknown.stderr.contains("no backend named nope"))

@@ -45,7 +45,7 @@ struct FaultMatrixTests {
         ("hang", "hang", "timeout"),
         ("reset", "reset", "connection"),
         ("close-body", "close_body", "connection"),
-        ("refuse", "refuse", "connection"),
+        ("refuse", "refuse", "connect"),
         ("http-500", "500", "http_5xx"),
         ("slowdown", "slowdown", "throttled"),
         ("forbidden", "403", "auth"),

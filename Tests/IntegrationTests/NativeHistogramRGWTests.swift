@@ -138,13 +138,13 @@ struct NativeHistogramRGWTests {
         let buckets = [RGWEnvironment.pathBucket, RGWEnvironment.virtualHostBucket]
         let (classic, _) = try await RunningCanary.start(name: "classic") { port in
             Self.config(
-                port: port, prefix: prefix, metrics: "{native_histograms: false, time_to_first_byte: true}",
+                port: port, prefix: prefix, metrics: "{native_histograms: false, time_to_first_byte: true, request_phases: true}",
                 backends: [("rgw-classic", rgw.endpoint, buckets[0])])
         }
         defer { classic.daemon.signal(SIGKILL) }
         let (native, _) = try await RunningCanary.start(name: "native") { port in
             Self.config(
-                port: port, prefix: prefix, metrics: "{time_to_first_byte: true}",
+                port: port, prefix: prefix, metrics: "{time_to_first_byte: true, request_phases: true}",
                 backends: [
                     ("rgw-a", rgw.endpoint, buckets[0]), ("rgw-b", rgw.endpoint, buckets[1]),
                 ])

@@ -202,7 +202,7 @@ struct S3BackendRGWTests {
         }
     }
 
-    @Test func closedPortIsAConnectionErrorWithoutStatus() async throws {
+    @Test func closedPortIsAConnectErrorWithoutStatus() async throws {
         let rgw = try RGWEnvironment.load()
         var configuration = rgw.configuration(.path)
         configuration.endpoint = "http://127.0.0.1:1"
@@ -214,7 +214,7 @@ struct S3BackendRGWTests {
                 _ = try await backend.headObject(key: "x")
                 Issue.record("a closed port answered")
             } catch let error as ObjectStorageError {
-                #expect(error.code == .connection, "\(error)")
+                #expect(error.code == .connect, "\(error)")
                 #expect(error.httpStatus == nil)
                 #expect(error.message.contains("refused"), "\(error)")
             }

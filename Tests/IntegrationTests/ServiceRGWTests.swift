@@ -16,7 +16,7 @@ struct ServiceRGWTests {
         instance: \(instance)
         probe: {interval: 1s, timeout: 500ms, key_prefix: \(prefix)}
         breaker: {failure_threshold: 2, open_timeout: 2s}
-        metrics: {time_to_first_byte: true}
+        metrics: {time_to_first_byte: true, request_phases: true}
         backends:
           - name: rgw-path
             endpoint: \(pathEndpoint)
@@ -111,7 +111,7 @@ struct ServiceRGWTests {
         #expect(failingCycles <= 2, "the breaker needed \(failingCycles) failing cycles; the threshold is 2")
         #expect(opened[#"s3canary_circuit_breaker_transitions_total{backend="rgw-path",from="closed",to="open"}"#] == 1)
         #expect(
-            (opened[#"s3canary_operation_errors_total{backend="rgw-path",operation="put",reason="connection"}"#] ?? 0)
+            (opened[#"s3canary_operation_errors_total{backend="rgw-path",operation="put",reason="connect"}"#] ?? 0)
                 >= 1)
         try await Harness.waitUntil(.seconds(15), "Prometheus sees the breaker open") {
             try prometheus.query(#"max_over_time(s3canary_circuit_breaker_state{backend="rgw-path"}[5m])"#).first?.value

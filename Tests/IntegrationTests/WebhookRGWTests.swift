@@ -95,7 +95,7 @@ struct WebhookRGWTests {
         let opened = try #require(
             cloudEvents.first { eventKind($0) == "backend.circuit.opened" }?.json["data"] as? [String: Any])
         #expect(opened["backend"] as? String == "rgw-flaky" && opened["threshold"] as? Int == 2)
-        #expect((opened["last_error"] as? [String: Any])?["reason"] as? String == "connection")
+        #expect((opened["last_error"] as? [String: Any])?["reason"] as? String == "connect")
         let closed = try #require(
             cloudEvents.first { eventKind($0) == "backend.circuit.closed" }?.json["data"] as? [String: Any])
         #expect((closed["open_duration_seconds"] as? Double ?? 0) >= 2)

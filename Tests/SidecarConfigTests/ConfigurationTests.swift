@@ -181,3 +181,36 @@ struct ConfigurationTests {
         #expect(ContinuousClock.now - started < .seconds(10))
     }
 }
+
+@Suite("Network keys: connection, addresses, ip_family, max_addresses, dns")
+struct NetworkKeyTests {
+    @Test func theKeysLoadAndABackendsOwnDNSReplacesTheTopLevelOne() throws {
+        let configuration = try ConfigurationTests.loader.load(
+            data: Data(
+                """
+                dns: {servers: ["10.0.0.2:53", "[fd00::2]:5353", "10.0.0.3"], timeout: 750ms}
+                backends:
+                  - {name: a, endpoint: "https://s3.example.com", bucket: b, credentials: {source: environment},
+                     connection: fresh, addresses: all, ip_family: ipv6, max_addresses: 3}
+                  - {name: b, endpoint: "https://s3.example.com", bucket: b, credentials: {source: environment},
+                     dns: {servers: ["127.0.0.1:5300"]}}
+                """.utf8))
+        let a = configuration.backends[0]
+        #expect(a.s3.connection == .fresh && a.s3.ipFamily == .ipv6)
+        #expect(a.addresses == .all && a.maxAddresses == 3)
+        #expect(a.s3.dns == .init(servers: ["10.0.0.2:53", "[fd00::2]:5353", "10.0.0.3"], timeout: .milliseconds(750)))
+        let b = configuration.backends[1]
+        #expect(b.s3.connection == .pooled && b.s3.ipFamily == .any && b.addresses == .first && b.maxAddresses == 8)
+        #expect(b.s3.dns == .init(servers: ["127.0.0.1:5300"], timeout: .seconds(2)))
+    }
+
+    @Test(arguments: ["10.0.0.2:53", "[fd00::2]:53", "10.0.0.2", "fd00::2", "127.0.0.1:65535"])
+    func dnsServersThatParse(_ text: String) {
+        #expect(DNSServerAddress.isValid(text))
+    }
+
+    @Test(arguments: ["ns1.example.com:53", "10.0.0.2:0", "10.0.0.2:70000", "[fd00::2]", "10.0.0.2:dns", ""])
+    func dnsServersThatDoNot(_ text: String) {
+        #expect(!DNSServerAddress.isValid(text))
+    }
+}

@@ -59,6 +59,20 @@ extension S3Backend {
             }
         }
 
+        /// DNS servers of the backend's own, instead of the system resolver.
+        public struct DNS: Sendable, Equatable {
+            /// `IP:PORT` (or `[IPv6]:PORT`, or an IP for port 53), asked in order until one answers.
+            public var servers: [String]
+            /// How long to wait for each server's answer.
+            public var timeout: Duration
+
+            /// DNS settings; the timeout defaults to 2 s per server.
+            public init(servers: [String], timeout: Duration = .seconds(2)) {
+                self.servers = servers
+                self.timeout = timeout
+            }
+        }
+
         /// `http(s)://host[:port]`, without a path.
         public var endpoint: String
         /// The region requests are signed for.
@@ -77,6 +91,12 @@ extension S3Backend {
         public var tls: TLS
         /// Largest response body read into memory; a canary's objects are small.
         public var maxResponseBytes: Int
+        /// Whether connections are reused (`pooled`, with a new one to each address every cycle) or not (`fresh`).
+        public var connection: ConnectionMode
+        /// Which address family the endpoint's name is resolved to.
+        public var ipFamily: IPFamily
+        /// DNS servers to ask instead of the system resolver.
+        public var dns: DNS?
 
         /// A configuration for `bucket` at `endpoint`; ``S3Backend`` rejects an invalid one when created.
         public init(
@@ -88,7 +108,10 @@ extension S3Backend {
             timeouts: Timeouts = Timeouts(),
             pool: Pool = Pool(),
             tls: TLS = TLS(),
-            maxResponseBytes: Int = 64 << 20
+            maxResponseBytes: Int = 64 << 20,
+            connection: ConnectionMode = .pooled,
+            ipFamily: IPFamily = .any,
+            dns: DNS? = nil
         ) {
             self.endpoint = endpoint
             self.region = region
@@ -99,6 +122,9 @@ extension S3Backend {
             self.pool = pool
             self.tls = tls
             self.maxResponseBytes = maxResponseBytes
+            self.connection = connection
+            self.ipFamily = ipFamily
+            self.dns = dns
         }
 
         /// The parsed endpoint.
@@ -108,6 +134,12 @@ extension S3Backend {
             var port: Int?
 
             var isTLS: Bool { self.scheme == "https" }
+
+            /// The name connections go to (what is resolved, the TLS SNI): the host, or `bucket.host` for
+            /// virtual-host addressing.
+            func connectHost(bucket: String?) -> String {
+                bucket.map { "\($0).\(self.host)" } ?? self.host
+            }
 
             /// `host[:port]` as the `Host` header carries it (the port only when not the scheme's default).
             func authority(prefix: String? = nil) -> String {
@@ -170,6 +202,20 @@ extension S3Backend {
                 problems.append(
                     .init(field: "tls.caBundlePath", message: "cannot read \(path); give a readable PEM file")
                 )
+            }
+            if let dns = self.dns {
+                if dns.servers.isEmpty {
+                    problems.append(.init(field: "dns.servers", message: "is empty; give at least one IP:PORT"))
+                }
+                for (index, server) in dns.servers.enumerated() where DNSResolver.parseServer(server) == nil {
+                    problems.append(
+                        .init(
+                            field: "dns.servers[\(index)]",
+                            message: "\"\(server)\" is not IP:PORT; write it as 10.0.0.2:53, [fd00::2]:53 or 10.0.0.2"))
+                }
+                if dns.timeout <= .zero {
+                    problems.append(.init(field: "dns.timeout", message: "must be positive, such as 2s"))
+                }
             }
             if self.maxResponseBytes < 1 {
                 problems.append(.init(field: "maxResponseBytes", message: "must be positive"))

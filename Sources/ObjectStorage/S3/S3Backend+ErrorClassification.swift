@@ -20,9 +20,13 @@ extension S3Backend {
     static func classify(
         _ error: any Error,
         operation: String,
-        endpoint: Configuration.Endpoint
+        endpoint: Configuration.Endpoint,
+        address: String? = nil
     ) -> ObjectStorageError {
         if let error = error as? ObjectStorageError { return error }
+        if let error = error as? PhaseError {
+            return self.classify(error, operation: operation, endpoint: endpoint, address: address)
+        }
         let target = endpoint.authority()
         func make(_ code: ObjectStorageError.Code, _ message: String) -> ObjectStorageError {
             ObjectStorageError(code: code, operation: operation, message: message, underlying: error)
@@ -78,6 +82,55 @@ extension S3Backend {
             return make(.invalidResponse, "the answer is larger than max_response_bytes")
         default:
             return make(.other, "\(error)")
+        }
+    }
+
+    /// A failure of our own transport, by the phase it happened in: `dns`, `connect` and `tls` each their own
+    /// code; after the connection is up, our deadline is `timeout` and a broken connection `connection`.
+    private static func classify(
+        _ error: PhaseError,
+        operation: String,
+        endpoint: Configuration.Endpoint,
+        address: String?
+    ) -> ObjectStorageError {
+        let target = endpoint.authority() + (address.map { " (\($0))" } ?? "")
+        func make(_ code: ObjectStorageError.Code, _ message: String) -> ObjectStorageError {
+            var made = ObjectStorageError(code: code, operation: operation, message: message, underlying: error.underlying)
+            made.phase = error.phase
+            return made
+        }
+        if error.underlying is CancellationError { return make(.cancelled, "cancelled") }
+        let step: String
+        switch error.phase {
+        case .dns:
+            if let failure = error.underlying as? DNSFailure { return make(.dns, failure.description) }
+            return make(.dns, "cannot resolve \(endpoint.host): \(error.underlying)")
+        case .connect:
+            if error.timedOut { return make(.connect, "connecting to \(target) timed out") }
+            let connect = self.classifyConnect(
+                (error.underlying as? NIOConnectionError)?.connectionErrors.first?.error ?? error.underlying,
+                operation: operation, target: target, wrapped: error.underlying)
+            return make(.connect, connect.message)
+        case .tls:
+            if error.timedOut { return make(.tls, "TLS handshake with \(target) timed out") }
+            return make(.tls, "TLS with \(target) failed: \(error.underlying)")
+        case .request: step = "while sending the request"
+        case .firstByte: step = "while waiting for the answer"
+        case .transfer: step = "while reading the answer's body"
+        }
+        if error.timedOut { return make(.timeout, "no complete answer from \(target) in time (\(step))") }
+        switch error.underlying {
+        case is NIOTooManyBytesError:
+            return make(.invalidResponse, "the answer is larger than max_response_bytes")
+        case let parser as HTTPParserError:
+            if case .invalidEOFState = parser {
+                return make(.connection, "\(target) closed the connection \(step)")
+            }
+            return make(.invalidResponse, "\(target) sent a malformed HTTP answer: \(parser)")
+        case let io as IOError where io.errnoCode == ECONNRESET:
+            return make(.connection, "connection reset by \(target) \(step)")
+        default:
+            return make(.connection, "\(target) closed the connection \(step) (\(error.underlying))")
         }
     }
 

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Crypto
 import Foundation
 public import NIOCore
@@ -50,8 +49,9 @@ extension S3Backend: FeatureBackend {
         let presigned = self.signer.presign(
             method: "GET", canonicalURI: path, host: host, expires: max(1, Int(expires.seconds.rounded(.up))),
             credentials: try await self.credentials(for: operation), date: self.now())
-        var request = HTTPClientRequest(url: self.url(path: path) + "?" + presigned.encodedQuery)
-        request.method = .GET
+        let request = TransportRequest(
+            method: .GET, target: path + "?" + presigned.encodedQuery, headers: HTTPHeaders([("Host", host)]),
+            body: nil, chunked: false)
         return Self.getResult(try await self.execute(request, operation: operation))
     }
 

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Crypto
 public import Foundation
 public import Logging
@@ -12,28 +11,35 @@ import NIOSSL
 ///
 /// Each backend owns its HTTP client, so one slow or broken store never exhausts connections another needs,
 /// and pool size and timeouts can be tuned per store. Call ``shutdown()`` before dropping it.
-public final class S3Backend: ObjectBackend, BackendCopier {
+public final class S3Backend: ObjectBackend, BackendCopier, AddressedBackend {
     /// How this backend reaches its bucket.
     public let configuration: Configuration
     private let endpoint: Configuration.Endpoint
     let credentialsProvider: any CredentialsProvider
     let signer: SigV4Signer
-    private let httpClient: HTTPClient
+    private let transport: HTTPTransport
+    /// The one address every request goes to (``pinned(to:)``); `nil` to use the first the name resolves to.
+    public let pinnedAddress: String?
     private let logger: Logger
     let now: @Sendable () -> Date
     private let onResponseHead: (@Sendable (ResponseHead) -> Void)?
+    private let onRequestTrace: (@Sendable (RequestTrace) -> Void)?
 
     /// Creates the backend and its connection pool.
     ///
-    /// - Parameter onResponseHead: called as each response head arrives, with the S3 operation, the task's
-    ///   ``RequestLabel``, the time from sending the request (time to first byte) and the request id.
+    /// - Parameter onResponseHead: called for each complete answer, with the S3 operation, the task's
+    ///   ``RequestLabel``, the time from sending the request to its response head (time to first byte) and the
+    ///   request id.
+    /// - Parameter onRequestTrace: called as each request ends, answered or not, with its address, phases and the
+    ///   phase it failed in.
     /// - Throws: ``ConfigurationError`` listing every problem of `configuration`.
     public init(
         configuration: Configuration,
         credentials: any CredentialsProvider,
         logger: Logger = Logger(label: "s3-canary.s3", factory: { _ in SwiftLogNoOpLogHandler() }),
         now: @escaping @Sendable () -> Date = { Date() },
-        onResponseHead: (@Sendable (ResponseHead) -> Void)? = nil
+        onResponseHead: (@Sendable (ResponseHead) -> Void)? = nil,
+        onRequestTrace: (@Sendable (RequestTrace) -> Void)? = nil
     ) throws {
         let problems = configuration.validate()
         guard problems.isEmpty, case .success(let endpoint) = Configuration.parseEndpoint(configuration.endpoint) else {
@@ -46,38 +52,86 @@ public final class S3Backend: ObjectBackend, BackendCopier {
         self.logger = logger
         self.now = now
         self.onResponseHead = onResponseHead
+        self.onRequestTrace = onRequestTrace
+        self.pinnedAddress = nil
 
-        var tls = TLSConfiguration.makeClientConfiguration()
-        if let caBundle = configuration.tls.caBundlePath {
-            tls.trustRoots = .file(caBundle)
+        var tlsContext: NIOSSLContext?
+        if endpoint.isTLS {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if let caBundle = configuration.tls.caBundlePath {
+                tls.trustRoots = .file(caBundle)
+            }
+            if !configuration.tls.verifyCertificates {
+                tls.certificateVerification = .none
+            }
+            do {
+                tlsContext = try NIOSSLContext(configuration: tls)
+            } catch {
+                throw ConfigurationError(
+                    field: "tls.caBundlePath", message: "cannot load the TLS trust roots: \(error)")
+            }
         }
-        if !configuration.tls.verifyCertificates {
-            tls.certificateVerification = .none
-        }
-        var clientConfiguration = HTTPClient.Configuration(
-            tlsConfiguration: tls,
-            redirectConfiguration: .disallow,
-            timeout: .init(connect: configuration.timeouts.connect.timeAmount),
-            connectionPool: .init(idleTimeout: configuration.pool.idleTimeout.timeAmount),
-            decompression: .disabled
-        )
-        clientConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit =
-            configuration.pool.maxConnections
-        // A canary must see a refused connection at once, not after the pool's reconnect backoff.
-        clientConfiguration.connectionPool.retryConnectionEstablishment = false
-        clientConfiguration.httpVersion = .http1Only
+        let resolver: any HostResolver =
+            configuration.dns.map { DNSResolver(servers: $0.servers, timeout: $0.timeout) } ?? SystemResolver()
         // One event loop per backend: its connections live there, and cycles that prefer its executor run there
         // too, so a request does not hop from the caller's thread to the loop's and back.
         let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         self.eventLoopExecutor = EventLoopTaskExecutor(eventLoop)
-        self.httpClient = HTTPClient(eventLoopGroup: eventLoop, configuration: clientConfiguration)
+        self.transport = HTTPTransport(
+            settings: HTTPTransport.Settings(
+                host: endpoint.connectHost(bucket: configuration.addressing == .virtualHost ? configuration.bucket : nil),
+                port: endpoint.port ?? (endpoint.isTLS ? 443 : 80),
+                connection: configuration.connection,
+                ipFamily: configuration.ipFamily,
+                connectTimeout: configuration.timeouts.connect,
+                requestTimeout: configuration.timeouts.request,
+                maxIdlePerAddress: configuration.pool.maxConnections,
+                idleTimeout: configuration.pool.idleTimeout,
+                maxResponseBytes: configuration.maxResponseBytes
+            ),
+            tls: tlsContext, resolver: resolver, eventLoop: eventLoop)
+    }
+
+    /// The same backend (its connections, credentials and hooks), sending every request to `address`.
+    private init(pinning source: S3Backend, to address: String) {
+        self.configuration = source.configuration
+        self.endpoint = source.endpoint
+        self.credentialsProvider = source.credentialsProvider
+        self.signer = source.signer
+        self.transport = source.transport
+        self.pinnedAddress = address
+        self.logger = source.logger
+        self.now = source.now
+        self.onResponseHead = source.onResponseHead
+        self.onRequestTrace = source.onRequestTrace
+        self.eventLoopExecutor = source.eventLoopExecutor
+    }
+
+    /// This backend with every request sent to `address` (one the name resolved to), the `Host` header, TLS SNI and
+    /// certificate check still on the endpoint's name: how `addresses: all` probes each address.
+    public func pinned(to address: String) -> any ObjectBackend {
+        S3Backend(pinning: self, to: address)
+    }
+
+    /// The addresses the endpoint's name resolves to now (the configured DNS servers or the system's, the
+    /// `ip_family` applied); throws ``DNSFailure``.
+    public func resolveAddresses() async throws -> NameResolution {
+        try await self.transport.resolve()
+    }
+
+    /// Starts a canary cycle: with `connection: pooled`, the next request to each address opens a new connection, so
+    /// a server that stops accepting new ones is seen within one cycle.
+    public func beginConnectionCycle() {
+        // A pinned view is one address of a cycle its unpinned backend began.
+        guard self.pinnedAddress == nil else { return }
+        self.transport.beginCycle()
     }
 
     private let eventLoopExecutor: EventLoopTaskExecutor
 
     /// Closes every pooled connection. Requests still running fail with ``ObjectStorageError/Code/cancelled``.
     public func shutdown() async throws {
-        try await self.httpClient.shutdown()
+        await self.transport.shutdown()
     }
 
     // MARK: - ObjectBackend
@@ -299,25 +353,22 @@ public final class S3Backend: ObjectBackend, BackendCopier {
             date: self.now()
         )
 
-        var url = self.url(path: path)
+        var target = path
         if !query.isEmpty {
-            url +=
+            target +=
                 "?"
                 + query.map {
                     "\(S3URIEncoding.encode($0.0, keepSlash: false))=\(S3URIEncoding.encode($0.1, keepSlash: false))"
                 }.joined(separator: "&")
         }
-        var request = HTTPClientRequest(url: url)
-        request.method = method
-        for (name, value) in extraHeaders { request.headers.add(name: name, value: value) }
-        for (name, value) in signature.headers { request.headers.add(name: name, value: value) }
-        if let body, chunkedTransfer {
-            request.body = .bytes(body.readableBytesView, length: .unknown)
-        } else if let body {
-            request.body = .bytes(body)
-        } else if method == .PUT || method == .POST {
-            request.headers.add(name: "Content-Length", value: "0")
+        var headers = HTTPHeaders([("Host", host)])
+        for (name, value) in extraHeaders { headers.add(name: name, value: value) }
+        for (name, value) in signature.headers { headers.add(name: name, value: value) }
+        if body == nil && (method == .PUT || method == .POST) {
+            headers.add(name: "Content-Length", value: "0")
         }
+        let request = TransportRequest(
+            method: method, target: target, headers: headers, body: body, chunked: body != nil && chunkedTransfer)
         return try await self.execute(request, operation: operation)
     }
 
@@ -335,55 +386,50 @@ public final class S3Backend: ObjectBackend, BackendCopier {
         }
     }
 
-    /// The URL of `path` (as ``target(key:)`` made it), without a query: it connects to the endpoint's address, and
-    /// its authority names the bucket for virtual-host addressing.
-    func url(path: String) -> String {
-        let authority = self.endpoint.authority(
-            prefix: self.configuration.addressing == .virtualHost ? self.configuration.bucket : nil)
-        return "\(self.endpoint.scheme)://\(authority)\(path)"
-    }
-
-    /// Sends a built request: reports its response head, reads its body, and turns transport failures and non-2xx
+    /// Sends a built request: reports its trace and time to first byte, and turns transport failures and non-2xx
     /// answers into ``ObjectStorageError``.
-    func execute(_ request: HTTPClientRequest, operation: String) async throws -> Response {
-        let method = request.method
-        let start = ContinuousClock.now
-        let response: HTTPClientResponse
-        let responseBody: ByteBuffer
-        do {
-            response = try await self.httpClient.execute(
-                request, timeout: self.configuration.timeouts.request.timeAmount)
-            // The response head is in: time to first byte, as far as the client can see it.
-            self.onResponseHead?(
-                ResponseHead(
-                    operation: operation, label: RequestLabel.current, elapsed: start.duration(to: .now),
-                    requestID: response.headers.first(name: "x-amz-request-id")))
-            if method == .HEAD {
-                responseBody = ByteBuffer()
-            } else {
-                responseBody = try await response.body.collect(upTo: self.configuration.maxResponseBytes)
-            }
-        } catch {
-            let classified = Self.classify(error, operation: operation, endpoint: self.endpoint)
+    func execute(_ request: TransportRequest, operation: String) async throws -> Response {
+        let exchange = await self.transport.send(request, to: self.pinnedAddress)
+        let label = RequestLabel.current
+        let failure: PhaseError?
+        if case .failure(let error) = exchange.outcome { failure = error } else { failure = nil }
+        self.onRequestTrace?(
+            RequestTrace(
+                operation: operation, label: label, address: exchange.address, phases: exchange.phases,
+                failedPhase: failure?.phase, tls: exchange.tls, newConnection: exchange.newConnection,
+                resolution: exchange.resolution, dnsFailure: failure?.underlying as? DNSFailure))
+        let response: TransportResponse
+        switch exchange.outcome {
+        case .failure(let error):
+            let classified = Self.classify(
+                error, operation: operation, endpoint: self.endpoint, address: exchange.address)
             self.logger.debug(
                 "s3 request failed",
                 metadata: [
                     "s3.operation": "\(operation)", "s3.error": "\(classified)",
-                    "s3.elapsed": "\(ContinuousClock.now - start)",
+                    "s3.address": "\(exchange.address ?? "-")", "s3.phase": "\(error.phase.rawValue)",
                 ]
             )
             throw classified
+        case .success(let answer):
+            response = answer
         }
-        let result = Response(status: response.status, headers: response.headers, body: responseBody)
+        if let firstByte = exchange.phases.first(where: { $0.phase == .firstByte }) {
+            self.onResponseHead?(
+                ResponseHead(
+                    operation: operation, label: label, elapsed: firstByte.duration,
+                    requestID: response.headers.first(name: "x-amz-request-id")))
+        }
+        let result = Response(status: response.status, headers: response.headers, body: response.body)
         self.logger.trace(
             "s3 request",
             metadata: [
                 "s3.operation": "\(operation)", "s3.status": "\(response.status.code)",
-                "s3.elapsed": "\(ContinuousClock.now - start)",
+                "s3.address": "\(exchange.address ?? "-")",
             ]
         )
         guard (200..<300).contains(response.status.code) else {
-            let root = try? XMLElement.parse(responseBody.readableBytesView)
+            let root = try? XMLElement.parse(response.body.readableBytesView)
             throw Self.error(from: root, operation: operation, response: result)
         }
         return result

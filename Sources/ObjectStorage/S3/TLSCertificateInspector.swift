@@ -59,30 +59,3 @@ public enum TLSCertificateInspector {
         return earliest
     }
 }
-
-/// Completes a promise when the TLS handshake finishes (or the channel goes away first).
-private final class HandshakeWatcher: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-    let promise: EventLoopPromise<Void>
-
-    init(promise: EventLoopPromise<Void>) {
-        self.promise = promise
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case TLSUserEvent.handshakeCompleted = event as? TLSUserEvent ?? .shutdownCompleted {
-            self.promise.succeed()
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        self.promise.fail(error)
-        context.fireErrorCaught(error)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        self.promise.fail(ChannelError.ioOnClosedChannel)
-        context.fireChannelInactive()
-    }
-}
