@@ -82,18 +82,38 @@ struct AddressRGWTests {
         samples[#"s3canary_address_up{backend="every",address="\#(address)",family="ipv4"}"#]
     }
 
-    @Test func oneBadAddressIsDegradedAllBadIsAnOutageAndDNSFailuresSayWhy() async throws {
+    /// The rig, a webhook receiver and `s3-canary run` with ``config(port:rig:receiver:prefix:)``, for `body`.
+    static func running(
+        _ name: String, _ body: (AddressRig, WebhookReceiver, RunningCanary) async throws -> Void
+    ) async throws {
         let rgw = try RGWEnvironment.load()
-        let rig = try await AddressRig.start("addresses", upstream: rgw.port)
+        let rig = try await AddressRig.start(name, upstream: rgw.port)
         defer { rig.stop() }
         let receiver = try WebhookReceiver(directory: rig.work)
         try await receiver.start()
         defer { receiver.stop() }
-        let prefix = ".s3-canary-addr-\(UUID().uuidString.prefix(6).lowercased())/"
-        let (canary, _) = try await RunningCanary.start(name: "addresses") { port in
+        let prefix = ".s3-canary-\(name)-\(UUID().uuidString.prefix(6).lowercased())/"
+        let (canary, _) = try await RunningCanary.start(name: name) { port in
             Self.config(port: port, rig: rig, receiver: receiver, prefix: prefix)
         }
         defer { canary.daemon.signal(SIGKILL) }
+        try await body(rig, receiver, canary)
+    }
+
+    @Test func oneBadAddressIsDegradedAllBadIsAnOutageAndDNSFailuresSayWhy() async throws {
+        try await Self.running("addresses") { rig, receiver, canary in
+            try await Self.degradedThenOutage(rig, receiver, canary)
+        }
+    }
+
+    @Test func aNodeRefusingNewConnectionsIsSeenWithinOneCycleAndACertificateThatDiffersIsFlagged() async throws {
+        try await Self.running("addresses-pooled") { rig, _, canary in
+            try await Self.refusingAndCertificates(rig, canary)
+        }
+    }
+
+    static func degradedThenOutage(_ rig: AddressRig, _ receiver: WebhookReceiver, _ canary: RunningCanary) async throws
+    {
         let healthy = #"s3canary_circuit_breaker_state{backend="every"}"#
 
         // All three work: each address up, the answer and its TTL from the tests' DNS server on /status, and a TLS
@@ -205,18 +225,7 @@ struct AddressRGWTests {
         }
     }
 
-    @Test func aNodeRefusingNewConnectionsIsSeenWithinOneCycleAndACertificateThatDiffersIsFlagged() async throws {
-        let rgw = try RGWEnvironment.load()
-        let rig = try await AddressRig.start("addresses-pooled", upstream: rgw.port)
-        defer { rig.stop() }
-        let receiver = try WebhookReceiver(directory: rig.work)
-        try await receiver.start()
-        defer { receiver.stop() }
-        let prefix = ".s3-canary-addrp-\(UUID().uuidString.prefix(6).lowercased())/"
-        let (canary, _) = try await RunningCanary.start(name: "addresses-pooled") { port in
-            Self.config(port: port, rig: rig, receiver: receiver, prefix: prefix)
-        }
-        defer { canary.daemon.signal(SIGKILL) }
+    static func refusingAndCertificates(_ rig: AddressRig, _ canary: RunningCanary) async throws {
         let success = #"s3canary_probes_total{backend="pooled",result="success"}"#
         let failure = #"s3canary_probes_total{backend="pooled",result="failure"}"#
         try await Harness.waitUntil(.seconds(30), "pooled succeeds on pooled connections") {

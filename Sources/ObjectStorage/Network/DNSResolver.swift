@@ -126,80 +126,81 @@ struct DNSResolver: HostResolver {
     private func udp(
         _ question: [UInt8], id: UInt16, server: SocketAddress, name: String, label: String
     ) async throws -> DNSResponse {
-        let timedOut = Atomic<Bool>(false)
-        do {
-            let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        try await self.ask(over: "UDP", name: name, label: label) {
+            try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .bind(host: server.protocol == .inet6 ? "::" : "0.0.0.0", port: 0) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
                             wrappingChannelSynchronously: channel)
                     }
                 }
-            let raw = channel.channel
-            let timer = raw.eventLoop.scheduleTask(in: self.timeout.timeAmount) {
-                timedOut.store(true, ordering: .relaxed)
-                raw.close(promise: nil)
+        } exchange: { inbound, outbound in
+            try await outbound.write(AddressedEnvelope(remoteAddress: server, data: ByteBuffer(bytes: question)))
+            for try await envelope in inbound {
+                // Anything that is not the answer to this question (another id, garbage) is not ours.
+                guard let answer = try? DNSResponse.decode(Array(envelope.data.readableBytesView)),
+                    answer.id == id, answer.isResponse
+                else { continue }
+                return answer
             }
-            defer { timer.cancel() }
-            let answer = try await channel.executeThenClose { inbound, outbound -> DNSResponse? in
-                try await outbound.write(AddressedEnvelope(remoteAddress: server, data: ByteBuffer(bytes: question)))
-                for try await envelope in inbound {
-                    // Anything that is not the answer to this question (another id, garbage) is not ours.
-                    guard let answer = try? DNSResponse.decode(Array(envelope.data.readableBytesView)),
-                        answer.id == id, answer.isResponse
-                    else { continue }
-                    return answer
-                }
-                return nil
-            }
-            if let answer { return answer }
-        } catch  where !timedOut.load(ordering: .relaxed) {
-            throw DNSFailure(code: "error", name: name, server: label, detail: "\(error)")
-        } catch {}
-        throw DNSFailure(code: "timeout", name: name, server: label, detail: "no answer within \(self.timeout)")
+            return nil
+        }
     }
 
     private func tcp(
         _ question: [UInt8], id: UInt16, server: SocketAddress, name: String, label: String
     ) async throws -> DNSResponse {
-        let timedOut = Atomic<Bool>(false)
-        do {
-            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        try await self.ask(over: "TCP", name: name, label: label) {
+            try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(self.timeout.timeAmount)
                 .connect(to: server) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                     }
                 }
+        } exchange: { inbound, outbound in
+            // Over TCP a message goes with its length first (RFC 1035 4.2.2).
+            var framed = ByteBuffer()
+            framed.writeInteger(UInt16(question.count))
+            framed.writeBytes(question)
+            try await outbound.write(framed)
+            var received = ByteBuffer()
+            for try await part in inbound {
+                received.writeImmutableBuffer(part)
+                guard let length = received.getInteger(at: received.readerIndex, as: UInt16.self),
+                    received.readableBytes >= 2 + Int(length),
+                    let bytes = received.getBytes(at: received.readerIndex + 2, length: Int(length))
+                else { continue }
+                let answer = try DNSResponse.decode(bytes)
+                return answer.id == id ? answer : nil
+            }
+            return nil
+        }
+    }
+
+    /// Opens a channel, runs `exchange` on it and closes it. The channel is closed when the timeout runs out, a
+    /// `timeout` failure; any other error is an `error` one, naming `transport`.
+    private func ask<Inbound: Sendable, Outbound: Sendable>(
+        over transport: String, name: String, label: String,
+        open: () async throws -> NIOAsyncChannel<Inbound, Outbound>,
+        exchange: (NIOAsyncChannelInboundStream<Inbound>, NIOAsyncChannelOutboundWriter<Outbound>) async throws
+            -> DNSResponse?
+    ) async throws -> DNSResponse {
+        let timedOut = Atomic<Bool>(false)
+        do {
+            let channel = try await open()
             let raw = channel.channel
             let timer = raw.eventLoop.scheduleTask(in: self.timeout.timeAmount) {
                 timedOut.store(true, ordering: .relaxed)
                 raw.close(promise: nil)
             }
             defer { timer.cancel() }
-            let answer = try await channel.executeThenClose { inbound, outbound -> DNSResponse? in
-                var framed = ByteBuffer()
-                framed.writeInteger(UInt16(question.count))
-                framed.writeBytes(question)
-                try await outbound.write(framed)
-                var received = ByteBuffer()
-                for try await part in inbound {
-                    received.writeImmutableBuffer(part)
-                    guard let length = received.getInteger(at: received.readerIndex, as: UInt16.self),
-                        received.readableBytes >= 2 + Int(length),
-                        let bytes = received.getBytes(at: received.readerIndex + 2, length: Int(length))
-                    else { continue }
-                    let answer = try DNSResponse.decode(bytes)
-                    return answer.id == id ? answer : nil
-                }
-                return nil
-            }
-            if let answer { return answer }
-        } catch  where !timedOut.load(ordering: .relaxed) {
-            throw DNSFailure(code: "error", name: name, server: label, detail: "over TCP: \(error)")
+            if let answer = try await channel.executeThenClose(exchange) { return answer }
+        } catch where !timedOut.load(ordering: .relaxed) {
+            throw DNSFailure(code: "error", name: name, server: label, detail: "over \(transport): \(error)")
         } catch {}
         throw DNSFailure(
-            code: "timeout", name: name, server: label, detail: "no answer over TCP within \(self.timeout)")
+            code: "timeout", name: name, server: label, detail: "no answer over \(transport) within \(self.timeout)")
     }
 }
 
