@@ -21,6 +21,7 @@ trap 'rm -rf "$work"' EXIT
 # file, then the command that generates it
 generated=(
     "docs/configuration.md" "$bin config-docs"
+    "Config/s3-canary.schema.json" "$bin config-schema"
     "bench/REPORT.md" "python3 scripts/bench.py render --output -"
 )
 # docs/compatibility.md comes from a run of the server matrix (scripts/test.sh's matrix phase, which checks it

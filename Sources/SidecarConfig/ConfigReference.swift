@@ -13,7 +13,8 @@ public enum ConfigReference {
             s3-canary reads one YAML file (`s3-canary run --config FILE`, or `S3CANARY_CONFIG`). `s3-canary
             check-config --config FILE` exits 0 when it is valid and 2 listing every problem as `path: message`.
             Unknown keys are errors. `Config/s3-canary.example.yaml` is a commented example; docs/operations.md says
-            how the parts work together.
+            how the parts work together. `Config/s3-canary.schema.json` (`s3-canary config-schema`) is the same
+            tables as a JSON Schema, for editors (`# yaml-language-server: $schema=...`) and CI.
 
             How values are written:
 

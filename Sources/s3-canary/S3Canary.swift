@@ -17,7 +17,10 @@ struct S3Canary: AsyncParsableCommand {
         commandName: "s3-canary",
         abstract: "Probes S3-compatible backends through circuit breakers and exports Prometheus metrics.",
         version: version,
-        subcommands: [Run.self, DemoCommand.self, CheckConfig.self, Probe.self, Compat.self, ConfigDocs.self]
+        subcommands: [
+            Run.self, DemoCommand.self, CheckConfig.self, Probe.self, Compat.self, ConfigDocs.self,
+            ConfigSchemaCommand.self,
+        ]
     )
 
     static func main() async {
@@ -214,6 +217,17 @@ struct ConfigDocs: ParsableCommand {
 
     func run() {
         print(ConfigReference.markdown(), terminator: "")
+    }
+}
+
+struct ConfigSchemaCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config-schema",
+        abstract: "Print the configuration's JSON Schema, draft 2020-12 (Config/s3-canary.schema.json is its output)."
+    )
+
+    func run() {
+        print(ConfigSchema.json(), terminator: "")
     }
 }
 
