@@ -44,7 +44,7 @@ public struct AddressResult: Sendable, Equatable {
         address: String, status: CycleResult.Status, failure: FailureSummary? = nil, phase: RequestPhase? = nil
     ) {
         self.address = address
-        self.family = address.contains(":") ? "ipv6" : "ipv4"
+        self.family = IPFamily(address: address).rawValue
         self.status = status
         self.failure = failure
         self.phase = phase

@@ -28,7 +28,7 @@ public struct NetworkStatus: Sendable, Equatable {
 
         init(address: String) {
             self.address = address
-            self.family = address.contains(":") ? "ipv6" : "ipv4"
+            self.family = IPFamily(address: address).rawValue
         }
     }
 

@@ -37,6 +37,11 @@ public enum IPFamily: String, Sendable, CaseIterable, Codable {
     case any
     case ipv4
     case ipv6
+
+    /// The family of an address literal (`127.0.0.2`, `::1`): the `family` label of the per-address series.
+    public init(address: String) {
+        self = address.contains(":") ? .ipv6 : .ipv4
+    }
 }
 
 /// What a TLS handshake showed.
