@@ -160,10 +160,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The build's identity (git commit, Swift version), written into the linked binary by scripts/stamp.py.
+        .target(name: "BuildStamp"),
         .executableTarget(
             name: "s3-canary",
             dependencies: [
+                "BuildStamp",
                 "CanarySidecar",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 "ObjectStorage",
                 "SidecarConfig",
                 "SidecarCanary",

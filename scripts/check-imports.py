@@ -23,7 +23,7 @@ TOOLCHAIN = {"Foundation", "FoundationEssentials", "Dispatch", "Glibc", "Musl", 
              "Testing", "XCTest", "_Concurrency", "Swift", "os"}
 
 # Our targets from the bottom up: each may depend only on targets before it.
-LAYERS = ["PrometheusExposition", "ObjectStorage", "SidecarConfig", "SidecarBreaker", "SidecarEvents", "SidecarCanary",
+LAYERS = ["BuildStamp", "PrometheusExposition", "ObjectStorage", "SidecarConfig", "SidecarBreaker", "SidecarEvents", "SidecarCanary",
           "SidecarTelemetry", "SidecarState", "SidecarNotify", "SidecarServer", "CanarySidecar", "s3-canary"]
 
 IMPORT = re.compile(r"^(?:@testable\s+|@_\w+\s+)*(?:public\s+|package\s+|internal\s+)?import\s+"

@@ -81,6 +81,8 @@ if ldd "$bin" | grep -q 'libswift\|libFoundation'; then
     ldd "$bin" >&2
     exit 1
 fi
+# The commit and toolchain, written into the linked file (scripts/stamp.py; `s3-canary --version` shows them).
+python3 scripts/stamp.py "$bin" >/dev/null
 "$bin" --version >/dev/null
 # One line about the order, on stderr (stdout's last line is the binary's path, for scripts/bench.sh).
 if [ -n "$stale" ]; then

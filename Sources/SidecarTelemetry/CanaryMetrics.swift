@@ -81,8 +81,13 @@ public final class CanaryMetrics: Sendable {
     let processMaxFDs: MetricFamily
     let processStartTime: MetricFamily
 
-    /// Defines every family and publishes `version` in the build info; throws only if two definitions clash.
-    public init(version: String, configuration: MetricsConfiguration = MetricsConfiguration()) throws {
+    /// Defines every family and publishes the build's `version`, `revision` (its git commit, or "unknown") and
+    /// `swiftVersion` (the toolchain's, or the language mode's when the binary was not stamped) in the build info;
+    /// throws only if two definitions clash.
+    public init(
+        version: String, revision: String = "unknown", swiftVersion: String = CanaryMetrics.swiftVersion,
+        configuration: MetricsConfiguration = MetricsConfiguration()
+    ) throws {
         let registry = MetricsRegistry()
         self.registry = registry
         self.configuration = configuration
@@ -215,7 +220,7 @@ public final class CanaryMetrics: Sendable {
             kind: .histogram, buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])
         self.buildInfo = try registry.family(
             "s3canary_build_info", help: "Build information; always 1.", kind: .gauge,
-            labels: ["version", "swift_version"])
+            labels: ["version", "revision", "swift_version"])
         self.reloadSuccessful = try registry.family(
             "s3canary_config_last_reload_successful", help: "Whether the last configuration load succeeded.",
             kind: .gauge)
@@ -270,11 +275,13 @@ public final class CanaryMetrics: Sendable {
         self.processStartTime = try registry.family(
             "process_start_time_seconds", help: "Start time of the process since unix epoch in seconds.",
             kind: .gauge)
-        self.buildInfo.set([version, Self.swiftVersion], 1)
+        self.buildInfo.set([version, revision, swiftVersion], 1)
         self.refreshProcessMetrics()
     }
 
-    static var swiftVersion: String {
+    /// The Swift version the code was compiled for, to the minor version (the toolchain's exact one is in the stamp
+    /// scripts/stamp.py writes).
+    public static var swiftVersion: String {
         #if swift(>=6.3)
         "6.3"
         #elseif swift(>=6.2)

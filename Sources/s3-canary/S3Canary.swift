@@ -11,15 +11,13 @@ import SidecarTelemetry
 
 @main
 struct S3Canary: AsyncParsableCommand {
-    static let version = "0.1.0"
-
     static let configuration = CommandConfiguration(
         commandName: "s3-canary",
         abstract: "Probes S3-compatible backends through circuit breakers and exports Prometheus metrics.",
-        version: version,
+        version: BuildInfo.current.versionText,
         subcommands: [
             Run.self, DemoCommand.self, CheckConfig.self, Probe.self, Compat.self, ConfigDocs.self,
-            ConfigSchemaCommand.self,
+            ConfigSchemaCommand.self, Healthcheck.self,
         ]
     )
 
@@ -125,10 +123,12 @@ struct Run: AsyncParsableCommand {
         let service = CanaryService(
             configuration: configuration,
             configurationPath: path,
-            metrics: try CanaryMetrics(version: S3Canary.version, configuration: configuration.metrics),
+            metrics: try CanaryMetrics(
+                version: BuildInfo.version, revision: BuildInfo.current.revision,
+                swiftVersion: BuildInfo.current.swiftVersion, configuration: configuration.metrics),
             logger: logger
         )
-        try await CanaryApplication(service: service, version: S3Canary.version).run()
+        try await CanaryApplication(service: service, version: BuildInfo.version).run()
     }
 }
 
@@ -172,7 +172,9 @@ struct DemoCommand: AsyncParsableCommand {
             configuration: configuration,
             configurationPath: nil,
             factory: stores.factory,
-            metrics: try CanaryMetrics(version: S3Canary.version, configuration: configuration.metrics),
+            metrics: try CanaryMetrics(
+                version: BuildInfo.version, revision: BuildInfo.current.revision,
+                swiftVersion: BuildInfo.current.swiftVersion, configuration: configuration.metrics),
             logger: logger
         )
         var extra: [any Service] = []
@@ -185,7 +187,7 @@ struct DemoCommand: AsyncParsableCommand {
             \(Route.metrics.path) for Prometheus
             """
         )
-        try await CanaryApplication(service: service, extraServices: extra, version: S3Canary.version).run()
+        try await CanaryApplication(service: service, extraServices: extra, version: BuildInfo.version).run()
     }
 }
 
