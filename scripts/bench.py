@@ -51,6 +51,7 @@ replaced, when they had it. The names, in measuring order (OP: put head get get_
     micro.NAME (baseline micro.BASELINE: Benchmarks/Micro's own pairs)
     features.VARIANT.cycles | .failures | .cpu_per_cycle | .operation_time | .feature_step   VARIANT: basic compat
         multipart; cpu_per_cycle against features.basic.cpu_per_cycle
+    image.compressed | .unpacked   (MB; scripts/image.sh's image of the binary measured, no baseline)
 """
 import argparse
 import base64
@@ -672,6 +673,20 @@ def bench_startup():
     figure("startup.first_cycle", statistics.median(ready), "ms")
 
 
+# 8. The container image -------------------------------------------------------------------------------------------
+
+def bench_image():
+    """Sizes of the image scripts/image.sh built from the binary measured (bench.sh builds it): no baseline, a target."""
+    path = os.environ.get("BENCH_IMAGE_JSON")
+    if not path:
+        log("image: BENCH_IMAGE_JSON not set, not measured")
+        return
+    with open(path, encoding="utf-8") as f:
+        image = json.load(f)
+    figure("image.compressed", round(image["compressed_bytes"] / 1e6, 1), "MB")
+    figure("image.unpacked", round(image["unpacked_bytes"] / 1e6, 1), "MB")
+
+
 # 6. Micro ---------------------------------------------------------------------------------------------------------
 
 def bench_micro():
@@ -1009,15 +1024,30 @@ def render_features(r):
             + "\n".join(rows))
 
 
+def render_image(r):
+    rows = ["| | now | before |", "|---|---|---|",
+            f"| compressed (the layer a registry stores and a node pulls; target < 40 MB) | "
+            f"{bold(fmt(r('image.compressed'), '.1f'))} MB | {fmt(r.before('image.compressed'), '.1f')} MB |",
+            f"| unpacked (the files on the node) | {fmt(r('image.unpacked'), '.1f')} MB | "
+            f"{fmt(r.before('image.unpacked'), '.1f')} MB |"]
+    return (("8. The container image",
+             "`scripts/image.sh` on the binary measured: FROM scratch, the stripped binary (34 MB of its 76 are the ICU data "
+             "Foundation links in), the libraries ldd lists, CA certificates and tzdata; one gzip layer.\n\n"
+             + "\n".join(rows)),
+            f"Image: {fmt(r('image.compressed'), '.1f')} MB compressed (target < 40), "
+            f"{fmt(r('image.unpacked'), '.1f')} MB unpacked")
+
+
 def render(results):
     """bench/REPORT.md from results.json's content alone."""
     r = Results(results)
     (overhead, overhead_summary), (footprint, footprint_summary) = render_overhead(r), render_footprint(r)
     (scale, scale_summary), (scrape, scrape_summary) = render_scale(r), render_scrape(r)
     startup, startup_summary = render_startup(r)
-    summary = [overhead_summary, footprint_summary, scrape_summary, scale_summary, startup_summary]
+    image, image_summary = render_image(r)
+    summary = [overhead_summary, footprint_summary, scrape_summary, scale_summary, startup_summary, image_summary]
     sections = [overhead, footprint, scale, scrape, render_series_budget(r), startup, render_micro(r),
-                render_features(r)]
+                render_features(r), image]
     m = results["machine"]
     date = results["date"]
     text = ("# s3-canary benchmark report\n\n"
@@ -1062,6 +1092,7 @@ def measure():
     bench_startup()
     bench_micro()
     bench_features()
+    bench_image()
     minutes = (time.monotonic() - started) / 60
     commit, dirty = git_state()
     results = {"format": FORMAT, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
