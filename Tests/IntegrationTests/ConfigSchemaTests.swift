@@ -31,12 +31,57 @@ struct ConfigSchemaTests {
 
     @Test func everyConfigurationInConfigIsAccepted() async throws {
         let config = Harness.root.appendingPathComponent("Config")
-        let files = ["s3-canary.example.yaml", "kubernetes/s3-canary.yaml", "kubernetes/s3-canary-fleet.yaml"].map {
+        let files = [
+            "s3-canary.example.yaml", "kubernetes/overlays/sidecar/s3-canary.yaml",
+            "kubernetes/overlays/fleet/s3-canary.yaml",
+        ].map {
             config.appendingPathComponent($0).path
         }
         let results = try await Self.check(files)
         #expect(results.count == 3)
         for result in results { #expect(result.paths.isEmpty, "\(result.file): \(result.paths)") }
+    }
+
+    /// The configurations the docs show (README's, and each YAML block of docs/operations.md: fragments, so a
+    /// missing required key is forgiven there, an unknown key or a wrong type is not) and the Helm chart's `config:`
+    /// values (default and ci/*-values.yaml).
+    @Test func theDocsAndTheHelmChartsConfigurationsAreAccepted() async throws {
+        let work = try Harness.temporaryDirectory("schema-docs")
+        let script = """
+            import pathlib, re, sys, yaml
+            root, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+            written = []
+            def write(name, text):
+                path = out / name
+                path.write_text(text)
+                written.append(str(path))
+            readme = (root / "README.md").read_text()
+            for i, block in enumerate(re.findall(r"cat > s3-canary.yaml <<'YAML'\\n(.*?)\\nYAML\\n", readme, re.S)):
+                write(f"readme-{i}.yaml", block)
+            operations = (root / "docs/operations.md").read_text()
+            for i, block in enumerate(re.findall(r"```yaml\\n(.*?)```", operations, re.S)):
+                write(f"fragment-operations-{i}.yaml", block)
+            chart = root / "Config/helm/s3-canary"
+            for values in [chart / "values.yaml"] + sorted((chart / "ci").glob("*-values.yaml")):
+                config = yaml.safe_load(values.read_text()).get("config")
+                if config is not None:
+                    write(f"helm-{values.stem}.yaml", yaml.safe_dump(config))
+            print("\\n".join(written))
+            """
+        let extracted = try await Harness.runDetached(
+            "/usr/bin/env", ["python3", "-c", script, Harness.root.path, work.path])
+        #expect(extracted.status == 0, "\(extracted.stderr)")
+        let files = extracted.stdout.split(separator: "\n").map(String.init)
+        #expect(files.contains { $0.hasSuffix("readme-0.yaml") }, "README's configuration was not found: \(files)")
+        #expect(files.filter { $0.contains("fragment-operations-") }.count >= 4, "\(files)")
+        #expect(files.contains { $0.hasSuffix("helm-values.yaml") }, "\(files)")
+        let results = try await Self.check(files)
+        #expect(results.count == files.count)
+        for result in results {
+            let fragment = result.file.contains("fragment-")
+            let problems = result.paths.filter { !(fragment && $0.hasSuffix("is a required property")) }
+            #expect(problems.isEmpty, "\(result.file): \(problems)")
+        }
     }
 
     /// A valid backend with one key changed; the path check-config and the schema must both name.

@@ -46,62 +46,98 @@ struct ExampleConfigTests {
         #expect(!missing.stderr.contains("hooks.slack.com"))
     }
 
-    @Test func theKubernetesConfigMapCarriesAValidConfiguration() async throws {
-        let manifest = try String(
-            contentsOf: Self.config.appendingPathComponent("kubernetes/s3-canary.yaml"), encoding: .utf8)
+    /// An overlay of `Config/kubernetes/overlays/`, rendered as `kubectl apply -k` renders it.
+    static func kustomize(_ overlay: String) async throws -> Data {
+        let rendered = try await Harness.runDetached(
+            "/usr/bin/env",
+            ["kubectl", "kustomize", Self.config.appendingPathComponent("kubernetes/overlays/\(overlay)").path])
+        #expect(rendered.status == 0, "kubectl kustomize \(overlay): \(rendered.stderr)")
+        return Data(rendered.stdout.utf8)
+    }
+
+    /// The sidecar overlay: the base's patch puts the s3-canary container beside the app's, with its configuration
+    /// from a ConfigMap, keys from a Secret, probes, a hardened securityContext and the state emptyDir.
+    @Test func theKubernetesSidecarOverlayCarriesAValidConfiguration() async throws {
         let script = """
             import json, sys, yaml
-            docs = list(yaml.safe_load_all(open(sys.argv[1])))
+            docs = [d for d in yaml.safe_load_all(sys.stdin) if d]
             kinds = [d["kind"] for d in docs]
             cm = next(d for d in docs if d["kind"] == "ConfigMap")
             deploy = next(d for d in docs if d["kind"] == "Deployment")
-            sidecar = next(c for c in deploy["spec"]["template"]["spec"]["containers"] if c["name"] == "s3-canary")
-            print(json.dumps({"kinds": kinds, "config": cm["data"]["s3-canary.yaml"],
-                              "liveness": sidecar["livenessProbe"]["httpGet"]["path"], \
-            "readiness": sidecar["readinessProbe"]["httpGet"]["path"],
-                              "memory": sidecar["resources"]["limits"]["memory"], \
-            "mounts": [m["mountPath"] for m in sidecar["volumeMounts"]]}))
+            pod = deploy["spec"]["template"]["spec"]
+            sidecar = next(c for c in pod["containers"] if c["name"] == "s3-canary")
+            volumes = {v["name"]: v for v in pod["volumes"]}
+            mounts = {m["mountPath"]: sorted(volumes[m["name"]]) for m in sidecar["volumeMounts"]}
+            monitor = next(d for d in docs if d["kind"] == "ServiceMonitor")
+            print(json.dumps({
+                "kinds": kinds, "config": cm["data"]["s3-canary.yaml"],
+                "containers": sorted(c["name"] for c in pod["containers"]),
+                "liveness": sidecar["livenessProbe"]["httpGet"]["path"],
+                "readiness": sidecar["readinessProbe"]["httpGet"]["path"],
+                "memory": sidecar["resources"]["limits"]["memory"], "mounts": mounts,
+                "security": sidecar["securityContext"], "grace": pod.get("terminationGracePeriodSeconds", 0),
+                "monitorPort": monitor["spec"]["endpoints"][0]["port"]}))
             """
-        let parsed = try await Harness.runDetached(
-            "/usr/bin/env",
-            ["python3", "-c", script, Self.config.appendingPathComponent("kubernetes/s3-canary.yaml").path])
+        let rendered = try await Self.kustomize("sidecar")
+        let parsed = try await Harness.runDetached("/usr/bin/env", ["python3", "-c", script], stdin: rendered)
         #expect(parsed.status == 0, "\(parsed.stderr)")
         let facts = try #require(try JSONSerialization.jsonObject(with: Data(parsed.stdout.utf8)) as? [String: Any])
-        #expect(facts["kinds"] as? [String] == ["ConfigMap", "Deployment", "Service"])
+        #expect(facts["kinds"] as? [String] == ["ConfigMap", "Service", "Deployment", "ServiceMonitor"])
+        #expect(facts["containers"] as? [String] == ["app", "s3-canary"])
         #expect(facts["liveness"] as? String == "/healthz" && facts["readiness"] as? String == "/readyz")
-        #expect((facts["mounts"] as? [String])?.contains("/run/secrets/s3-canary") == true)
-        #expect(manifest.contains("terminationGracePeriodSeconds"))
+        let mounts = try #require(facts["mounts"] as? [String: [String]])
+        #expect(mounts["/run/secrets/s3-canary"]?.contains("secret") == true)
+        #expect(mounts["/etc/s3-canary"]?.contains("configMap") == true)
+        #expect(mounts["/var/lib/s3-canary"]?.contains("emptyDir") == true)
+        let security = try #require(facts["security"] as? [String: Any])
+        #expect(security["runAsNonRoot"] as? Bool == true && security["readOnlyRootFilesystem"] as? Bool == true)
+        #expect(security["runAsUser"] as? Int == 65532 && security["allowPrivilegeEscalation"] as? Bool == false)
+        #expect((facts["grace"] as? Int ?? 0) >= 45)
+        #expect(facts["monitorPort"] as? String == "canary-metrics")
         // The embedded configuration itself, with its secret files provided in a temporary directory.
         let file = try Self.embeddedConfiguration(facts["config"] as? String ?? "", name: "k8s-secrets")
         let check = try await Harness.runDetached(
             Harness.binary, ["check-config", "--config", file.path],
             environment: Self.environment(["POD_NAME": "photo-service-7d9f-abcde"]))
         #expect(check.status == 0, "\(check.stderr)")
-
-        let monitor = try String(
-            contentsOf: Self.config.appendingPathComponent("kubernetes/servicemonitor.yaml"), encoding: .utf8)
-        #expect(monitor.contains("kind: ServiceMonitor") && monitor.contains("port: canary-metrics"))
     }
 
-    /// The StatefulSet fleet: its embedded configuration is valid for a pod named like a StatefulSet's, and its
-    /// replica count matches the shard count.
-    @Test func theKubernetesFleetShardsByPodOrdinal() async throws {
+    /// The fleet overlay: a StatefulSet whose replica count matches the shard count, its embedded configuration
+    /// valid for a pod named like the StatefulSet's, the PrometheusRule carrying exactly the groups of
+    /// Config/prometheus/, and the dashboard ConfigMap exactly Dashboards/s3-canary.json with Grafana's label.
+    @Test func theKubernetesFleetOverlayShardsByPodOrdinal() async throws {
         let script = """
             import json, sys, yaml
-            docs = list(yaml.safe_load_all(open(sys.argv[1])))
-            cm = next(d for d in docs if d["kind"] == "ConfigMap")
+            docs = [d for d in yaml.safe_load_all(sys.stdin) if d]
+            cm = next(d for d in docs if d["kind"] == "ConfigMap" and "s3-canary.yaml" in d["data"])
+            board = next(d for d in docs if d["kind"] == "ConfigMap" and "s3-canary.json" in d["data"])
             sts = next(d for d in docs if d["kind"] == "StatefulSet")
+            rule = next(d for d in docs if d["kind"] == "PrometheusRule")
             config = yaml.safe_load(cm["data"]["s3-canary.yaml"])
-            print(json.dumps({"kinds": [d["kind"] for d in docs], "config": cm["data"]["s3-canary.yaml"], \
-            "replicas": sts["spec"]["replicas"], "shards": config["sharding"]["shards"]}))
+            sources = [yaml.safe_load(open(path))["groups"] for path in sys.argv[1:3]]
+            print(json.dumps({
+                "kinds": sorted(d["kind"] for d in docs), "config": cm["data"]["s3-canary.yaml"],
+                "replicas": sts["spec"]["replicas"], "shards": config["sharding"]["shards"],
+                "rulesMatch": rule["spec"]["groups"] == sources[0] + sources[1],
+                "dashboardMatch": json.loads(board["data"]["s3-canary.json"]) == json.load(open(sys.argv[3])),
+                "grafanaLabel": board["metadata"]["labels"].get("grafana_dashboard")}))
             """
+        let rendered = try await Self.kustomize("fleet")
         let parsed = try await Harness.runDetached(
             "/usr/bin/env",
-            ["python3", "-c", script, Self.config.appendingPathComponent("kubernetes/s3-canary-fleet.yaml").path])
+            [
+                "python3", "-c", script, Self.config.appendingPathComponent("prometheus/alerts.yaml").path,
+                Self.config.appendingPathComponent("prometheus/slo.yaml").path,
+                Harness.root.appendingPathComponent("Dashboards/s3-canary.json").path,
+            ], stdin: rendered)
         #expect(parsed.status == 0, "\(parsed.stderr)")
         let facts = try #require(try JSONSerialization.jsonObject(with: Data(parsed.stdout.utf8)) as? [String: Any])
-        #expect(facts["kinds"] as? [String] == ["ConfigMap", "StatefulSet", "Service", "ServiceMonitor"])
+        #expect(
+            facts["kinds"] as? [String]
+                == ["ConfigMap", "ConfigMap", "PrometheusRule", "Service", "ServiceMonitor", "StatefulSet"])
         #expect(facts["replicas"] as? Int == facts["shards"] as? Int)
+        #expect(facts["rulesMatch"] as? Bool == true, "the PrometheusRule differs from Config/prometheus/")
+        #expect(facts["dashboardMatch"] as? Bool == true && facts["grafanaLabel"] as? String == "1")
         let file = try Self.embeddedConfiguration(facts["config"] as? String ?? "", name: "k8s-fleet-secrets")
         // In its own UTS namespace the binary runs on a host named like the StatefulSet's third pod.
         let check = try await Harness.runDetached(
@@ -144,7 +180,8 @@ struct ExampleConfigTests {
         var current = ""
         for line in unit.split(separator: "\n").map(String.init) where !line.hasPrefix("#") && !line.isEmpty {
             if line.hasPrefix("[") { current = line; continue }
-            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
+            // `CapabilityBoundingSet=` (empty: no capability) is a line with an empty value.
+            let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             #expect(parts.count == 2, "malformed line \(line)")
             sections[current, default: [:]][parts[0]] = parts.count == 2 ? parts[1] : ""
         }
@@ -153,5 +190,23 @@ struct ExampleConfigTests {
         #expect(sections["[Service]"]?["ExecReload"] == "/bin/kill -HUP $MAINPID")
         #expect(sections["[Service]"]?["RestartPreventExitStatus"] == "2")
         #expect(sections["[Install]"]?["WantedBy"] == "multi-user.target")
+        #expect(sections["[Service]"]?["User"] == "s3-canary" && sections["[Service]"]?["NoNewPrivileges"] == "true")
+        #expect(sections["[Service]"]?["StateDirectory"] == "s3-canary")
+    }
+
+    /// The exposure score the unit's comment states is the one `systemd-analyze security` gives it today.
+    @Test func theSystemdUnitsSecurityScoreIsTheOneItsCommentStates() async throws {
+        let path = Self.config.appendingPathComponent("systemd/s3-canary.service").path
+        let unit = try String(contentsOfFile: path, encoding: .utf8)
+        let stated = try #require(
+            unit.firstMatch(of: /rates this unit (\d+\.\d) (OK|MEDIUM|EXPOSED|UNSAFE)/), "the comment states no score")
+        let analysis = try await Harness.runDetached(
+            "/usr/bin/env", ["systemd-analyze", "security", "--offline=true", "--no-pager", path])
+        let measured = try #require(
+            analysis.stdout.firstMatch(of: /Overall exposure level for s3-canary\.service: (\d+\.\d) (\w+)/),
+            "\(analysis.stdout.suffix(400))\(analysis.stderr)")
+        #expect(measured.1 == stated.1 && measured.2 == stated.2, "systemd-analyze: \(measured.0)")
+        // A sandboxed unit: anything but OK means a directive was lost.
+        #expect(measured.2 == "OK")
     }
 }
