@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import SidecarServer
 
 /// `s3-canary healthcheck`: the container's HEALTHCHECK. An image built `FROM scratch` has no shell and no curl, so
 /// the binary asks its own endpoint: exit 0 when the URL answers 2xx within the timeout, 1 otherwise (with why).
@@ -15,12 +16,14 @@ struct Healthcheck: AsyncParsableCommand {
         abstract: "GET the service's own health route: exit 0 on a 2xx answer within --timeout, 1 otherwise."
     )
 
+    /// The service's own liveness route on the default listen address.
+    static let defaultURL = "http://127.0.0.1:9340\(Route.healthz.path)"
+
     @Option(
-        help: """
-            The URL to ask: /healthz (alive) or /readyz (ready) of the running service. https is not verified: the \
-            check asks its own process.
-            """)
-    var url: String = "http://127.0.0.1:9340/healthz"
+        help: ArgumentHelp(
+            "The URL to ask: \(Route.healthz.path) (alive) or \(Route.readyz.path) (ready) of the running service. "
+                + "https is not verified: the check asks its own process."))
+    var url: String = Self.defaultURL
 
     @Option(help: "Seconds to wait for the answer (0.1 to 60).")
     var timeout: Double = 3
@@ -68,7 +71,7 @@ struct Healthcheck: AsyncParsableCommand {
             scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty
         else {
             throw ValidationError(
-                "--url \(self.url) is not an http(s) URL; give it such as http://127.0.0.1:9340/healthz")
+                "--url \(self.url) is not an http(s) URL; give it such as \(Self.defaultURL)")
         }
         let path = components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath
         let query = components.percentEncodedQuery.map { "?\($0)" } ?? ""
