@@ -4,7 +4,8 @@ import Testing
 
 /// The container image `scripts/image.sh` builds from the release binary (`scripts/test.sh` builds it for its
 /// `release` phase and names its `.build-image/image.json` in `$S3CANARY_IMAGE_JSON`), run by podman the way a
-/// cluster runs it: as its non-root user, read-only root file system, the configuration mounted, against the real RGW.
+/// cluster runs it: as its non-root user, read-only root file system, the configuration mounted, against the real RGW
+/// (and under the systemd unit's system-call filter, so that filter is known to let the service run).
 @Suite("container image", .tags(.release), .serialized)
 struct ImageTests {
     struct Image {
@@ -109,31 +110,32 @@ struct ImageTests {
         #expect(shell.status != 0)
     }
 
-    @Test func itProbesRGWAsNonRootOnAReadOnlyRootAndStopsCleanly() async throws {
+    @Test func itProbesRGWAsNonRootOnAReadOnlyRootUnderTheUnitsSystemCallFilter() async throws {
         let image = try Self.image()
         let rgw = try RGWEnvironment.load()
         let work = try Harness.temporaryDirectory("image")
         let port = try Harness.freePort()
         let config = work.appendingPathComponent("s3-canary.yaml")
         // The keys come from the container's environment, as a Secret would give them.
-        try Data(
-            """
-            listen: 127.0.0.1:\(port)
-            instance: image-test
-            state_dir: /var/lib/s3-canary
-            probe: {interval: 2s, timeout: 1s, key_prefix: .s3-canary-image/}
-            backends:
-              - name: rgw
-                endpoint: \(rgw.endpoint)
-                bucket: \(RGWEnvironment.miscBucket)
-                credentials: \(RGWEnvironment.credentialsFromEnvironment)
-            """.utf8
-        ).write(to: config)
+        try Data(rgw.oneBackendConfiguration(name: "image", port: port, stateDir: "/var/lib/s3-canary").utf8)
+            .write(to: config)
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: config.path)
+        // The system-call filter of the systemd unit, as a seccomp profile: the unit is known to let the service run.
+        let profile = work.appendingPathComponent("seccomp.json")
+        let converted = try await Harness.runDetached(
+            "/usr/bin/env",
+            [
+                "python3", Harness.root.appendingPathComponent("Tests/Fixtures/systemd_seccomp.py").path,
+                Harness.root.appendingPathComponent("Config/systemd/s3-canary.service").path, profile.path,
+            ])
+        #expect(converted.status == 0, "\(converted.stderr)")
+        #expect(
+            (Int(converted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 100, "\(converted.stdout)")
         let name = "s3canary-image-test-\(port)"
         let started = try await Self.podman([
             "run", "--detach", "--name", name, "--read-only", "--network", "host", "--cap-drop", "ALL",
-            "--security-opt", "no-new-privileges",
+            // no-new-privileges as the unit's NoNewPrivileges; it also makes runc load the filter after it set the user.
+            "--security-opt", "no-new-privileges", "--security-opt", "seccomp=\(profile.path)",
             "--volume", "\(config.path):/etc/s3-canary/s3-canary.yaml:ro",
             "--env", "S3CANARY_TEST_RGW_ACCESS_KEY=\(rgw.accessKey)",
             "--env", "S3CANARY_TEST_RGW_SECRET_KEY=\(rgw.secretKey)",
