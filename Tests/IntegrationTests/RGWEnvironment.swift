@@ -42,6 +42,22 @@ struct RGWEnvironment {
         }
     }
 
+    /// A whole configuration with one backend, `rgw`, on the misc bucket, probed every 2 s with the keys from the
+    /// environment: what the release binary and its image run (`name` sets the instance and the key prefix).
+    func oneBackendConfiguration(name: String, port: Int, stateDir: String) -> String {
+        """
+        listen: 127.0.0.1:\(port)
+        instance: \(name)-test
+        state_dir: \(stateDir)
+        probe: {interval: 2s, timeout: 1s, key_prefix: .s3-canary-\(name)/}
+        backends:
+          - name: rgw
+            endpoint: \(self.endpoint)
+            bucket: \(Self.miscBucket)
+            credentials: \(Self.credentialsFromEnvironment)
+        """
+    }
+
     /// The RGW's port on loopback.
     var port: Int { Int(self.endpoint.split(separator: ":").last ?? "") ?? 7480 }
 

@@ -55,17 +55,10 @@ struct ReleaseBinaryTests {
         let port = try Harness.freePort()
         let config = work.appendingPathComponent("release.yaml")
         try Data(
-            """
-            listen: 127.0.0.1:\(port)
-            instance: release-test
-            state_dir: \(work.appendingPathComponent("state").path)
-            probe: {interval: 2s, timeout: 1s, key_prefix: .s3-canary-release/}
-            backends:
-              - name: rgw
-                endpoint: \(rgw.endpoint)
-                bucket: \(RGWEnvironment.miscBucket)
-                credentials: \(RGWEnvironment.credentialsFromEnvironment)
-            """.utf8
+            rgw.oneBackendConfiguration(
+                name: "release", port: port, stateDir: work.appendingPathComponent("state").path
+            )
+            .utf8
         ).write(to: config)
         let check = try Harness.run(binary, ["check-config", "--config", config.path])
         #expect(check.status == 0, "\(check.stderr)")
