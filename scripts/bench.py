@@ -839,8 +839,8 @@ def render_overhead(r):
             f"the debug log, one backend every 100 ms) against {fmt(r('overhead.curl_requests'), '.0f')} requests "
             "per operation of `curl --aws-sigv4` (`time_total`, paced at ten a second like the canary's cycles), "
             "same RGW, same run.\n\n"
-            "**Pooled against kept-alive**: the default `connection: pooled` (which opens one new connection per cycle, "
-            "so a put pays a TCP connect each cycle) against one kept-alive curl connection.\n\n" + pooled)
+            "**Pooled against kept-alive**: the default `connection: pooled` (which opens one new connection per cycle "
+            "beside the put, for the head) against one kept-alive curl connection.\n\n" + pooled)
     if r("overhead_fresh.put.p50") is not None:
         text += ("\n\n**Fresh against fresh**: `connection: fresh` (a new connection for every request) against curl "
                  f"asking `Connection: close` on every request; {fmt(r('overhead_fresh.cycles'), '.0f')} cycles.\n\n"

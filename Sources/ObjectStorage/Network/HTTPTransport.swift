@@ -33,6 +33,29 @@ final class HTTPTransport: Sendable {
     private struct Idle {
         var connection: HTTPConnection
         var since: NIODeadline
+        /// A connection the cycle opened beside a request on an older one: how it was opened, reported by the first
+        /// request that uses it.
+        var opened: Opened?
+    }
+
+    /// How a connection was opened: its `dns`, `connect` and `tls` phases and TLS session.
+    private struct Opened {
+        var phases: [PhaseDuration]
+        var tls: TLSSessionInfo?
+    }
+
+    /// What a request goes on.
+    private enum Plan {
+        /// An idle connection (with how it was opened, when no request has used it yet).
+        case reuse(HTTPConnection, Opened?)
+        /// A new connection, opened for this request.
+        case open
+        /// The cycle's first request to the address: it goes on an idle connection while the cycle's new connection
+        /// opens beside it, for the next request (the pool then holds connections as old as `idle_timeout` and one
+        /// new per cycle, and no request waits for a handshake it did not need).
+        case openBeside(HTTPConnection)
+        /// The cycle's new connection to the address failed: the next request fails with that, not trying again.
+        case fail(PhaseError, [PhaseDuration])
     }
 
     private struct Pool {
@@ -43,6 +66,8 @@ final class HTTPTransport: Sendable {
         var freshIn: [String: UInt64] = [:]
         /// The address `addresses: first` requests go to while pooled connections to it last.
         var current: String?
+        /// A cycle's new connection that failed, by address: the next request there fails with it (that cycle only).
+        var failed: [String: (error: PhaseError, phases: [PhaseDuration], generation: UInt64)] = [:]
         var isShutDown = false
     }
 
@@ -59,7 +84,7 @@ final class HTTPTransport: Sendable {
         self.eventLoop = eventLoop
     }
 
-    /// A new cycle: the next request to each address opens a new connection (`pooled`); `fresh` opens one always.
+    /// A new cycle: each address gets one new connection in it (`pooled`; see ``Plan``); `fresh` opens one always.
     func beginCycle() {
         self.pool.withLock { $0.generation &+= 1 }
     }
@@ -79,8 +104,11 @@ final class HTTPTransport: Sendable {
             outcome: .failure(PhaseError(phase: .dns, underlying: CancellationError(), timedOut: false)),
             address: address, phases: [], tls: nil, newConnection: false, resolution: nil)
         var target = address ?? self.pool.withLock { $0.current }
-        var connection = target.flatMap { self.checkout($0) }
-        if connection == nil && address == nil {
+        var plan = target.map { self.plan(for: $0) }
+        let mustOpen: Bool
+        if case .open = plan { mustOpen = true } else { mustOpen = plan == nil }
+        if address == nil && mustOpen {
+            // No connection to the current address: (re)resolve the name, as `addresses: first` does each time.
             let start = ContinuousClock.now
             do {
                 let resolution = try await self.resolve()
@@ -88,15 +116,17 @@ final class HTTPTransport: Sendable {
                     exchange.phases.append(PhaseDuration(.dns, start.duration(to: .now)))
                     exchange.resolution = resolution
                 }
-                target = resolution.addresses.first
-                self.pool.withLock { $0.current = target }
-                connection = target.flatMap { self.checkout($0) }
+                if resolution.addresses.first != target {
+                    target = resolution.addresses.first
+                    self.pool.withLock { $0.current = target }
+                    plan = target.map { self.plan(for: $0) }
+                }
             } catch {
                 exchange.outcome = .failure(PhaseError(phase: .dns, underlying: error, timedOut: false))
                 return exchange
             }
         }
-        guard let target else {
+        guard let target, let plan else {
             exchange.outcome = .failure(
                 PhaseError(
                     phase: .dns,
@@ -105,26 +135,76 @@ final class HTTPTransport: Sendable {
             return exchange
         }
         exchange.address = target
-        if connection == nil {
+        let connection: HTTPConnection
+        switch plan {
+        case .fail(let error, let phases):
             exchange.newConnection = true
-            do {
-                let socketAddress = try SocketAddress(ipAddress: target, port: self.settings.port)
-                self.pool.withLock { $0.freshIn[target] = $0.generation }
-                var phases = exchange.phases
-                defer { exchange.phases = phases }
-                connection = try await HTTPConnection.open(
-                    to: socketAddress, serverName: self.settings.host, tls: self.tls,
-                    connectTimeout: self.settings.connectTimeout, eventLoop: self.eventLoop, phases: &phases)
-            } catch let error as PhaseError {
-                exchange.outcome = .failure(error)
-                return exchange
-            } catch {
-                exchange.outcome = .failure(PhaseError(phase: .connect, underlying: error, timedOut: false))
+            exchange.phases += phases
+            exchange.outcome = .failure(error)
+            return exchange
+        case .reuse(let idle, let opened):
+            connection = idle
+            if let opened {
+                exchange.newConnection = true
+                exchange.phases += opened.phases
+                exchange.tls = opened.tls
+            }
+        case .open:
+            exchange.newConnection = true
+            switch await self.open(target) {
+            case .success(let (opened, phases)):
+                exchange.phases += phases
+                exchange.tls = opened.tls
+                connection = opened
+            case .failure(let failure):
+                exchange.phases += failure.phases
+                exchange.outcome = .failure(failure.error)
                 return exchange
             }
-            exchange.tls = connection?.tls
+        case .openBeside(let idle):
+            async let beside = self.open(target)
+            await self.execute(request, on: idle, into: &exchange)
+            switch await beside {
+            case .success(let (opened, phases)):
+                self.checkin(opened, opened: Opened(phases: phases, tls: opened.tls))
+            case .failure(let failure):
+                let generation = self.pool.withLock { $0.generation }
+                self.pool.withLock { $0.failed[target] = (failure.error, failure.phases, generation) }
+            }
+            return exchange
         }
-        guard let connection else { return exchange }
+        await self.execute(request, on: connection, into: &exchange)
+        return exchange
+    }
+
+    private struct OpenFailure: Error {
+        var error: PhaseError
+        var phases: [PhaseDuration]
+    }
+
+    /// A new connection to `target` and the phases it took, or the phase it failed in.
+    private func open(_ target: String) async -> Result<(HTTPConnection, [PhaseDuration]), OpenFailure> {
+        var phases: [PhaseDuration] = []
+        do {
+            let socketAddress = try SocketAddress(ipAddress: target, port: self.settings.port)
+            self.pool.withLock { $0.freshIn[target] = $0.generation }
+            let connection = try await HTTPConnection.open(
+                to: socketAddress, serverName: self.settings.host, tls: self.tls,
+                connectTimeout: self.settings.connectTimeout, eventLoop: self.eventLoop, phases: &phases)
+            return .success((connection, phases))
+        } catch let error as PhaseError {
+            return .failure(OpenFailure(error: error, phases: phases))
+        } catch {
+            return .failure(
+                OpenFailure(error: PhaseError(phase: .connect, underlying: error, timedOut: false), phases: phases))
+        }
+    }
+
+    /// Sends `request` on `connection`, adds its phases and outcome to `exchange`, and returns the connection to the
+    /// pool (or closes it).
+    private func execute(
+        _ request: TransportRequest, on connection: HTTPConnection, into exchange: inout Exchange
+    ) async {
         do {
             let (response, phases) = try await connection.execute(
                 request, limit: self.settings.maxResponseBytes, timeout: self.settings.requestTimeout)
@@ -136,35 +216,46 @@ final class HTTPTransport: Sendable {
             exchange.outcome = .failure(PhaseError(phase: .request, underlying: error, timedOut: false))
         }
         self.checkin(connection)
-        return exchange
     }
 
-    /// An idle connection to `address` this request may use, or `nil` when it must open one: always with `fresh`,
-    /// and for the first request to an address in each cycle with `pooled`.
-    private func checkout(_ address: String) -> HTTPConnection? {
-        guard self.settings.connection == .pooled else { return nil }
+    /// What a request to `address` goes on: always a new connection with `fresh`; with `pooled`, an idle one, and in
+    /// each cycle one new connection per address (opened beside the cycle's first request there, or for it when
+    /// there is no idle one).
+    private func plan(for address: String) -> Plan {
+        guard self.settings.connection == .pooled else { return .open }
         let now = NIODeadline.now()
         let idleTimeout = self.settings.idleTimeout.timeAmount
         var stale: [HTTPConnection] = []
         defer { stale.forEach { $0.close() } }
-        return self.pool.withLock { pool -> HTTPConnection? in
-            guard pool.freshIn[address] == pool.generation else { return nil }
+        return self.pool.withLock { pool -> Plan in
+            if let failed = pool.failed.removeValue(forKey: address), failed.generation == pool.generation {
+                return .fail(failed.error, failed.phases)
+            }
+            var found: Idle?
             while var list = pool.idle[address], let last = list.popLast() {
                 pool.idle[address] = list
-                if last.connection.isReusable && now - last.since < idleTimeout { return last.connection }
+                if last.connection.isReusable && now - last.since < idleTimeout {
+                    found = last
+                    break
+                }
                 stale.append(last.connection)
             }
-            return nil
+            guard let found else { return .open }
+            if pool.freshIn[address] == pool.generation { return .reuse(found.connection, found.opened) }
+            // The cycle's new connection to this address: marked now, so a concurrent request does not open another.
+            pool.freshIn[address] = pool.generation
+            return .openBeside(found.connection)
         }
     }
 
-    /// Keeps a connection that can carry another request (`pooled`), closes any other.
-    private func checkin(_ connection: HTTPConnection) {
+    /// Keeps a connection that can carry another request (`pooled`), closes any other. The last one kept is the next
+    /// one taken.
+    private func checkin(_ connection: HTTPConnection, opened: Opened? = nil) {
         let keep = self.settings.connection == .pooled && connection.isReusable
         let refused: HTTPConnection? = self.pool.withLock { pool in
             guard keep, !pool.isShutDown else { return connection }
             var list = pool.idle[connection.address] ?? []
-            list.append(Idle(connection: connection, since: .now()))
+            list.append(Idle(connection: connection, since: .now(), opened: opened))
             let excess = list.count > self.settings.maxIdlePerAddress ? list.removeFirst().connection : nil
             pool.idle[connection.address] = list
             return excess
