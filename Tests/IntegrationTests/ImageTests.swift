@@ -30,26 +30,31 @@ struct ImageTests {
         return Image(name: name, archive: absolute, digest: digest)
     }
 
-    /// podman with a containers.conf this machine accepts (../shared/FACTS.md): open-file limits no higher than the
-    /// hard limit, and runc.
-    /// podman with a containers.conf this machine accepts (../shared/FACTS.md): open-file limits no higher than the
-    /// hard limit, and runc. `podman run --detach` leaves conmon running with every file descriptor podman inherited,
-    /// so a pipe of ours would stay open as long as the container; podman runs through Python's subprocess, which
-    /// passes it only standard input, output and error (close_fds), and its output goes to files.
-    static func podman(_ arguments: [String]) async throws -> Harness.Output {
-        let directory = try Harness.temporaryDirectory("podman")
+    /// A containers.conf this machine accepts (../shared/FACTS.md): open-file limits no higher than the hard limit,
+    /// and runc. Written once; `nil` when it could not be.
+    static let containersConfiguration: URL? = {
         var limit = rlimit()
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        guard let directory = try? Harness.temporaryDirectory("podman-conf") else { return nil }
         let conf = directory.appendingPathComponent("containers.conf")
-        try Data(
-            """
+        let text = """
             [containers]
             default_ulimits = ["nofile=\(limit.rlim_max):\(limit.rlim_max)", "nproc=32768:32768"]
             [engine]
             runtime = "runc"
 
-            """.utf8
-        ).write(to: conf)
+            """
+        return (try? Data(text.utf8).write(to: conf)) == nil ? nil : conf
+    }()
+
+    /// podman with ``containersConfiguration``. `podman run --detach` leaves conmon running with every file descriptor
+    /// podman inherited, so a pipe of ours would stay open as long as the container; podman runs through Python's
+    /// subprocess, which passes it only standard input, output and error (close_fds), and its output goes to files.
+    static func podman(_ arguments: [String]) async throws -> Harness.Output {
+        guard let conf = Self.containersConfiguration else {
+            throw HarnessError("cannot write a containers.conf for podman in a temporary directory")
+        }
+        let directory = try Harness.temporaryDirectory("podman")
         var environment = ProcessInfo.processInfo.environment
         environment["CONTAINERS_CONF"] = conf.path
         let out = directory.appendingPathComponent("stdout")

@@ -168,8 +168,7 @@ final class HTTPTransport: Sendable {
             case .success(let (opened, phases)):
                 self.checkin(opened, opened: Opened(phases: phases, tls: opened.tls))
             case .failure(let failure):
-                let generation = self.pool.withLock { $0.generation }
-                self.pool.withLock { $0.failed[target] = (failure.error, failure.phases, generation) }
+                self.pool.withLock { $0.failed[target] = (failure.error, failure.phases, $0.generation) }
             }
             return exchange
         }
