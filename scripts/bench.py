@@ -7,9 +7,9 @@ from that file.
 
 Each figure is measured beside its baseline in the same run and reported as a ratio, with the target next to it.
 Inputs come from the environment bench.sh sets: the release binaries, the RGW endpoint and keys; BENCH_QUICK=1 for
-shorter windows, BENCH_ONLY=features for section 7 alone, printed (results.json and REPORT.md untouched). The report's
-"before" figures are the previous run's: read from bench/results.json before it is overwritten, and kept in the new
-file beside each figure, so the report renders from one file.
+shorter windows, BENCH_ONLY=features (section 7) or BENCH_ONLY=overhead (section 1) alone, printed (results.json and
+REPORT.md untouched). The report's "before" figures are the previous run's: read from bench/results.json before it is
+overwritten, and kept in the new file beside each figure, so the report renders from one file.
 
 bench/results.json, format 1 (a change of meaning gets a new number; new figures and fields do not):
 
@@ -840,7 +840,7 @@ def render_overhead(r):
             "per operation of `curl --aws-sigv4` (`time_total`, paced at ten a second like the canary's cycles), "
             "same RGW, same run.\n\n"
             "**Pooled against kept-alive**: the default `connection: pooled` (which opens one new connection per cycle "
-            "beside the put, for the head) against one kept-alive curl connection.\n\n" + pooled)
+            "once the put has its answer, for the head) against one kept-alive curl connection.\n\n" + pooled)
     if r("overhead_fresh.put.p50") is not None:
         text += ("\n\n**Fresh against fresh**: `connection: fresh` (a new connection for every request) against curl "
                  f"asking `Connection: close` on every request; {fmt(r('overhead_fresh.cycles'), '.0f')} cycles.\n\n"
@@ -1071,9 +1071,12 @@ def measure():
                  "`python3 scripts/bench.py render` renders bench/REPORT.md from bench/results.json")
     BINARY, MICRO, RGW, ACCESS, SECRET = (os.environ[name] for name in needed)
     WORK = tempfile.mkdtemp(prefix="s3canary-bench-")
-    if os.environ.get("BENCH_ONLY") == "features":
-        bench_features()
-        title, body = render_features(Results({"figures": FIGURES}))
+    only = {"features": (lambda: bench_features(), render_features),
+            "overhead": (lambda: (bench_overhead(), bench_overhead("fresh")), lambda r: render_overhead(r)[0])}
+    if os.environ.get("BENCH_ONLY") in only:
+        run, render_section = only[os.environ["BENCH_ONLY"]]
+        run()
+        title, body = render_section(Results({"figures": FIGURES}))
         print(f"## {title}\n\n{body}\n")
         shutil.rmtree(WORK, ignore_errors=True)
         return

@@ -7,6 +7,7 @@
 #   scripts/bench.sh            full run (about 8 minutes of measuring, after the release build)
 #   scripts/bench.sh --quick    shorter windows, for trying the script out
 #   BENCH_ONLY=features scripts/bench.sh   only section 7 (the compatibility operations), printed, files untouched
+#   BENCH_ONLY=overhead scripts/bench.sh   only section 1 (per-operation overhead against curl), likewise
 #   python3 scripts/bench.py render        bench/REPORT.md again from bench/results.json, nothing built or measured
 #
 # Needs root for apt on a fresh Debian machine; installs what is missing. Benchmarks are not tests: nothing here
@@ -63,6 +64,6 @@ source "$work/rgw/env"
 
 log "measuring"
 BENCH_BINARY="$canary" BENCH_MICRO="$bin/s3-canary-bench" python3 scripts/bench.py
-[ "${BENCH_ONLY:-}" = features ] && exit 0
+[ -n "${BENCH_ONLY:-}" ] && exit 0
 log "bench/REPORT.md (from bench/results.json)"
 cat bench/REPORT.md

@@ -55,22 +55,31 @@ final class HTTPConnection: Sendable {
 
     func close() { self.channel.close(promise: nil) }
 
+    /// A connection being opened, or how opening it ended: the connection or the ``PhaseError`` naming the phase that
+    /// failed, and the `connect` and `tls` phases it finished either way.
+    struct Opening: Sendable {
+        var result: Result<HTTPConnection, PhaseError>
+        var phases: [PhaseDuration]
+    }
+
     /// Connects to `address` and, with `tls`, completes the handshake with `serverName` as SNI and the name the
-    /// certificate is checked against (none for an IP literal: then the certificate must name the IP). Appends the
-    /// `connect` and `tls` phases it finished to `phases`; throws ``PhaseError`` naming the phase that failed.
+    /// certificate is checked against (none for an IP literal: then the certificate must name the IP).
+    ///
+    /// Runs on `eventLoop` as a chain of futures, no task of its own, so a pool can start one and let whichever request
+    /// comes next take it. The future never fails: a failure is the ``Opening``'s result.
     static func open(
         to address: SocketAddress,
         serverName: String,
         tls: NIOSSLContext?,
         connectTimeout: Duration,
-        eventLoop: any EventLoop,
-        phases: inout [PhaseDuration]
-    ) async throws -> HTTPConnection {
+        eventLoop: any EventLoop
+    ) -> EventLoopFuture<Opening> {
         let health = ConnectionHealth()
         let times = ConnectionTimes()
         let cipher = CipherSniffer.Result()
         let handshake = eventLoop.makePromise(of: Void.self)
         let sniName = (try? SocketAddress(ipAddress: serverName, port: 0)) == nil ? serverName : nil
+        let text = address.ipAddress ?? "\(address)"
         let start = NIODeadline.now()
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout.timeAmount)
@@ -88,44 +97,52 @@ final class HTTPConnection: Sendable {
                     try pipeline.addHandler(ExchangeHandler(health: health))
                 }
             }
-        let channel: any Channel
-        do {
-            channel = try await bootstrap.connect(to: address).get()
-        } catch {
-            handshake.fail(error)
-            throw PhaseError(phase: .connect, underlying: error, timedOut: Self.isTimeout(error))
-        }
-        let connected = times.active ?? .now()
-        phases.append(PhaseDuration(.connect, (connected - start).duration))
-        var session: TLSSessionInfo?
-        if tls == nil {
-            handshake.succeed()
-        } else {
-            let timer = channel.eventLoop.scheduleTask(in: connectTimeout.timeAmount) {
+        return bootstrap.connect(to: address).flatMap { channel -> EventLoopFuture<Opening> in
+            let connected = times.active ?? .now()
+            let phases = [PhaseDuration(.connect, (connected - start).duration)]
+            guard tls != nil else {
+                handshake.succeed()
+                return eventLoop.makeSucceededFuture(
+                    Self.finish(channel, address: text, session: nil, health: health, phases: phases))
+            }
+            let timer = eventLoop.scheduleTask(in: connectTimeout.timeAmount) {
                 handshake.fail(ChannelError.connectTimeout(connectTimeout.timeAmount))
             }
-            do {
-                try await handshake.futureResult.get()
+            return handshake.futureResult.map { () -> Opening in
                 timer.cancel()
-            } catch {
+                let tlsPhase = PhaseDuration(.tls, ((times.handshake ?? .now()) - connected).duration)
+                let session = try? Self.session(of: channel, cipher: cipher.name)
+                return Self.finish(
+                    channel, address: text, session: session, health: health, phases: phases + [tlsPhase])
+            }.recover { error in
                 timer.cancel()
                 channel.close(promise: nil)
-                throw PhaseError(phase: .tls, underlying: error, timedOut: Self.isTimeout(error))
+                let failure = PhaseError(phase: .tls, underlying: error, timedOut: Self.isTimeout(error))
+                return Opening(result: .failure(failure), phases: phases)
             }
-            phases.append(PhaseDuration(.tls, ((times.handshake ?? .now()) - connected).duration))
-            session = try? await channel.eventLoop.submit {
-                try Self.session(of: channel, cipher: cipher.name)
-            }.get()
+        }.recover { error in
+            handshake.fail(error)
+            let failure = PhaseError(phase: .connect, underlying: error, timedOut: Self.isTimeout(error))
+            return Opening(result: .failure(failure), phases: [])
         }
-        let exchange = try? await channel.eventLoop.submit {
-            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: ExchangeHandler.self), eventLoop: eventLoop)
-        }.get()
-        guard let exchange else {
+    }
+
+    /// The connection on an open channel, on its event loop: the handler that runs its exchanges looked up once.
+    private static func finish(
+        _ channel: any Channel, address: String, session: TLSSessionInfo?, health: ConnectionHealth,
+        phases: [PhaseDuration]
+    ) -> Opening {
+        do {
+            let handler = try channel.pipeline.syncOperations.handler(type: ExchangeHandler.self)
+            let exchange = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+            let connection = HTTPConnection(
+                channel: channel, address: address, tls: session, exchange: exchange, health: health)
+            return Opening(result: .success(connection), phases: phases)
+        } catch {
             channel.close(promise: nil)
-            throw PhaseError(phase: .connect, underlying: ChannelError.ioOnClosedChannel, timedOut: false)
+            let failure = PhaseError(phase: .connect, underlying: ChannelError.ioOnClosedChannel, timedOut: false)
+            return Opening(result: .failure(failure), phases: phases)
         }
-        let text = address.ipAddress ?? "\(address)"
-        return HTTPConnection(channel: channel, address: text, tls: session, exchange: exchange, health: health)
     }
 
     /// Sends `request` and reads the whole answer, up to `limit` body bytes, within `timeout`. Returns the answer and

@@ -33,7 +33,7 @@ final class HTTPTransport: Sendable {
     private struct Idle {
         var connection: HTTPConnection
         var since: NIODeadline
-        /// A connection the cycle opened beside a request on an older one: how it was opened, reported by the first
+        /// A connection the cycle opened after a request on an older one: how it was opened, reported by the first
         /// request that uses it.
         var opened: Opened?
     }
@@ -50,10 +50,13 @@ final class HTTPTransport: Sendable {
         case reuse(HTTPConnection, Opened?)
         /// A new connection, opened for this request.
         case open
-        /// The cycle's first request to the address: it goes on an idle connection while the cycle's new connection
-        /// opens beside it, for the next request (the pool then holds connections as old as `idle_timeout` and one
-        /// new per cycle, and no request waits for a handshake it did not need).
-        case openBeside(HTTPConnection)
+        /// The cycle's first request to the address: it goes on an idle connection, and when its answer is in, the
+        /// cycle's new connection starts opening for the next request (the pool then holds connections as old as
+        /// `idle_timeout` and one new per cycle, and no request waits for, or shares its time with, a handshake it
+        /// did not need).
+        case reuseThenOpen(HTTPConnection)
+        /// The cycle's new connection, still opening: the request waits for it and takes it, or its failure.
+        case take(EventLoopFuture<HTTPConnection.Opening>)
         /// The cycle's new connection to the address failed: the next request fails with that, not trying again.
         case fail(PhaseError, [PhaseDuration])
     }
@@ -68,6 +71,9 @@ final class HTTPTransport: Sendable {
         var current: String?
         /// A cycle's new connection that failed, by address: the next request there fails with it (that cycle only).
         var failed: [String: (error: PhaseError, phases: [PhaseDuration], generation: UInt64)] = [:]
+        /// A cycle's new connection still opening, by address, until a request takes it or it settles into `idle`
+        /// (or `failed`): exactly one of the two happens, under this lock.
+        var opening: [String: EventLoopFuture<HTTPConnection.Opening>] = [:]
         var isShutDown = false
     }
 
@@ -149,53 +155,74 @@ final class HTTPTransport: Sendable {
                 exchange.phases += opened.phases
                 exchange.tls = opened.tls
             }
-        case .open:
+        case .open, .take:
+            let pending: EventLoopFuture<HTTPConnection.Opening>
+            if case .take(let opening) = plan { pending = opening } else { pending = self.open(target) }
             exchange.newConnection = true
-            switch await self.open(target) {
-            case .success(let (opened, phases)):
-                exchange.phases += phases
+            let opening = await self.wait(for: pending)
+            exchange.phases += opening.phases
+            switch opening.result {
+            case .success(let opened):
                 exchange.tls = opened.tls
                 connection = opened
-            case .failure(let failure):
-                exchange.phases += failure.phases
-                exchange.outcome = .failure(failure.error)
+            case .failure(let error):
+                exchange.outcome = .failure(error)
                 return exchange
             }
-        case .openBeside(let idle):
-            async let beside = self.open(target)
+        case .reuseThenOpen(let idle):
             await self.execute(request, on: idle, into: &exchange)
-            switch await beside {
-            case .success(let (opened, phases)):
-                self.checkin(opened, opened: Opened(phases: phases, tls: opened.tls))
-            case .failure(let failure):
-                self.pool.withLock { $0.failed[target] = (failure.error, failure.phases, $0.generation) }
-            }
+            self.openForNextRequest(target)
             return exchange
         }
         await self.execute(request, on: connection, into: &exchange)
         return exchange
     }
 
-    private struct OpenFailure: Error {
-        var error: PhaseError
-        var phases: [PhaseDuration]
+    /// Starts opening a new connection to `target`, marked in this cycle's generation.
+    private func open(_ target: String) -> EventLoopFuture<HTTPConnection.Opening> {
+        let socketAddress: SocketAddress
+        do {
+            socketAddress = try SocketAddress(ipAddress: target, port: self.settings.port)
+        } catch {
+            let failure = PhaseError(phase: .connect, underlying: error, timedOut: false)
+            return self.eventLoop.makeSucceededFuture(HTTPConnection.Opening(result: .failure(failure), phases: []))
+        }
+        self.pool.withLock { $0.freshIn[target] = $0.generation }
+        return HTTPConnection.open(
+            to: socketAddress, serverName: self.settings.host, tls: self.tls,
+            connectTimeout: self.settings.connectTimeout, eventLoop: self.eventLoop)
     }
 
-    /// A new connection to `target` and the phases it took, or the phase it failed in.
-    private func open(_ target: String) async -> Result<(HTTPConnection, [PhaseDuration]), OpenFailure> {
-        var phases: [PhaseDuration] = []
+    /// How an opening ended. Its future never fails; should it, that is a failed connect.
+    private func wait(for opening: EventLoopFuture<HTTPConnection.Opening>) async -> HTTPConnection.Opening {
         do {
-            let socketAddress = try SocketAddress(ipAddress: target, port: self.settings.port)
-            self.pool.withLock { $0.freshIn[target] = $0.generation }
-            let connection = try await HTTPConnection.open(
-                to: socketAddress, serverName: self.settings.host, tls: self.tls,
-                connectTimeout: self.settings.connectTimeout, eventLoop: self.eventLoop, phases: &phases)
-            return .success((connection, phases))
-        } catch let error as PhaseError {
-            return .failure(OpenFailure(error: error, phases: phases))
+            return try await opening.get()
         } catch {
-            return .failure(
-                OpenFailure(error: PhaseError(phase: .connect, underlying: error, timedOut: false), phases: phases))
+            return HTTPConnection.Opening(
+                result: .failure(PhaseError(phase: .connect, underlying: error, timedOut: false)), phases: [])
+        }
+    }
+
+    /// The cycle's new connection to `target`, opened for the next request there: that request takes it while it
+    /// opens (``Plan/take(_:)``); if none comes first, it settles into the pool as an idle connection that reports
+    /// how it was opened, or as the failure the next request in this cycle fails with.
+    private func openForNextRequest(_ target: String) {
+        let opening = self.open(target)
+        let generation = self.pool.withLock { pool in
+            pool.opening[target] = opening
+            return pool.generation
+        }
+        opening.whenSuccess { outcome in
+            let settled = self.pool.withLock { pool -> Bool in
+                guard let pending = pool.opening[target], pending === opening else { return false }
+                pool.opening[target] = nil
+                if case .failure(let error) = outcome.result {
+                    pool.failed[target] = (error, outcome.phases, generation)
+                }
+                return true
+            }
+            guard settled, case .success(let connection) = outcome.result else { return }
+            self.checkin(connection, opened: Opened(phases: outcome.phases, tls: connection.tls))
         }
     }
 
@@ -218,8 +245,8 @@ final class HTTPTransport: Sendable {
     }
 
     /// What a request to `address` goes on: always a new connection with `fresh`; with `pooled`, an idle one, and in
-    /// each cycle one new connection per address (opened beside the cycle's first request there, or for it when
-    /// there is no idle one).
+    /// each cycle one new connection per address (opened once the cycle's first request there has its answer, for the
+    /// next request; or for the first request itself when there is no idle one).
     private func plan(for address: String) -> Plan {
         guard self.settings.connection == .pooled else { return .open }
         let now = NIODeadline.now()
@@ -230,6 +257,7 @@ final class HTTPTransport: Sendable {
             if let failed = pool.failed.removeValue(forKey: address), failed.generation == pool.generation {
                 return .fail(failed.error, failed.phases)
             }
+            if let opening = pool.opening.removeValue(forKey: address) { return .take(opening) }
             var found: Idle?
             while var list = pool.idle[address], let last = list.popLast() {
                 pool.idle[address] = list
@@ -243,7 +271,7 @@ final class HTTPTransport: Sendable {
             if pool.freshIn[address] == pool.generation { return .reuse(found.connection, found.opened) }
             // The cycle's new connection to this address: marked now, so a concurrent request does not open another.
             pool.freshIn[address] = pool.generation
-            return .openBeside(found.connection)
+            return .reuseThenOpen(found.connection)
         }
     }
 
@@ -262,10 +290,17 @@ final class HTTPTransport: Sendable {
         refused?.close()
     }
 
-    /// Closes every idle connection; requests in flight finish on theirs, which are then closed.
+    /// Closes every idle connection, once any connection still opening has settled; requests in flight finish on
+    /// theirs, which are then closed.
     func shutdown() async {
-        let connections = self.pool.withLock { pool in
+        let opening = self.pool.withLock { pool in
             pool.isShutDown = true
+            return Array(pool.opening.values)
+        }
+        for pending in opening {
+            _ = await self.wait(for: pending)
+        }
+        let connections = self.pool.withLock { pool in
             defer { pool.idle = [:] }
             return pool.idle.values.flatMap { $0.map(\.connection) }
         }
