@@ -234,6 +234,7 @@ final class ReloadOwner: Service {
             wrapping: owned.backend,
             continuing: previous?.target.backend,
             features: previous?.target.features ?? FeatureHistory(),
+            pace: previous?.target.pace ?? OperationPace(),
             resuming: previous == nil ? self.remembered.withLock { $0.removeValue(forKey: entry.name) } : nil,
             onTransition: { telemetry.breakerTransition($0) }
         )
@@ -304,6 +305,7 @@ final class ReloadOwner: Service {
             metrics.addBackend(
                 active.entry.name,
                 operations: active.entry.probe.operations.map(\.label),
+                paced: active.entry.probe.every.keys.map(\.label),
                 threshold: active.entry.breaker.failureThreshold,
                 refreshingCredentials: active.entry.credentials.refreshes,
                 slo: active.entry.slo

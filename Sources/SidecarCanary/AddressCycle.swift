@@ -73,6 +73,7 @@ struct AddressCycle<C: Clock>: Sendable where C.Duration == Duration {
                 backend: target.name, startedAt: startedAt, duration: start.duration(to: self.cycle.clock.now),
                 status: status, steps: steps, failure: failure, integrityFailure: integrity)
             result.addresses = set
+            result.paced = Set(target.probe.every.keys)
             return result
         }
         var set = AddressSet()
@@ -105,6 +106,13 @@ struct AddressCycle<C: Clock>: Sendable where C.Duration == Duration {
             return result(.failure, [step], summary, set)
         }
         set.resolution = resolution
+        // The cycle's operations are chosen once, for every address; the addresses' cycles run them all.
+        let probe = {
+            var probe = target.probe
+            probe.operations = target.pace.operations(of: target.probe, at: startedAt)
+            probe.every = [:]
+            return probe
+        }()
         let probed = Array(resolution.addresses.prefix(target.maxAddresses))
         set.skipped = resolution.addresses.count - probed.count
         self.cycle.log?("\(resolution.addresses.count) addresses: \(probed.joined(separator: ", "))")
@@ -118,6 +126,7 @@ struct AddressCycle<C: Clock>: Sendable where C.Duration == Duration {
                         configuration: .init(failureThreshold: Int.max / 4), onTransition: { _ in })
                     var own = target
                     own.backend = breaker
+                    own.probe = probe
                     own.addresses = .first
                     var log: (@Sendable (String) -> Void)?
                     if let parent = self.cycle.log {
@@ -137,6 +146,7 @@ struct AddressCycle<C: Clock>: Sendable where C.Duration == Duration {
                 phase: result.steps.last { $0.result == .error }?.phase)
         }
         let steps = results.flatMap(\.steps)
+        target.pace.record(steps, of: target.probe, startedAt: startedAt)
         let integrity = results.contains(where: \.integrityFailure)
         guard !results.contains(where: { $0.status == .success }) else {
             return result(.success, steps, nil, set, integrity: integrity)

@@ -101,6 +101,8 @@ public struct CycleResult: Sendable, Equatable {
     public var integrityFailure: Bool
     /// With `addresses: all`: the name's resolution and each address's own cycle (empty otherwise).
     public var addresses = AddressSet()
+    /// The backend's paced operations (`probe.every`), whether this cycle ran them or not.
+    public var paced: Set<CanaryConfiguration.Operation> = []
 
     /// A result from its parts.
     public init(
@@ -127,6 +129,8 @@ public struct CanaryTarget: Sendable {
     public var backend: CircuitBreakerBackend
     /// The features that have worked on this backend: an "unsupported" answer from one of them is a regression.
     public var features: FeatureHistory
+    /// When each paced operation (`probe.every`) last ran.
+    public var pace: OperationPace
     /// Whether a cycle probes the first address of the endpoint's name or every one.
     var addresses = AddressSelection.first
     /// With `addresses: all`, the most addresses probed.
@@ -134,13 +138,14 @@ public struct CanaryTarget: Sendable {
 
     init(
         name: String, instance: String, probe: CanaryConfiguration.Probe, backend: CircuitBreakerBackend,
-        features: FeatureHistory = FeatureHistory()
+        features: FeatureHistory = FeatureHistory(), pace: OperationPace = OperationPace()
     ) {
         self.name = name
         self.instance = instance
         self.probe = probe
         self.backend = backend
         self.features = features
+        self.pace = pace
     }
 
     /// A target for a configured backend, its breaker around `backend`.
@@ -150,6 +155,7 @@ public struct CanaryTarget: Sendable {
         wrapping backend: any ObjectBackend,
         continuing previous: CircuitBreakerBackend? = nil,
         features: FeatureHistory = FeatureHistory(),
+        pace: OperationPace = OperationPace(),
         resuming outage: ResumedOutage? = nil,
         onTransition: @escaping @Sendable (BreakerTransitionEvent) -> Void
     ) {
@@ -166,7 +172,8 @@ public struct CanaryTarget: Sendable {
             resuming: outage,
             onTransition: onTransition
         )
-        self.init(name: entry.name, instance: instance, probe: entry.probe, backend: breaker, features: features)
+        self.init(
+            name: entry.name, instance: instance, probe: entry.probe, backend: breaker, features: features, pace: pace)
         self.addresses = entry.addresses
         self.maxAddresses = entry.maxAddresses
     }
@@ -246,6 +253,7 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
         }
         let startedAt = self.now()
         let start = self.clock.now
+        let operations = self.target.pace.operations(of: self.target.probe, at: startedAt)
         let written = Written()
         let cycleDeadline = deadline ?? self.target.probe.interval * 0.9
         var failure: FailureSummary?
@@ -254,7 +262,7 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
         let steps = Steps(calls: calls)
         do {
             _ = try await withTimeout(cycleDeadline, clock: self.clock, operation: "cycle") { () async throws -> Bool in
-                try await self.steps(calls, written: written, steps: steps)
+                try await self.steps(operations, calls, written: written, steps: steps)
                 return true
             }
         } catch {
@@ -287,6 +295,7 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
             await self.cleanup(leftovers)
         }
         let recorded = steps.all
+        self.target.pace.record(recorded, of: self.target.probe, startedAt: startedAt)
         let status: CycleResult.Status
         calls.end(failure: failure)
         if failure == nil {
@@ -296,7 +305,7 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
         } else {
             status = .failure
         }
-        return CycleResult(
+        var result = CycleResult(
             backend: self.target.name,
             startedAt: startedAt,
             duration: start.duration(to: self.clock.now),
@@ -305,6 +314,8 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
             failure: failure,
             integrityFailure: recorded.contains { $0.reason == .integrity }
         )
+        result.paced = Set(self.target.probe.every.keys)
+        return result
     }
 
     private func cleanup(_ keys: [String]) async {
@@ -426,8 +437,9 @@ public struct CanaryCycle<C: Clock>: Sendable where C.Duration == Duration {
 
     /// The operations, each a step: every request a step sends goes through the breaker as part of this cycle,
     /// under the step's operation name, inside the step's timing.
-    private func steps(_ calls: CircuitBreakerBackend.CycleCalls, written: Written, steps: Steps) async throws {
-        let operations = self.target.probe.operations
+    private func steps(
+        _ operations: [Operation], _ calls: CircuitBreakerBackend.CycleCalls, written: Written, steps: Steps
+    ) async throws {
         let size = self.target.probe.objectSize
         let key = self.target.newKey(now: self.now())
         var body = ByteBuffer()

@@ -46,6 +46,9 @@ public struct CanaryConfiguration: Sendable, Equatable {
         public var keyPrefix: String = ".s3-canary/"
         /// Which operations a cycle runs; a cycle runs them in its own fixed order, whatever the order here.
         public var operations: [Operation] = [.put, .head, .get, .getRange, .delete]
+        /// How often an operation runs when not every cycle (`probe.every`): costly checks rarely, the rest each
+        /// cycle. Never `put` or `delete`, which are the cycle; each at least the interval.
+        public var every: [Operation: Duration] = [:]
         /// Features whose `unsupported` answer fails the cycle (`probe.require`): the operator's applications
         /// depend on them. By default an unsupported feature never fails a cycle.
         public var required: Set<Operation> = []

@@ -7,7 +7,7 @@ public enum ProbeKey: String, ConfigSectionKey {
     case interval, timeout, jitter
     case objectSize = "object_size"
     case keyPrefix = "key_prefix"
-    case operations, require, multipart
+    case operations, every, require, multipart
     case checksumAlgorithm = "checksum_algorithm"
 
     public static let section = "probe"
@@ -39,6 +39,14 @@ public enum ProbeKey: String, ConfigSectionKey {
                 default: "[put, head, get, get_range, delete]",
                 "The steps of a cycle, run in a fixed order; put and delete are required. conditional, presign, "
                     + "checksum, aws_chunked and multipart are the compatibility canaries."
+            )
+        case .every:
+            .init(
+                .mapping("operation to duration"),
+                "How often an operation runs when not every cycle, such as {multipart: 10m, list: 1m}: at the first "
+                    + "cycle at least that long (less half an interval) after its last run, and the next cycle after "
+                    + "a failed one. At least the interval; not put or delete, which are the cycle; unset: every "
+                    + "operation each cycle. A backend's every replaces the top-level one."
             )
         case .require:
             .init(
@@ -134,6 +142,24 @@ extension Reader {
                 self.problem(p, "must include put and delete: the canary writes its own object and removes it")
             }
         }
+        if let (n, p) = map[.every] {
+            let names = CanaryConfiguration.Operation.allCases.map(\.rawValue)
+            if let entries = self.mapping(n, p, allowed: names) {
+                var every: [CanaryConfiguration.Operation: Duration] = [:]
+                for (name, (entryNode, entryPath)) in entries.sorted(by: { $0.key < $1.key }) {
+                    guard let operation = CanaryConfiguration.Operation(rawValue: name) else { continue }
+                    if operation == .put || operation == .delete {
+                        self.problem(
+                            entryPath,
+                            "\(name) runs in every cycle (the cycle writes and removes its own object); its pace is "
+                                + "probe.interval")
+                        continue
+                    }
+                    if let duration = self.duration(entryNode, entryPath) { every[operation] = duration }
+                }
+                probe.every = every
+            }
+        }
         if let (n, p) = map[.require], let items = self.list(n, p) {
             var required: Set<CanaryConfiguration.Operation> = []
             for (item, itemPath) in items {
@@ -185,6 +211,18 @@ extension Reader {
                 \(names) required (here or by the top-level probe.require) but not run: add \
                 \(notRun.count == 1 ? "it" : "them") to \(path).operations
                 """)
+        }
+        for (operation, every) in probe.every.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            let entryPath = "\(path).every.\(operation.rawValue)"
+            if !probe.operations.contains(operation) {
+                self.problem(
+                    entryPath, "\(operation.rawValue) is not run: add it to \(path).operations or remove it here")
+            } else if every < probe.interval {
+                self.problem(
+                    entryPath,
+                    "\(every) is shorter than the interval \(probe.interval): an operation runs at most once a "
+                        + "cycle; remove it here to run it every cycle")
+            }
         }
         if probe.operations.contains(.multipart) {
             let needed = Double(2 * probe.multipart.objectSize) / Double(Self.multipartFloorBytesPerSecond)

@@ -35,6 +35,9 @@ extension CanaryMetrics {
             case .skipped, .unsupported:
                 break
             }
+            if result.paced.contains(step.operation), step.result != .rejected {
+                self.operationLastRun.set([backend, operation], stamp)
+            }
             if let verdict = step.verdict {
                 self.featureSupported.set([backend, operation], verdict == .ok ? 1 : 0)
             }

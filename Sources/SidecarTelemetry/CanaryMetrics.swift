@@ -20,6 +20,7 @@ public final class CanaryMetrics: Sendable {
     let probeSuccess: MetricFamily
     let probes: MetricFamily
     let lastSuccess: MetricFamily
+    let operationLastRun: MetricFamily
     let operationDuration: MetricFamily
     /// `s3canary_operation_ttfb_seconds`: time to the first response byte, per backend and operation; `nil`
     /// unless `metrics.time_to_first_byte` is on.
@@ -111,6 +112,10 @@ public final class CanaryMetrics: Sendable {
         self.lastSuccess = try registry.family(
             "s3canary_last_success_timestamp_seconds", help: "Unix time of the backend's last successful cycle.",
             kind: .gauge, labels: backend)
+        self.operationLastRun = try registry.family(
+            "s3canary_operation_last_run_timestamp_seconds",
+            help: "Unix time a paced operation (probe.every) last ran to an answer, its cycle's end.",
+            kind: .gauge, labels: ["backend", "operation"])
         self.operationDuration = try registry.family(
             "s3canary_operation_duration_seconds",
             help:
@@ -204,7 +209,8 @@ public final class CanaryMetrics: Sendable {
             kind: .counter)
         self.stateProblems = try registry.family(
             "s3canary_state_problems_total",
-            help: "State stores found unusable at start, and outbox records of an unknown event type, by kind (corrupt, schema, foreign, unwritable, unknown_event).",
+            help:
+                "State stores found unusable at start, and outbox records of an unknown event type, by kind (corrupt, schema, foreign, unwritable, unknown_event).",
             kind: .counter, labels: ["kind"])
         self.webhookQueueDepth = try registry.family(
             "s3canary_webhook_queue_depth", help: "Events waiting for delivery, per webhook.", kind: .gauge,
@@ -296,7 +302,7 @@ public final class CanaryMetrics: Sendable {
     /// credentials that refresh), per operation two result counters and the latency histogram. What happens rarely
     /// (an error reason, a rejection by the breaker, a sweep error) is created when it first happens.
     public func addBackend(
-        _ name: String, operations: [String], threshold: Int, refreshingCredentials: Bool = false,
+        _ name: String, operations: [String], paced: [String] = [], threshold: Int, refreshingCredentials: Bool = false,
         slo: SLOConfiguration = SLOConfiguration()
     ) {
         self.setObjectives(slo, backend: name)
@@ -311,6 +317,8 @@ public final class CanaryMetrics: Sendable {
             }
         }
         self.integrityFailures.touch([name])
+        // An operation a reload no longer paces loses its last run (its pace is the cycle's again).
+        self.operationLastRun.removeSeries { labels in labels.first == name && !paced.contains(labels.last ?? "") }
         // A feature a reload dropped loses its verdict; the others keep theirs until their next cycle.
         self.featureSupported.removeSeries { labels in labels.first == name && !operations.contains(labels.last ?? "") }
         if refreshingCredentials { self.credentialsRefreshFailures.touch([name]) }
@@ -378,11 +386,13 @@ public final class CanaryMetrics: Sendable {
     /// Drops every series of a backend a reload removed.
     public func removeBackend(_ name: String) {
         for family in [
-            self.probeSuccess, self.probes, self.lastSuccess, self.operationDuration, self.operations,
+            self.probeSuccess, self.probes, self.lastSuccess, self.operationLastRun, self.operationDuration,
+            self.operations,
             self.operationErrors, self.integrityFailures, self.featureSupported, self.breakerState,
             self.breakerTransitions,
             self.breakerConsecutiveFailures, self.breakerThreshold, self.credentialsRefreshFailures,
-            self.tlsCertificateExpiry, self.sweepErrors, self.sweepRemoved, self.sloAvailabilityObjective, self.sloLatencyObjective,
+            self.tlsCertificateExpiry, self.sweepErrors, self.sweepRemoved, self.sloAvailabilityObjective,
+            self.sloLatencyObjective,
             self.sloLatencyThreshold, self.sloLatencyMisses, self.addressUp, self.addressLastSuccess, self.tlsInfo,
         ] + [self.operationTimeToFirstByte, self.requestPhase].compactMap({ $0 }) {
             family.removeSeries(where: "backend", equals: name)

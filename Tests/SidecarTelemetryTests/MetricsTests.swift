@@ -173,4 +173,23 @@ struct MetricsTests {
         #expect(metrics.operationDuration.count(["m", "get"]) == 1)
         #expect(metrics.lastSuccess.value(["m"]) == 0)
     }
+
+    @Test func aPacedOperationPublishesItsLastRunUntilAReloadStopsPacingIt() throws {
+        let metrics = try CanaryMetrics(version: "test")
+        metrics.addBackend("p", operations: ["put", "list", "delete"], paced: ["list"], threshold: 3)
+        #expect(metrics.operationLastRun.value(["p", "list"]) == nil, "no last run before the first")
+        var result = CycleResult(
+            backend: "p", startedAt: Date(timeIntervalSince1970: 1000), duration: .seconds(2), status: .success,
+            steps: [
+                StepResult(operation: .put, result: .success, seconds: 0.002),
+                StepResult(operation: .list, result: .success, seconds: 0.003),
+                StepResult(operation: .delete, result: .success, seconds: 0.002),
+            ], integrityFailure: false)
+        result.paced = [.list]
+        metrics.record(result)
+        #expect(metrics.operationLastRun.value(["p", "list"]) == 1002)
+        #expect(metrics.operationLastRun.value(["p", "put"]) == nil, "put runs every cycle: no last-run series")
+        metrics.addBackend("p", operations: ["put", "list", "delete"], threshold: 3)
+        #expect(metrics.operationLastRun.value(["p", "list"]) == nil, "a reload that stops pacing list drops it")
+    }
 }
