@@ -45,9 +45,11 @@ canary=$(scripts/release.sh | tail -1)
 swift build -c release --product s3-canary-bench
 bin=$(swift build -c release --show-bin-path)
 echo "release build took $(( $(date +%s) - build_started )) s"
-# Its container image, for the image's sizes (section 8).
-scripts/image.sh "$canary" >/dev/null
-export BENCH_IMAGE_JSON="$root/.build-image/image.json"
+# Its container image, for the image's sizes (section 8; not for one section alone).
+if [ -z "${BENCH_ONLY:-}" ]; then
+    scripts/image.sh "$canary" >/dev/null
+    export BENCH_IMAGE_JSON="$root/.build-image/image.json"
+fi
 
 work=$(mktemp -d /tmp/s3canary-bench.XXXXXX)
 cleanup() {
