@@ -57,6 +57,7 @@ public final class CanaryService: EndpointModel {
                 // A backend a reload removed has no series any more; its last sweep is logged only.
                 if telemetry.board.contains(report.backend) { metrics.recordSweep(report) }
             },
+            onDurability: { report in telemetry.durabilityChecked(report) },
             observer: { report in telemetry.cycleFinished(report.result, breaker: report.breaker, drift: report.drift) }
         )
         self.owner = ReloadOwner(

@@ -200,7 +200,7 @@ final class ReloadOwner: Service {
 
     private func makeTarget(
         _ entry: CanaryConfiguration.Backend, instance: String, replacing previous: Active?
-    ) throws -> Active {
+    ) async throws -> Active {
         let metrics = self.telemetry.metrics
         let logger = self.logger
         let owned = try self.factory.make(
@@ -228,7 +228,7 @@ final class ReloadOwner: Service {
             )
         )
         let telemetry = self.telemetry
-        let target = CanaryTarget(
+        var target = CanaryTarget(
             entry,
             instance: instance,
             wrapping: owned.backend,
@@ -238,7 +238,23 @@ final class ReloadOwner: Service {
             resuming: previous == nil ? self.remembered.withLock { $0.removeValue(forKey: entry.name) } : nil,
             onTransition: { telemetry.breakerTransition($0) }
         )
-        return Active(entry: entry, target: target, owned: owned)
+        guard let durability = entry.durability else { return Active(entry: entry, target: target, owned: owned) }
+        // The corpus gets a client of its own: its reads never take the canary's connections (nor the cycle's new
+        // one), and its requests are neither canary operations nor counted in the request phases.
+        let corpus: OwnedBackend
+        do {
+            corpus = try self.factory.make(entry, BackendContext(logger: self.logger))
+        } catch {
+            await owned.shutdown()
+            throw error
+        }
+        target.durability = DurabilityTarget(
+            name: entry.name, instance: instance, settings: durability, backend: corpus.backend)
+        let both = OwnedBackend(backend: owned.backend) {
+            await owned.shutdown()
+            await corpus.shutdown()
+        }
+        return Active(entry: entry, target: target, owned: both)
     }
 
     /// Applies `configuration` as a diff: unchanged backends keep running with their breakers, changed ones are
@@ -268,7 +284,7 @@ final class ReloadOwner: Service {
                 if keepUnchanged, let existing = current.active[entry.name], existing.entry == entry {
                     next[entry.name] = existing
                 } else {
-                    let active = try self.makeTarget(
+                    let active = try await self.makeTarget(
                         entry, instance: configuration.instance, replacing: initial ? nil : current.active[entry.name]
                     )
                     fresh.append(active)
@@ -308,7 +324,8 @@ final class ReloadOwner: Service {
                 paced: active.entry.probe.every.keys.map(\.label),
                 threshold: active.entry.breaker.failureThreshold,
                 refreshingCredentials: active.entry.credentials.refreshes,
-                slo: active.entry.slo
+                slo: active.entry.slo,
+                durability: active.entry.durability
             )
             // A rebuilt backend continues its predecessor's breaker: the gauges say where it is, not "closed".
             metrics.record(active.target.backend.snapshot, backend: active.entry.name)

@@ -131,6 +131,8 @@ public struct CanaryTarget: Sendable {
     public var features: FeatureHistory
     /// When each paced operation (`probe.every`) last ran.
     public var pace: OperationPace
+    /// The backend's durability corpus (`durability:`), checked beside its cycles; `nil`: none.
+    public var durability: DurabilityTarget?
     /// Whether a cycle probes the first address of the endpoint's name or every one.
     var addresses = AddressSelection.first
     /// With `addresses: all`, the most addresses probed.

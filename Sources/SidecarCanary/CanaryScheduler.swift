@@ -47,6 +47,7 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
     private let runners = Mutex<[String: Runner]>([:])
     private let sweepEvery: Int
     private let onSweep: @Sendable (SweepReport) -> Void
+    private let onDurability: DurabilityChecker<C>.Observer
     private let now: @Sendable () -> Date
     /// Canaries under our prefixes written before this are a predecessor's leftovers.
     private let startedAt: Date
@@ -58,6 +59,7 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
     ///   - sweepEvery: run the leftover sweeper every this many cycles (and once before the first).
     ///   - now: wall-clock time, for canary keys and the sweeper's cut-off.
     ///   - onSweep: what each sweep of a backend removed and could not (failures are also logged at warning).
+    ///   - onDurability: what each check of a backend's durability corpus found.
     public init(
         clock: C,
         logger: Logger,
@@ -65,8 +67,10 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
         random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
         now: @escaping @Sendable () -> Date = { Date() },
         onSweep: @escaping @Sendable (SweepReport) -> Void = { _ in },
+        onDurability: @escaping DurabilityChecker<C>.Observer = { _ in },
         observer: @escaping Observer
     ) {
+        self.onDurability = onDurability
         self.clock = clock
         self.logger = logger
         self.observer = observer
@@ -182,7 +186,27 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
         )
     }
 
+    /// A backend's runner: its cycles and, with `durability:`, its corpus's checks beside them; when both have
+    /// ended, its connections are released.
     private func runLoop(_ runner: Runner, offset: Duration) async {
+        await withDiscardingTaskGroup { group in
+            if let durability = runner.target.durability {
+                group.addTask {
+                    let checker = DurabilityChecker(
+                        target: durability, clock: self.clock, now: self.now,
+                        log: { [logger = self.logger] message in
+                            logger.debug("\(message)", metadata: ["canary.backend": "\(durability.name)"])
+                        },
+                        observe: self.onDurability)
+                    await checker.run(until: runner.stop)
+                }
+            }
+            await self.cycles(runner, offset: offset)
+        }
+        await runner.onStopped()
+    }
+
+    private func cycles(_ runner: Runner, offset: Duration) async {
         let target = runner.target
         let interval = target.probe.interval
         let origin = self.clock.now.advanced(by: offset)
@@ -222,6 +246,5 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
             // under its prefix, whatever its age. Only this replica writes there, so nothing live is deleted.
             await self.sweep(target, minimumAge: .zero, startedBefore: self.now(), log: log)
         }
-        await runner.onStopped()
     }
 }

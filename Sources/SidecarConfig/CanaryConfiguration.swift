@@ -113,6 +113,8 @@ public struct CanaryConfiguration: Sendable, Equatable {
         public var addresses = AddressSelection.first
         /// With `addresses: all`, the most addresses probed (the first ones of the answer).
         public var maxAddresses = 8
+        /// The durability corpus (`durability:`); `nil`: none.
+        public var durability: Durability?
 
         /// A backend entry from its parts, for configurations built in code (the demo).
         public init(

@@ -129,7 +129,8 @@ public enum ConfigSections {
     public static let all: [any ConfigSectionKey.Type] = [
         TopLevelKey.self, ServerKey.self, ServerTLSKey.self, ProbeKey.self, MultipartKey.self, BreakerKey.self,
         MetricsKey.self, SLOKey.self, LatencyObjectiveKey.self, DNSKey.self, BackendKey.self, BackendTLSKey.self,
-        CredentialsKey.self, WebhookKey.self, AlertmanagersKey.self, AlertmanagerBasicAuthKey.self, ShardingKey.self,
+        DurabilityKey.self, CredentialsKey.self, WebhookKey.self, AlertmanagersKey.self, AlertmanagerBasicAuthKey.self,
+        ShardingKey.self,
     ]
 }
 

@@ -10,6 +10,10 @@ public enum WebhookEventType: String, Sendable, CaseIterable, Codable {
     case addressFailing = "address.failing"
     /// That address works again.
     case addressRecovered = "address.recovered"
+    /// Objects of the backend's durability corpus are gone (found missing for the first time).
+    case dataLost = "data.lost"
+    /// Objects of the corpus read back with other bytes (found so for the first time).
+    case dataCorrupted = "data.corrupted"
     case serviceStarted = "service.started"
     case serviceStopping = "service.stopping"
     case reloadFailed = "config.reload_failed"

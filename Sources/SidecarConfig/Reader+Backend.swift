@@ -12,7 +12,7 @@ public enum BackendKey: String, ConfigSectionKey {
     case connection, addresses
     case ipFamily = "ip_family"
     case maxAddresses = "max_addresses"
-    case dns, tls, credentials, probe, breaker, slo
+    case dns, tls, credentials, probe, breaker, slo, durability
 
     public static let section = "backends[]"
     public static let summary = "One S3 backend to probe, each with its own connection pool, breaker and series."
@@ -71,6 +71,10 @@ public enum BackendKey: String, ConfigSectionKey {
                 "How requests are signed: keys, or a source of temporary credentials.")
         case .probe: .init(.section(ProbeKey.section), "Overrides of the top-level probe: for this backend.")
         case .breaker: .init(.section(BreakerKey.section), "Overrides of the top-level breaker: for this backend.")
+        case .durability:
+            .init(
+                .section(DurabilityKey.section),
+                "A corpus of objects written once and checked for ever (missing, corrupted); absent: none.")
         case .slo:
             .init(
                 .section(SLOKey.section),
@@ -198,6 +202,7 @@ extension Reader {
         var backend = CanaryConfiguration.Backend(
             name: name, s3: s3, credentials: credentials, probe: probe, breaker: breaker)
         backend.slo = slo
+        if let (n, p) = map[.durability] { backend.durability = self.durability(n, p, probe: probe) }
         backend.addresses = addresses
         backend.maxAddresses = maxAddresses
         return backend

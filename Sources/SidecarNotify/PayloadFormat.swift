@@ -73,6 +73,8 @@ enum PayloadFormat {
             return "S3 backend \(backend): address \(event.address ?? "-") fails\(detail)"
         case .addressRecovered:
             return "S3 backend \(backend): address \(event.address ?? "-") works again"
+        case .dataLost, .dataCorrupted:
+            return "S3 backend \(backend) lost data: \(event.message ?? "objects of the durability corpus are damaged")"
         case .serviceStarted:
             return "s3-canary started on \(event.instance)"
         case .serviceStopping:
@@ -161,7 +163,7 @@ struct SlackMessage: Encodable {
     init(_ event: WebhookEvent) {
         let icon: String
         switch event.type {
-        case .circuitOpened, .corruptionDetected, .reloadFailed: icon = ":red_circle:"
+        case .circuitOpened, .corruptionDetected, .reloadFailed, .dataLost, .dataCorrupted: icon = ":red_circle:"
         case .circuitClosed, .addressRecovered: icon = ":large_green_circle:"
         case .addressFailing: icon = ":large_orange_circle:"
         default: icon = ":large_blue_circle:"
@@ -219,6 +221,7 @@ struct AlertmanagerPayload: Encodable {
         case .circuitOpened: (alertname, firing) = ("S3CanaryCircuitOpen", true)
         case .circuitClosed: (alertname, firing) = ("S3CanaryCircuitOpen", false)
         case .corruptionDetected: (alertname, firing) = ("S3CanaryIntegrityFailure", true)
+        case .dataLost, .dataCorrupted: (alertname, firing) = ("S3CanaryDataLost", true)
         default: return nil
         }
         // External labels first: the alert's own labels win (the configuration forbids those names anyway).
@@ -299,6 +302,7 @@ struct PagerDutyEvent: Encodable {
         case .circuitOpened: (self.eventAction, kind) = ("trigger", "circuit")
         case .circuitClosed: (self.eventAction, kind) = ("resolve", "circuit")
         case .corruptionDetected: (self.eventAction, kind) = ("trigger", "integrity")
+        case .dataLost, .dataCorrupted: (self.eventAction, kind) = ("trigger", "data")
         default: return nil
         }
         self.routingKey = routingKey

@@ -89,6 +89,8 @@ struct StatusDocument: Codable, Sendable {
         /// The last verdict of each feature operation, in cycle order (empty when none runs).
         var features: [StatusBoard.FeatureStatus] = []
         var network = Network.none
+        /// The durability corpus (`durability:`); absent when the backend has none.
+        var durability: Durability?
     }
 
     /// The endpoint name's answer and what each of its addresses showed.
@@ -202,7 +204,8 @@ extension StatusDocument {
                     ratio: Self.ratio(status.totals.success, status.totals.cycles)),
                 objectives: Self.objectives(status),
                 features: status.features,
-                network: Self.network(status.network)
+                network: Self.network(status.network),
+                durability: status.durability.map(Durability.init)
             )
         }
     }

@@ -21,6 +21,10 @@ public final class CanaryMetrics: Sendable {
     let probes: MetricFamily
     let lastSuccess: MetricFamily
     let operationLastRun: MetricFamily
+    let durabilityObjects: MetricFamily
+    let durabilityLastFullPass: MetricFamily
+    let durabilityFullEvery: MetricFamily
+    let durabilityChecks: MetricFamily
     let operationDuration: MetricFamily
     /// `s3canary_operation_ttfb_seconds`: time to the first response byte, per backend and operation; `nil`
     /// unless `metrics.time_to_first_byte` is on.
@@ -112,6 +116,22 @@ public final class CanaryMetrics: Sendable {
         self.lastSuccess = try registry.family(
             "s3canary_last_success_timestamp_seconds", help: "Unix time of the backend's last successful cycle.",
             kind: .gauge, labels: backend)
+        self.durabilityObjects = try registry.family(
+            "s3canary_durability_objects",
+            help: "Objects of the backend's durability corpus by state (ok, missing, corrupted); never rewritten.",
+            kind: .gauge, labels: ["backend", "state"])
+        self.durabilityLastFullPass = try registry.family(
+            "s3canary_durability_last_full_pass_timestamp_seconds",
+            help: "Unix time the last full pass over the durability corpus ended (its creation counts as one).",
+            kind: .gauge, labels: backend)
+        self.durabilityFullEvery = try registry.family(
+            "s3canary_durability_full_pass_interval_seconds",
+            help: "How often the whole durability corpus is read back (durability.full_every).",
+            kind: .gauge, labels: backend)
+        self.durabilityChecks = try registry.family(
+            "s3canary_durability_checks_total",
+            help: "Durability corpus objects read back, by result (ok, missing, corrupted, error: no verdict).",
+            kind: .counter, labels: ["backend", "result"])
         self.operationLastRun = try registry.family(
             "s3canary_operation_last_run_timestamp_seconds",
             help: "Unix time a paced operation (probe.every) last ran to an answer, its cycle's end.",
@@ -303,8 +323,9 @@ public final class CanaryMetrics: Sendable {
     /// (an error reason, a rejection by the breaker, a sweep error) is created when it first happens.
     public func addBackend(
         _ name: String, operations: [String], paced: [String] = [], threshold: Int, refreshingCredentials: Bool = false,
-        slo: SLOConfiguration = SLOConfiguration()
+        slo: SLOConfiguration = SLOConfiguration(), durability: CanaryConfiguration.Durability? = nil
     ) {
+        self.setDurability(durability, backend: name)
         self.setObjectives(slo, backend: name)
         self.probeSuccess.touch([name])
         self.lastSuccess.touch([name])
@@ -386,7 +407,8 @@ public final class CanaryMetrics: Sendable {
     /// Drops every series of a backend a reload removed.
     public func removeBackend(_ name: String) {
         for family in [
-            self.probeSuccess, self.probes, self.lastSuccess, self.operationLastRun, self.operationDuration,
+            self.probeSuccess, self.probes, self.lastSuccess, self.operationLastRun, self.durabilityObjects,
+            self.durabilityLastFullPass, self.durabilityFullEvery, self.durabilityChecks, self.operationDuration,
             self.operations,
             self.operationErrors, self.integrityFailures, self.featureSupported, self.breakerState,
             self.breakerTransitions,

@@ -32,6 +32,8 @@ public final class StatusBoard: Sendable {
         public var features: [FeatureStatus] = []
         /// The name's answer and each address's phases, TLS session and verdict.
         public var network = NetworkStatus()
+        /// The durability corpus's last report (`durability:`); `nil`: none, or not read yet.
+        public var durability: DurabilityReport?
     }
 
     /// A feature's last verdict and its evidence, as `/status`, the status page and `s3-canary compat` show it.
@@ -151,6 +153,13 @@ public final class StatusBoard: Sendable {
             for name in names where state.backends[name] == nil {
                 state.backends[name] = BackendStatus(name: name)
             }
+        }
+    }
+
+    /// Records what the last check of a backend's durability corpus found.
+    func record(durability report: DurabilityReport) {
+        self.state.withLock { state in
+            state.backends[report.backend]?.durability = report
         }
     }
 

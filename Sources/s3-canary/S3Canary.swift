@@ -17,7 +17,7 @@ struct S3Canary: AsyncParsableCommand {
         version: BuildInfo.current.versionText,
         subcommands: [
             Run.self, DemoCommand.self, CheckConfig.self, Probe.self, Compat.self, ConfigDocs.self,
-            ConfigSchemaCommand.self, Healthcheck.self,
+            ConfigSchemaCommand.self, Healthcheck.self, DurabilityCommand.self,
         ]
     )
 
@@ -297,5 +297,45 @@ struct Probe: AsyncParsableCommand {
             print(OneShotProbe.table(results))
         }
         if results.contains(where: { $0.status != .success }) { throw ExitCode(1) }
+    }
+}
+
+struct DurabilityCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "durability",
+        abstract: "The durability corpus (backends[].durability).",
+        subcommands: [DurabilityResetCommand.self]
+    )
+}
+
+struct DurabilityResetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reset",
+        abstract: """
+            Read a backend's durability corpus back, list what is missing or corrupted, and with --yes write those \
+            objects again. Exit 0 when nothing is left to rewrite, 1 when something is (or failed), 2 on bad input.
+            """
+    )
+
+    @OptionGroup var configOption: ConfigOption
+
+    @Option(help: "The backend whose corpus to reset.")
+    var backend: String
+
+    @Flag(help: "Rewrite the missing and corrupted objects (without it, only say which).")
+    var yes = false
+
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        let (configuration, _) = try self.configOption.load()
+        let logger = try self.logging.bootstrap()
+        guard let entry = try ConfigOption.backends(of: configuration, named: self.backend).first else {
+            throw ExitCode(2)
+        }
+        let outcome = try await DurabilityReset.run(
+            entry, instance: configuration.instance, confirmed: self.yes, logger: logger)
+        for line in outcome.lines { print(line) }
+        if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
     }
 }

@@ -164,7 +164,7 @@ struct ExampleConfigTests {
             "/usr/bin/env",
             ["promtool", "check", "config", Self.config.appendingPathComponent("prometheus/prometheus.yml").path])
         #expect(prometheus.status == 0, "\(prometheus.stdout)\(prometheus.stderr)")
-        #expect(prometheus.stdout.contains("SUCCESS: 25 rules found"), "alerts.yaml: \(prometheus.stdout)")
+        #expect(prometheus.stdout.contains("SUCCESS: 27 rules found"), "alerts.yaml: \(prometheus.stdout)")
         #expect(prometheus.stdout.contains("SUCCESS: 46 rules found"), "slo.yaml: \(prometheus.stdout)")
         let amtool = try await Harness.runDetached(
             "/usr/bin/env",

@@ -122,7 +122,7 @@ struct OnCallKitTests {
         #expect(
             rows == [
                 "Overview", "SLO", "Latency", "Errors", "Compatibility", "Circuit breaker", "TLS and credentials",
-                "Webhooks", "Process",
+                "Webhooks", "Process", "Data durability",
             ])
     }
 }
