@@ -99,7 +99,8 @@ struct CanaryCycleTests {
     @Test func aHungOperationTimesOut() async {
         let store = MemoryBackend()
         store.hangNext(1, operations: [.head])
-        let target = Fixtures.target(store: store, probe: Fixtures.probe(timeout: .milliseconds(100)))
+        // Long enough that a busy machine (the main phase runs every suite at once) never times the put out.
+        let target = Fixtures.target(store: store, probe: Fixtures.probe(timeout: .seconds(3)))
         let result = await CanaryCycle(target: target, clock: ContinuousClock()).run()
         #expect(result.status == .failure)
         #expect(result.steps.last?.operation == .head && result.steps.last?.reason == .timeout)

@@ -33,7 +33,8 @@ struct OperationPaceTests {
         // Cycles every 15 s, each a little late or early (the jitter, up to 10 %), for two and a half minutes.
         for (cycle, offset) in [0.0, 1.4, -1.2, 0.9, 0.0, 1.3, -1.4, 0.2, 0.8, -0.5, 0.0].enumerated() {
             wall.set(Double(cycle) * 15 + offset)
-            let result = await CanaryCycle(target: target, clock: ContinuousClock(), now: { wall.now }).run()
+            let result = await CanaryCycle(target: target, clock: ContinuousClock(), now: { wall.now }).run(
+                deadline: .seconds(120))
             #expect(result.status == .success)
             #expect(result.paced == [.list])
             ran.append(result.steps.map(\.operation))
@@ -53,7 +54,8 @@ struct OperationPaceTests {
         var statuses: [CycleResult.Status] = []
         for _ in 0..<4 {
             wall.advance(15)
-            let result = await CanaryCycle(target: target, clock: ContinuousClock(), now: { wall.now }).run()
+            let result = await CanaryCycle(target: target, clock: ContinuousClock(), now: { wall.now }).run(
+                deadline: .seconds(120))
             listed.append(result.steps.contains { $0.operation == .list })
             statuses.append(result.status)
         }
@@ -68,10 +70,12 @@ struct OperationPaceTests {
         let target = Fixtures.target(store: store, probe: Self.pacedProbe())
         store.failNext(1, status: 500, operations: [.head])
         wall.advance(15)
-        let failed = await CanaryCycle(target: target, clock: ContinuousClock(), now: { wall.now }).run()
+        let failed = await CanaryCycle(target: target, clock: ContinuousClock(), now: { wall.now }).run(
+            deadline: .seconds(120))
         #expect(failed.status == .failure && !failed.steps.contains { $0.operation == .list })
         wall.advance(15)
-        let next = await CanaryCycle(target: target, clock: ContinuousClock(), now: { wall.now }).run()
+        let next = await CanaryCycle(target: target, clock: ContinuousClock(), now: { wall.now }).run(
+            deadline: .seconds(120))
         #expect(next.steps.contains { $0.operation == .list && $0.result == .success })
     }
 
