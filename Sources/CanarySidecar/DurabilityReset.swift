@@ -33,8 +33,10 @@ public enum DurabilityReset {
             let corpus = audit.corpus
             var lines = [
                 "corpus \(corpus.prefix) of backend \(entry.name): \(corpus.objects) objects of \(corpus.objectSize) "
-                    + "bytes, created \(ISO8601DateFormatter().string(from: audit.manifest.created)) by "
-                    + audit.manifest.createdBy
+                    + "bytes, "
+                    + (audit.manifest.map {
+                        "created \(ISO8601DateFormatter().string(from: $0.created)) by \($0.createdBy)"
+                    } ?? "its manifest \(corpus.manifestKey) missing")
             ]
             let damaged = (audit.missing + audit.corrupted).sorted()
             for index in damaged {
@@ -43,11 +45,14 @@ public enum DurabilityReset {
             for (index, error) in audit.unreadable {
                 lines.append("  unread    \(corpus.key(index)): \(error) (not rewritten; run again)")
             }
-            guard !damaged.isEmpty else {
+            let manifestMissing = audit.manifest == nil
+            guard !damaged.isEmpty || manifestMissing else {
                 lines.append("nothing to rewrite: every object read back intact")
                 return Outcome(exitCode: audit.unreadable.isEmpty ? 0 : 1, lines: lines)
             }
-            let summary = "\(audit.missing.count) missing and \(audit.corrupted.count) corrupted"
+            let summary =
+                "\(audit.missing.count) missing and \(audit.corrupted.count) corrupted"
+                + (manifestMissing ? ", and the manifest" : "")
             guard confirmed else {
                 lines.append(
                     "would rewrite \(damaged.count) objects (\(summary)); run again with --yes to rewrite them")
@@ -55,6 +60,14 @@ public enum DurabilityReset {
             }
             let failures = await checker.rewrite(damaged, of: corpus)
             for (index, error) in failures { lines.append("  failed    \(corpus.key(index)): \(error)") }
+            if manifestMissing && failures.isEmpty {
+                do {
+                    try await checker.writeManifest(corpus)
+                } catch {
+                    lines.append("  failed    \(corpus.manifestKey): \(error)")
+                    return Outcome(exitCode: 1, lines: lines)
+                }
+            }
             lines.append("rewrote \(damaged.count - failures.count) of \(damaged.count) objects (\(summary))")
             return Outcome(exitCode: failures.isEmpty ? 0 : 1, lines: lines)
         }[0]

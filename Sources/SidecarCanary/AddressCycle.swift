@@ -146,7 +146,7 @@ struct AddressCycle<C: Clock>: Sendable where C.Duration == Duration {
                 phase: result.steps.last { $0.result == .error }?.phase)
         }
         let steps = results.flatMap(\.steps)
-        target.pace.record(steps, of: target.probe, startedAt: startedAt)
+        target.pace.record(steps, of: target.probe, startedAt: startedAt, runs: results.count)
         let integrity = results.contains(where: \.integrityFailure)
         guard !results.contains(where: { $0.status == .success }) else {
             return result(.success, steps, nil, set, integrity: integrity)

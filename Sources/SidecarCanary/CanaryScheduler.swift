@@ -48,6 +48,8 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
     private let sweepEvery: Int
     private let onSweep: @Sendable (SweepReport) -> Void
     private let onDurability: DurabilityChecker<C>.Observer
+    /// Per backend, the durability checker running now, signalled when it has ended.
+    private let corpora = Mutex<[String: StopSignal]>([:])
     private let now: @Sendable () -> Date
     /// Canaries under our prefixes written before this are a predecessor's leftovers.
     private let startedAt: Date
@@ -192,6 +194,19 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
         await withDiscardingTaskGroup { group in
             if let durability = runner.target.durability {
                 group.addTask {
+                    // One checker per backend at a time: a reload's new one waits until the old one has saved its
+                    // progress and ended (else both would write one progress record and announce one loss twice).
+                    let ended = StopSignal()
+                    let previous = self.corpora.withLock { corpora -> StopSignal? in
+                        defer { corpora[durability.name] = ended }
+                        return corpora[durability.name]
+                    }
+                    defer {
+                        ended.stop()
+                        self.corpora.withLock { if $0[durability.name] === ended { $0[durability.name] = nil } }
+                    }
+                    await previous?.wait()
+                    guard !runner.stop.isStopped else { return }
                     let checker = DurabilityChecker(
                         target: durability, clock: self.clock, now: self.now,
                         log: { [logger = self.logger] message in

@@ -48,6 +48,12 @@ public struct DurabilityChecker<C: Clock>: Sendable where C.Duration == Duration
         var progress: DurabilityProgress
         var report: DurabilityReport
         var lastSaved: Date
+        /// Before this instance's first pass: when the corpus was made.
+        var firstPassBase: Date?
+        /// The checks of the pass under way.
+        var pass = DurabilityReport.Checks()
+        /// After a pass that could not read every object: when the next one may start.
+        var retryPassAt: Date?
     }
 
     /// Runs until `stop` is signalled.
@@ -61,8 +67,9 @@ public struct DurabilityChecker<C: Clock>: Sendable where C.Duration == Duration
         var manifest: DurabilityManifest?
         while manifest == nil {
             do {
-                manifest = try await self.establish(corpus, &report)
+                manifest = try await self.establish(corpus, &report, stop)
             } catch {
+                if stop.isStopped { return }
                 report.lastError = Self.describe(error)
                 self.log("durability: \(report.lastError ?? "")")
                 self.observe(report)
@@ -82,16 +89,34 @@ public struct DurabilityChecker<C: Clock>: Sendable where C.Duration == Duration
         report.manifest = manifest
         report.objects = corpus.objects
         report.lastError = nil
-        // 2. Where this instance's pass was, and what it had found.
-        let progress = await self.loadProgress(corpus)
-        report.damaged = progress.damaged.filter { $0.index < corpus.objects }
-        report.lastFullPass = progress.lastFullPass ?? manifest.created
+        // 2. Where this instance's pass was, and what it had found: a record that cannot be read now (5xx, timeout)
+        // is read again later, never replaced by an empty one.
+        var progress: DurabilityProgress?
+        while progress == nil {
+            do {
+                progress = try await self.loadProgress(corpus)
+            } catch {
+                report.lastError = Self.describe(error)
+                self.log("durability: \(report.lastError ?? "")")
+                self.observe(report)
+                guard await self.sleep(for: self.retry, stop) else { return }
+            }
+        }
+        guard var progress else { return }
+        if let position = progress.position, position >= corpus.objects { progress.position = nil }
+        progress.damaged = progress.damaged.filter { $0.index < corpus.objects }
+        report.damaged = progress.damaged
+        // The alert's baseline: this instance's last pass, or, before its first, when it started checking (never
+        // an old corpus's creation, which would make a new instance's first pass overdue).
+        report.lastFullPass = progress.lastFullPass ?? max(manifest.created, self.now())
         report.passPosition = progress.position
+        report.lastError = nil
         var run = Run(corpus: corpus, progress: progress, report: report, lastSaved: self.now())
-        run.progress.lastFullPass = report.lastFullPass
+        // The first pass of an instance is due `full_every` after the corpus was made.
+        run.firstPassBase = progress.lastFullPass == nil ? manifest.created : nil
         self.publish(&run)
         // Written at once: the bucket shows every instance that checks the corpus, before its first pass.
-        await self.saveProgress(&run, force: true)
+        await self.saveProgress(&run)
         // 3. Samples and full passes until stopped.
         var nextSample = self.clock.now
         while !stop.isStopped {
@@ -100,120 +125,33 @@ public struct DurabilityChecker<C: Clock>: Sendable where C.Duration == Duration
                 if run.progress.position == nil {
                     run.progress.position = 0
                     run.progress.passStarted = self.now()
+                    run.pass = DurabilityReport.Checks()
                     self.log("durability: full pass of \(corpus.objects) objects starts")
                 }
                 guard await self.passStep(&run, stop) else { break }
                 if self.clock.now >= nextSample {
-                    await self.sample(&run)
+                    await self.sample(&run, stop)
                     nextSample = self.clock.now.advanced(by: settings.sampleEvery)
                 }
                 continue
             }
             if self.clock.now >= nextSample {
-                await self.sample(&run)
+                await self.sample(&run, stop)
                 nextSample = self.clock.now.advanced(by: settings.sampleEvery)
             }
             let untilPass = Duration.seconds(max(0, passDue.timeIntervalSince(self.now())))
             let untilSample = self.clock.now.duration(to: nextSample)
             guard await self.sleep(for: max(.zero, min(untilPass, untilSample)), stop) else { break }
         }
-        await self.saveProgress(&run, force: true)
+        await self.saveProgress(&run)
     }
 
-    /// When the next full pass starts: `full_every` after the last one ended.
+    /// When the next full pass starts: `full_every` after the last one ended (or the corpus was made, before this
+    /// instance's first), and not before a pass that could not read everything is due again.
     func fullPassDue(_ run: Run) -> Date {
-        (run.progress.lastFullPass ?? self.now()).addingTimeInterval(self.target.settings.fullEvery.seconds)
-    }
-
-    // MARK: The corpus
-
-    /// The manifest, or (none yet) the corpus written and then the manifest, created once for every instance.
-    func establish(_ corpus: DurabilityCorpus, _ report: inout DurabilityReport) async throws -> DurabilityManifest {
-        if let manifest = try await self.readManifest(corpus) { return manifest }
-        self.log("durability: no manifest at \(corpus.manifestKey); writing \(corpus.objects) objects")
-        // Every object that is not there yet: another instance may be writing too, with the same bytes.
-        var index = 0
-        while index < corpus.objects {
-            let indices = Array(index..<min(corpus.objects, index + self.step))
-            let failures = await self.forEach(indices) { index in
-                let key = corpus.key(index)
-                do {
-                    _ = try await self.target.backend.headObject(key: key)
-                    return nil
-                } catch  where ObjectStorageError.isNotFound(error) {
-                    _ = try await self.target.backend.putObject(
-                        key: key, body: corpus.content(index), contentType: "application/octet-stream",
-                        metadata: ["s3-canary": "durability"])
-                    return nil
-                }
-            }
-            if let failure = failures.first { throw failure }
-            index = (indices.last.map { $0 + 1 } ?? 0)
-            report.written = index
-            self.observe(report)
-        }
-        let manifest = DurabilityManifest(
-            // Whole seconds: what the manifest's ISO 8601 text keeps, so every reader sees the same time.
-            objects: corpus.objects, objectSize: corpus.objectSize,
-            created: Date(timeIntervalSince1970: self.now().timeIntervalSince1970.rounded(.down)),
-            createdBy: self.target.instance)
-        let body = ByteBuffer(bytes: try DurabilityManifest.encoder.encode(manifest))
-        if try await self.createOnce(key: corpus.manifestKey, body: body) {
-            self.log("durability: corpus of \(corpus.objects) objects complete; manifest written")
-            return manifest
-        }
-        // Another instance finished first: its manifest is the corpus's.
-        guard let theirs = try await self.readManifest(corpus) else {
-            throw DurabilityError("the manifest was there a moment ago and is gone")
-        }
-        return theirs
-    }
-
-    func readManifest(_ corpus: DurabilityCorpus) async throws -> DurabilityManifest? {
-        let answer: GetObjectResult
-        do {
-            answer = try await self.target.backend.getObject(key: corpus.manifestKey, range: nil)
-        } catch  where ObjectStorageError.isNotFound(error) {
-            return nil
-        }
-        do {
-            let manifest = try DurabilityManifest.decoder.decode(
-                DurabilityManifest.self, from: Data(answer.body.readableBytesView))
-            guard manifest.content == DurabilityCorpus.contentRule else {
-                throw DurabilityError("content rule \(manifest.content), not \(DurabilityCorpus.contentRule)")
-            }
-            return manifest
-        } catch let error as DurabilityError {
-            throw DurabilityError("\(corpus.manifestKey) is not a manifest this version reads: \(error.message)")
-        } catch {
-            throw DurabilityError("\(corpus.manifestKey) is not a manifest this version reads: \(error)")
-        }
-    }
-
-    /// Writes `key` only if nothing is there: `If-None-Match: *`, or, on a server that does not do conditional
-    /// writes, a HEAD and then the write. Returns false when something was there.
-    func createOnce(key: String, body: ByteBuffer) async throws -> Bool {
-        if let features = self.target.backend as? any FeatureBackend {
-            do {
-                _ = try await features.putObject(
-                    key: key, body: body,
-                    options: PutOptions(contentType: "application/json", ifNoneMatch: "*"))
-                return true
-            } catch let error as ObjectStorageError where error.httpStatus == 412 || error.httpStatus == 409 {
-                return false
-            } catch let error as ObjectStorageError where FeatureVerdict.isUnsupportedAnswer(error) {
-                self.log(
-                    "durability: the server does not write conditionally (\(error.httpStatus ?? 0)); HEAD, then PUT")
-            }
-        }
-        do {
-            _ = try await self.target.backend.headObject(key: key)
-            return false
-        } catch  where ObjectStorageError.isNotFound(error) {
-            _ = try await self.target.backend.putObject(
-                key: key, body: body, contentType: "application/json", metadata: [:])
-            return true
-        }
+        let last = run.progress.lastFullPass ?? run.firstPassBase ?? self.now()
+        let due = last.addingTimeInterval(self.target.settings.fullEvery.seconds)
+        return max(due, run.retryPassAt ?? due)
     }
 
     // MARK: Checks
@@ -222,48 +160,56 @@ public struct DurabilityChecker<C: Clock>: Sendable where C.Duration == Duration
     func passStep(_ run: inout Run, _ stop: StopSignal) async -> Bool {
         guard let position = run.progress.position else { return true }
         let indices = Array(position..<min(run.corpus.objects, position + self.step))
-        await self.check(indices, &run)
-        if stop.isStopped && (indices.last.map { $0 + 1 } ?? 0) < run.corpus.objects {
-            run.progress.position = (indices.last.map { $0 + 1 } ?? 0)
-            return false
-        }
-        if (indices.last.map { $0 + 1 } ?? 0) >= run.corpus.objects {
+        let checked = await self.check(indices, &run, stop, inPass: true)
+        let next = position + checked
+        if next >= run.corpus.objects {
             let started = run.progress.passStarted ?? self.now()
+            let pass = run.pass
+            let seconds = String(format: "%.0f", self.now().timeIntervalSince(started))
             run.progress.position = nil
             run.progress.passStarted = nil
-            run.progress.lastFullPass = self.now()
-            run.report.lastFullPass = run.progress.lastFullPass
-            let counts = run.report.counts
-            self.log(
-                "durability: full pass done in \(String(format: "%.0f", self.now().timeIntervalSince(started))) s: "
-                    + "\(counts.ok) ok, \(counts.missing) missing, \(counts.corrupted) corrupted")
-            await self.saveProgress(&run, force: true)
+            if pass.error == 0 {
+                run.progress.lastFullPass = self.now()
+                run.report.lastFullPass = run.progress.lastFullPass
+                run.retryPassAt = nil
+                self.log(
+                    "durability: full pass done in \(seconds) s: \(pass.ok) ok, \(pass.missing) missing, "
+                        + "\(pass.corrupted) corrupted")
+            } else {
+                // Not a full pass: some objects were not read. The next one starts after a while, not at once.
+                let pause = min(self.target.settings.fullEvery.seconds, 3600)
+                run.retryPassAt = self.now().addingTimeInterval(pause)
+                self.log(
+                    "durability: pass ended in \(seconds) s without reading \(pass.error) objects (no verdict); not "
+                        + "counted as a full pass, the next starts in \(Int(pause)) s")
+            }
         } else {
-            run.progress.position = (indices.last.map { $0 + 1 } ?? 0)
-            await self.saveProgress(&run, force: true)
+            run.progress.position = next
         }
+        await self.saveProgress(&run)
         run.report.passPosition = run.progress.position
         self.publish(&run)
         return !stop.isStopped
     }
 
     /// A random sample of `sample_size` objects.
-    func sample(_ run: inout Run) async {
+    func sample(_ run: inout Run, _ stop: StopSignal) async {
         var chosen = Set<Int>()
         let size = min(self.target.settings.sampleSize, run.corpus.objects)
         while chosen.count < size { chosen.insert(Int.random(in: 0..<run.corpus.objects)) }
-        await self.check(chosen.sorted(), &run)
+        _ = await self.check(chosen.sorted(), &run, stop, inPass: false)
         run.report.lastSample = self.now()
         if !run.report.newlyDamaged.isEmpty || !run.report.restored.isEmpty {
-            await self.saveProgress(&run, force: true)
+            await self.saveProgress(&run)
         }
         self.publish(&run)
     }
 
-    /// Reads each of `indices` back and records what it found.
-    func check(_ indices: [Int], _ run: inout Run) async {
+    /// Reads each of `indices` back (until stopped) and records what it found; returns how many it read.
+    @discardableResult
+    func check(_ indices: [Int], _ run: inout Run, _ stop: StopSignal? = nil, inPass: Bool) async -> Int {
         let corpus = run.corpus
-        let outcomes = await self.map(indices) { index -> Outcome in
+        let outcomes = await self.map(indices, until: stop) { index -> Outcome in
             do {
                 let answer = try await self.target.backend.getObject(key: corpus.key(index), range: nil)
                 return corpus.holds(answer.body, at: index) ? .ok : .corrupted
@@ -276,6 +222,14 @@ public struct DurabilityChecker<C: Clock>: Sendable where C.Duration == Duration
         let now = self.now()
         for (index, outcome) in zip(indices, outcomes) {
             let known = run.progress.damaged.firstIndex { $0.index == index }
+            if inPass {
+                switch outcome {
+                case .ok: run.pass.ok += 1
+                case .missing: run.pass.missing += 1
+                case .corrupted: run.pass.corrupted += 1
+                case .error: run.pass.error += 1
+                }
+            }
             switch outcome {
             case .ok:
                 run.report.checks.ok += 1
@@ -299,6 +253,7 @@ public struct DurabilityChecker<C: Clock>: Sendable where C.Duration == Duration
         }
         run.progress.damaged.sort { $0.index < $1.index }
         run.report.damaged = run.progress.damaged
+        return outcomes.count
     }
 
     /// Sends the report and starts the next one.
@@ -311,23 +266,27 @@ public struct DurabilityChecker<C: Clock>: Sendable where C.Duration == Duration
 
     // MARK: Progress
 
-    func loadProgress(_ corpus: DurabilityCorpus) async -> DurabilityProgress {
+    /// This instance's progress record: none (404) or one that does not decode is a fresh start; a failed read
+    /// throws, to be tried again.
+    func loadProgress(_ corpus: DurabilityCorpus) async throws -> DurabilityProgress {
         let key = corpus.progressKey(instance: self.target.instance)
+        let answer: GetObjectResult
         do {
-            let answer = try await self.target.backend.getObject(key: key, range: nil)
-            return try DurabilityManifest.decoder.decode(
-                DurabilityProgress.self, from: Data(answer.body.readableBytesView))
+            answer = try await self.target.backend.getObject(key: key, range: nil)
         } catch  where ObjectStorageError.isNotFound(error) {
             return DurabilityProgress()
+        }
+        do {
+            return try DurabilityManifest.decoder.decode(
+                DurabilityProgress.self, from: Data(answer.body.readableBytesView))
         } catch {
-            self.log("durability: \(key) unreadable (\(Self.describe(error))); starting afresh")
+            self.log("durability: \(key) is not a progress record this version reads (\(error)); starting afresh")
             return DurabilityProgress()
         }
     }
 
-    /// Saves the progress record: when forced, or 30 s after the last save.
-    func saveProgress(_ run: inout Run, force: Bool) async {
-        guard force || self.now().timeIntervalSince(run.lastSaved) >= 30 else { return }
+    /// Saves the progress record (after each step of a pass, new damage, and on stopping).
+    func saveProgress(_ run: inout Run) async {
         let key = run.corpus.progressKey(instance: self.target.instance)
         do {
             let body = ByteBuffer(bytes: try DurabilityManifest.encoder.encode(run.progress))
@@ -339,76 +298,13 @@ public struct DurabilityChecker<C: Clock>: Sendable where C.Duration == Duration
         }
     }
 
-    // MARK: Reset (s3-canary durability reset)
-
-    /// The whole corpus read back once, for an operator: what is missing, what is corrupted, what could not be read.
-    public struct Audit: Sendable {
-        public var corpus: DurabilityCorpus
-        public var manifest: DurabilityManifest
-        public var missing: [Int] = []
-        public var corrupted: [Int] = []
-        /// Objects whose read failed (no verdict), with the error.
-        public var unreadable: [(index: Int, error: String)] = []
-    }
-
-    /// Reads every object of the corpus back (paced as configured). Throws when there is no corpus to audit.
-    public func audit() async throws -> Audit {
-        let settings = self.target.settings
-        var corpus = DurabilityCorpus(
-            prefix: settings.prefix, objects: settings.objects, objectSize: settings.objectSize)
-        guard let manifest = try await self.readManifest(corpus) else {
-            throw DurabilityError("there is no corpus at \(corpus.prefix) (no \(corpus.manifestKey)): nothing to reset")
-        }
-        corpus.objects = manifest.objects
-        corpus.objectSize = manifest.objectSize
-        let audited = corpus
-        var audit = Audit(corpus: corpus, manifest: manifest)
-        var start = 0
-        while start < corpus.objects {
-            let indices = Array(start..<min(corpus.objects, start + self.step))
-            let outcomes = await self.map(indices) { index -> Outcome in
-                do {
-                    let answer = try await self.target.backend.getObject(key: audited.key(index), range: nil)
-                    return audited.holds(answer.body, at: index) ? .ok : .corrupted
-                } catch  where ObjectStorageError.isNotFound(error) {
-                    return .missing
-                } catch {
-                    return .error(Self.describe(error))
-                }
-            }
-            for (index, outcome) in zip(indices, outcomes) {
-                switch outcome {
-                case .ok: break
-                case .missing: audit.missing.append(index)
-                case .corrupted: audit.corrupted.append(index)
-                case .error(let message): audit.unreadable.append((index, message))
-                }
-            }
-            start = (indices.last.map { $0 + 1 } ?? 0)
-        }
-        return audit
-    }
-
-    /// Writes objects `indices` of `corpus` again with their content; returns those that failed, with the error.
-    public func rewrite(_ indices: [Int], of corpus: DurabilityCorpus) async -> [(index: Int, error: String)] {
-        let outcomes = await self.map(indices) { index -> String? in
-            do {
-                _ = try await self.target.backend.putObject(
-                    key: corpus.key(index), body: corpus.content(index), contentType: "application/octet-stream",
-                    metadata: ["s3-canary": "durability"])
-                return nil
-            } catch {
-                return Self.describe(error)
-            }
-        }
-        return zip(indices, outcomes).compactMap { index, error in error.map { (index, $0) } }
-    }
-
     // MARK: Pacing
 
     /// Runs `body` for each of `items`, at most `concurrency` at once and `requests_per_second` in all, and returns
-    /// what each returned, in order.
-    func map<T: Sendable>(_ items: [Int], _ body: @escaping @Sendable (Int) async -> T) async -> [T] {
+    /// what each returned, in order; once `stop` is signalled it starts no more (the result is then shorter).
+    func map<T: Sendable>(
+        _ items: [Int], until stop: StopSignal? = nil, _ body: @escaping @Sendable (Int) async -> T
+    ) async -> [T] {
         let settings = self.target.settings
         let gap = Duration.seconds(1.0 / Double(settings.requestsPerSecond))
         return await withTaskGroup(of: (Int, T).self) { group in
@@ -421,26 +317,20 @@ public struct DurabilityChecker<C: Clock>: Sendable where C.Duration == Duration
                     inFlight -= 1
                 }
                 if next > self.clock.now { try? await self.clock.sleep(until: next, tolerance: nil) }
+                if stop?.isStopped == true { break }
                 next = max(next, self.clock.now).advanced(by: gap)
                 group.addTask { (position, await body(item)) }
                 inFlight += 1
             }
             for await (at, value) in group { results[at] = value }
-            return items.indices.compactMap { results[$0] }
-        }
-    }
-
-    /// ``map(_:_:)`` for a body that may fail: the errors, in order.
-    func forEach(_ items: [Int], _ body: @escaping @Sendable (Int) async throws -> Void?) async -> [any Error] {
-        let outcomes = await self.map(items) { item -> (any Error)? in
-            do {
-                _ = try await body(item)
-                return nil
-            } catch {
-                return error
+            // The first ones in order: a stop leaves a prefix done.
+            var ordered: [T] = []
+            for index in items.indices {
+                guard let value = results[index] else { break }
+                ordered.append(value)
             }
+            return ordered
         }
-        return outcomes.compactMap { $0 }
     }
 
     /// Sleeps `duration` or until stopped; false when stopped.

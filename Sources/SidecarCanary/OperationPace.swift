@@ -28,16 +28,19 @@ public final class OperationPace: Sendable {
         }
     }
 
-    /// Notes how the paced operations of a cycle that started at `startedAt` ended.
-    public func record(_ steps: [StepResult], of probe: CanaryConfiguration.Probe, startedAt: Date) {
+    /// Notes how the paced operations of a cycle that started at `startedAt` ended. With `addresses: all` the cycle
+    /// ran once per address (`runs`): an operation ran well only when every address ran it well, and one that an
+    /// address never reached (its cycle ended first) stays due.
+    public func record(
+        _ steps: [StepResult], of probe: CanaryConfiguration.Probe, startedAt: Date, runs expected: Int = 1
+    ) {
         let paced = steps.filter { probe.every[$0.operation] != nil }
         guard !paced.isEmpty else { return }
         self.lastRun.withLock { runs in
-            // With `addresses: all` an operation has a step per address: any that did not end well makes it due.
             for operation in Set(paced.map(\.operation)) {
-                let ranWell = paced.filter { $0.operation == operation }.allSatisfy {
-                    [.success, .unsupported, .skipped].contains($0.result)
-                }
+                let own = paced.filter { $0.operation == operation }
+                let ranWell =
+                    own.count >= expected && own.allSatisfy { [.success, .unsupported, .skipped].contains($0.result) }
                 runs[operation] = ranWell ? startedAt : nil
             }
         }

@@ -78,6 +78,14 @@ extension Reader {
         if let v = self.duration(map, .fullEvery) { durability.fullEvery = v }
         if let v = self.integer(map, .concurrency) { durability.concurrency = v }
         if let v = self.integer(map, .requestsPerSecond) { durability.requestsPerSecond = v }
+        let passSeconds = Double(durability.objects) / Double(durability.requestsPerSecond)
+        if passSeconds > durability.fullEvery.seconds {
+            self.problem(
+                map.path(.fullEvery),
+                "a pass over \(durability.objects) objects at \(durability.requestsPerSecond) requests a second takes "
+                    + "\(Int(passSeconds.rounded(.up))) s, longer than full_every \(durability.fullEvery): raise "
+                    + "full_every or requests_per_second, or lower objects")
+        }
         return durability
     }
 }

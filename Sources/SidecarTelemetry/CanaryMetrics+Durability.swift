@@ -21,6 +21,11 @@ extension CanaryMetrics {
         self.durabilityFullEvery.set([name], durability.fullEvery.seconds)
     }
 
+    /// Whether the backend has a corpus now (a reload may have dropped it while its last check was ending).
+    func hasDurability(_ name: String) -> Bool {
+        self.durabilityFullEvery.value([name]) != nil
+    }
+
     /// Records what a check of a corpus found.
     public func record(durability report: DurabilityReport) {
         let name = report.backend

@@ -134,7 +134,7 @@ public final class CanaryMetrics: Sendable {
             kind: .counter, labels: ["backend", "result"])
         self.operationLastRun = try registry.family(
             "s3canary_operation_last_run_timestamp_seconds",
-            help: "Unix time a paced operation (probe.every) last ran to an answer, its cycle's end.",
+            help: "Unix time a paced operation (probe.every) last ran, whatever it found, its cycle's end.",
             kind: .gauge, labels: ["backend", "operation"])
         self.operationDuration = try registry.family(
             "s3canary_operation_duration_seconds",

@@ -10,7 +10,7 @@ extension TelemetryHook {
 
     /// A check of a backend's durability corpus: its series, its `/status`, and one event per kind of new damage.
     public func durabilityChecked(_ report: DurabilityReport) {
-        guard self.board.contains(report.backend) else { return }
+        guard self.board.contains(report.backend), self.metrics.hasDurability(report.backend) else { return }
         self.metrics.record(durability: report)
         self.board.record(durability: report)
         let origin = self.currentOrigin

@@ -170,10 +170,10 @@ struct DurabilityRGWTests {
     @Test func aRestartMidPassResumesWhereThePassWas() async throws {
         let rgw = try RGWEnvironment.load()
         let corpus = ".s3-canary-corpus-\(UUID().uuidString.prefix(6).lowercased())/"
-        // 600 objects at 60 requests a second: writing takes 10 s, a pass 10 s, passes back to back.
+        // 600 objects at 100 requests a second: writing (a HEAD and a PUT each) takes 12 s, a pass 6 s.
         let config = { (port: Int) in
             Self.config(
-                port: port, instance: "resume", rgw: rgw, corpus: corpus, objects: 600, rate: 60, fullEvery: "1s")
+                port: port, instance: "resume", rgw: rgw, corpus: corpus, objects: 600, rate: 100, fullEvery: "10s")
         }
         var (canary, _) = try await RunningCanary.start(name: "durability-resume", config: config)
         defer { canary.daemon.signal(SIGKILL) }

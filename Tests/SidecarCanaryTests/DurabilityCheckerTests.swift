@@ -38,7 +38,7 @@ struct DurabilityCheckerTests {
 
     /// A whole full pass from the start, as `run` does it.
     static func fullPass(
-        _ checker: DurabilityChecker<ContinuousClock>
+        _ checker: DurabilityChecker<ContinuousClock>, beforePass: () -> Void = {}
     ) async throws -> DurabilityChecker<ContinuousClock>.Run {
         var report = DurabilityReport(backend: "mem", phase: .creating, prefix: "corpus/", objects: 0)
         let settings = checker.target.settings
@@ -47,11 +47,12 @@ struct DurabilityCheckerTests {
         let manifest = try await checker.establish(corpus, &report)
         var run = DurabilityChecker<ContinuousClock>.Run(
             corpus: DurabilityCorpus(prefix: corpus.prefix, objects: manifest.objects, objectSize: manifest.objectSize),
-            progress: await checker.loadProgress(corpus), report: report, lastSaved: Date())
+            progress: try await checker.loadProgress(corpus), report: report, lastSaved: Date())
         run.report.phase = .verifying
         run.report.objects = manifest.objects
         run.report.damaged = run.progress.damaged
         run.progress.position = 0
+        beforePass()
         let stop = StopSignal()
         while run.progress.position != nil { _ = await checker.passStep(&run, stop) }
         return run
@@ -153,5 +154,49 @@ struct DurabilityCheckerTests {
     @Test func anAuditOfABucketWithoutACorpusSaysSo() async throws {
         let checker = Self.checker(MemoryBackend())
         await #expect(throws: DurabilityError.self) { try await checker.audit() }
+    }
+
+    @Test func aLostManifestIsDamageNotANewCorpus() async throws {
+        let store = MemoryBackend()
+        let checker = Self.checker(store)
+        _ = try await Self.fullPass(checker)
+        let corpus = DurabilityCorpus(prefix: "corpus/", objects: 40, objectSize: 100)
+        _ = try await store.deleteObject(key: corpus.manifestKey)
+        _ = try await store.deleteObject(key: corpus.key(4))
+        let puts = store.callCount(.put)
+        var report = DurabilityReport(backend: "mem", phase: .creating, prefix: "corpus/", objects: 40)
+        await #expect(throws: DurabilityError.self) { try await checker.establish(corpus, &report) }
+        #expect(store.callCount(.put) == puts, "nothing is written: the corpus does not heal itself unseen")
+        // The reset audits the configured corpus, and with --yes writes the missing object and the manifest.
+        let audit = try await checker.audit()
+        #expect(audit.manifest == nil && audit.missing == [4])
+        #expect(await checker.rewrite(audit.missing, of: audit.corpus).isEmpty)
+        try await checker.writeManifest(audit.corpus)
+        #expect(try await checker.establish(corpus, &report).objects == 40)
+    }
+
+    @Test func aPassThatCouldNotReadEverythingIsNotAFullPass() async throws {
+        let store = MemoryBackend()
+        let checker = Self.checker(store)
+        _ = try await Self.fullPass(checker)
+        let corpus = DurabilityCorpus(prefix: "corpus/", objects: 40, objectSize: 100)
+        // As the record keeps it (whole seconds); a pass that counted would set a new time, to the fraction.
+        let passed = try #require(try await checker.loadProgress(corpus).lastFullPass)
+        let second = try await Self.fullPass(checker) { store.failNext(3, status: 503, operations: [.get]) }
+        #expect(second.progress.lastFullPass == passed, "a pass with unread objects does not count")
+        #expect(second.retryPassAt != nil)
+        #expect(second.progress.damaged.isEmpty, "a 503 is no verdict")
+    }
+
+    @Test func aStoppedStepEndsAtItsPrefixAndResumesThere() async throws {
+        let store = MemoryBackend()
+        let checker = Self.checker(store)
+        _ = try await Self.fullPass(checker)
+        let stop = StopSignal()
+        stop.stop()
+        let read = await checker.map(Array(0..<16), until: stop) { $0 }
+        #expect(read.isEmpty, "a stopped map starts nothing")
+        let all = await checker.map(Array(0..<16)) { $0 }
+        #expect(all == Array(0..<16))
     }
 }

@@ -208,9 +208,18 @@ final class HTTPTransport: Sendable {
     /// how it was opened, or as the failure the next request in this cycle fails with.
     private func openForNextRequest(_ target: String) {
         let opening = self.open(target)
-        let generation = self.pool.withLock { pool in
+        let generation = self.pool.withLock { pool -> UInt64? in
+            // One opening per address (two cycles may overlap: a `/probe` beside the scheduled one), none after
+            // shutdown: a second is closed once open.
+            guard pool.opening[target] == nil, !pool.isShutDown else { return nil }
             pool.opening[target] = opening
             return pool.generation
+        }
+        guard let generation else {
+            opening.whenSuccess { outcome in
+                if case .success(let connection) = outcome.result { connection.close() }
+            }
+            return
         }
         opening.whenSuccess { outcome in
             let settled = self.pool.withLock { pool -> Bool in
