@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import ObjectStorage
+import TestSupport
 import Testing
 
 @testable import SidecarBreaker
@@ -99,11 +100,22 @@ struct CanaryCycleTests {
     @Test func aHungOperationTimesOut() async {
         let store = MemoryBackend()
         store.hangNext(1, operations: [.head])
-        // Long enough that a busy machine (the main phase runs every suite at once) never times the put out.
-        let target = Fixtures.target(store: store, probe: Fixtures.probe(timeout: .seconds(3)))
-        let result = await CanaryCycle(target: target, clock: ContinuousClock()).run()
+        let target = Fixtures.target(store: store, probe: Fixtures.probe(timeout: .milliseconds(100)))
+        // Time moves only once the HEAD hangs, so no other step can time out however busy the machine is.
+        let clock = ManualClock()
+        async let cycle = CanaryCycle(target: target, clock: clock).run()
+        var hanging = false
+        for _ in 0..<5000 where !hanging {
+            hanging = store.callCount(.head) == 1
+            if !hanging { try? await Task.sleep(for: .milliseconds(2)) }
+        }
+        #expect(hanging, "the HEAD never started")
+        clock.advance(by: .milliseconds(100))
+        let result = await cycle
         #expect(result.status == .failure)
-        #expect(result.steps.last?.operation == .head && result.steps.last?.reason == .timeout)
+        #expect(
+            result.steps.last?.operation == .head && result.steps.last?.reason == .timeout,
+            "\(result.steps.map { "\($0.operation) \($0.result) \($0.reason?.rawValue ?? "-")" })")
         #expect(target.backend.snapshot.consecutiveFailures == 1)
         #expect(store.keys.isEmpty)
     }
