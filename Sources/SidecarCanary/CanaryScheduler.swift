@@ -145,24 +145,7 @@ public final class CanaryScheduler<C: Clock>: Service where C.Duration == Durati
 
     /// Sleeps until `deadline` or until the runner is stopped; returns false when stopped.
     private func sleep(until deadline: C.Instant, _ stop: StopSignal) async -> Bool {
-        if stop.isStopped { return false }
-        return await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                do {
-                    try await self.clock.sleep(until: deadline, tolerance: nil)
-                    return true
-                } catch {
-                    return false
-                }
-            }
-            group.addTask {
-                await stop.wait()
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first && !stop.isStopped
-        }
+        await stop.sleep(until: deadline, on: self.clock)
     }
 
     /// Deletes the leftovers of `target` (canaries older than `minimumAge` or written before `startedBefore`) and

@@ -1,7 +1,7 @@
 public import Foundation
 public import NIOCore
-import SidecarConfig
 import ObjectStorage
+import SidecarConfig
 
 extension DurabilityChecker {
     // MARK: The corpus
@@ -25,17 +25,9 @@ extension DurabilityChecker {
         while index < corpus.objects {
             let indices = Array(index..<min(corpus.objects, index + self.step))
             let missing = try await self.missing(indices, of: corpus, stop)
-            let written = await self.map(missing, until: stop) { index -> String? in
-                do {
-                    _ = try await self.target.backend.putObject(
-                        key: corpus.key(index), body: corpus.content(index), contentType: "application/octet-stream",
-                        metadata: ["s3-canary": "durability"])
-                    return nil
-                } catch {
-                    return Self.describe(error)
-                }
+            if let failure = await self.write(missing, of: corpus, until: stop).first {
+                throw DurabilityError(failure.error)
             }
-            if let failure = written.compactMap({ $0 }).first { throw DurabilityError(failure) }
             if stop?.isStopped == true { throw CancellationError() }
             index += indices.count
             report.written = index
@@ -201,9 +193,15 @@ extension DurabilityChecker {
     }
 
     /// Writes objects `indices` of `corpus` again with their content; returns those that failed, with the error.
-    /// Writes the manifest too when `audit` found none.
     public func rewrite(_ indices: [Int], of corpus: DurabilityCorpus) async -> [(index: Int, error: String)] {
-        let outcomes = await self.map(indices) { index -> String? in
+        await self.write(indices, of: corpus)
+    }
+
+    /// Writes objects `indices` of `corpus` with their content, paced (until stopped); returns those that failed.
+    func write(
+        _ indices: [Int], of corpus: DurabilityCorpus, until stop: StopSignal? = nil
+    ) async -> [(index: Int, error: String)] {
+        let outcomes = await self.map(indices, until: stop) { index -> String? in
             do {
                 _ = try await self.target.backend.putObject(
                     key: corpus.key(index), body: corpus.content(index), contentType: "application/octet-stream",

@@ -335,25 +335,7 @@ public struct DurabilityChecker<C: Clock>: Sendable where C.Duration == Duration
 
     /// Sleeps `duration` or until stopped; false when stopped.
     func sleep(for duration: Duration, _ stop: StopSignal) async -> Bool {
-        if stop.isStopped { return false }
-        let deadline = self.clock.now.advanced(by: duration)
-        return await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                do {
-                    try await self.clock.sleep(until: deadline, tolerance: nil)
-                    return true
-                } catch {
-                    return false
-                }
-            }
-            group.addTask {
-                await stop.wait()
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first && !stop.isStopped
-        }
+        await stop.sleep(until: self.clock.now.advanced(by: duration), on: self.clock)
     }
 
     static func describe(_ error: any Error) -> String {

@@ -55,3 +55,27 @@ package final class StopSignal: Sendable {
         }
     }
 }
+
+extension StopSignal {
+    /// Sleeps on `clock` until `deadline` or until stopped; false when stopped.
+    package func sleep<C: Clock>(until deadline: C.Instant, on clock: C) async -> Bool {
+        if self.isStopped { return false }
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                do {
+                    try await clock.sleep(until: deadline, tolerance: nil)
+                    return true
+                } catch {
+                    return false
+                }
+            }
+            group.addTask {
+                await self.wait()
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first && !self.isStopped
+        }
+    }
+}
